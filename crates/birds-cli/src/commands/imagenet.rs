@@ -1,0 +1,73 @@
+//! `birds imagenet IMG…`: top-5 ImageNet-1k classes from pretrained EfficientNet-Lite0.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use birds_core::Normalization;
+use birds_models::{EfficientNetLite0, ImageClassifier, imagenet, input};
+use serde::Serialize;
+use tch::nn::VarStore;
+use tch::{Device, Kind};
+
+use super::Runtime;
+
+/// Arguments of `birds imagenet`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Image files (JPEG, PNG, …).
+    #[arg(required = true, value_name = "IMG")]
+    images: Vec<PathBuf>,
+    /// State dict with the ImageNet head (default: the weights `just setup` converted).
+    #[arg(long, value_name = "PATH")]
+    weights: Option<PathBuf>,
+    /// Input normalisation.
+    #[arg(long, default_value_t = Normalization::default())]
+    norm: Normalization,
+    /// Input size (images are resized to SIZE×SIZE).
+    #[arg(long, default_value_t = 224)]
+    size: u32,
+    /// Print JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Prediction {
+    image: String,
+    top5: Vec<(i64, f32)>,
+    bird: bool,
+}
+
+/// Classifies each image and prints its top-5 ImageNet ids with probabilities.
+pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
+    let weights = args
+        .weights
+        .unwrap_or_else(birds_core::paths::default_weights);
+    let mut vs = VarStore::new(Device::Cpu);
+    let model = EfficientNetLite0::new(&vs.root(), imagenet::NUM_CLASSES);
+    birds_models::weights::load_state_dict(&mut vs, &weights, &[])
+        .with_context(|| format!("loading weights {}", weights.display()))?;
+    for path in &args.images {
+        let img = input::load_rgb(path)?;
+        let x = input::images_to_tensor(&[input::resize_square(&img, args.size)], args.norm);
+        let probs = tch::no_grad(|| model.logits(&x, false).softmax(-1, Kind::Float));
+        let (p, idx) = probs.topk(5, -1, true, true);
+        let p: Vec<f32> = p.flatten(0, -1).try_into()?;
+        let idx: Vec<i64> = idx.flatten(0, -1).try_into()?;
+        let pred = Prediction {
+            image: path.display().to_string(),
+            bird: imagenet::is_bird(idx[0]),
+            top5: idx.into_iter().zip(p).collect(),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&pred)?);
+        } else {
+            println!("{}", pred.image);
+            for (id, prob) in &pred.top5 {
+                let tag = if imagenet::is_bird(*id) { "  bird" } else { "" };
+                println!("  imagenet:{id:<4} {prob:>7.4}{tag}");
+            }
+        }
+    }
+    Ok(())
+}

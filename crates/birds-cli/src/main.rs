@@ -1,0 +1,68 @@
+//! `birds`: the command line over the birds libraries. It parses arguments, sets up logging and the runtime,
+//! and calls library functions; no logic lives here.
+#![allow(clippy::print_stdout)]
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Train bird-species classifiers from pretrained CNNs, find the species that need more data, and see with
+/// Grad-CAM what the model looked at.
+#[derive(Debug, Parser)]
+#[command(name = "birds", version, about, long_about = None)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    /// CPU threads for libtorch and image work (default: all cores).
+    #[arg(long, global = true, value_name = "N", env = "BIRDS_THREADS")]
+    threads: Option<usize>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Versions, devices, threads and where the pretrained weights are.
+    Info(commands::info::Args),
+    /// Classify images with the 1000-class ImageNet head of pretrained EfficientNet-Lite0 (top-5 ids).
+    Imagenet(commands::imagenet::Args),
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let malloc_tuned = birds_core::runtime::tune_malloc();
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    tracing::debug!(malloc_tuned, "start-up");
+    let runtime = commands::Runtime::start(cli.threads);
+    let result = match cli.command {
+        Command::Info(args) => commands::info::run(&runtime, args),
+        Command::Imagenet(args) => commands::imagenet::run(&runtime, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

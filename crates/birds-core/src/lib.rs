@@ -1,0 +1,24 @@
+//! # birds-core
+//!
+//! The vocabulary every birds crate shares, and nothing heavier: no polars, no libtorch.
+//!
+//! - [`split`]: the dataset splits (`train`, `valid`, `test`).
+//! - [`normalization`]: how pixels become model inputs, recorded with every model.
+//! - [`paths`]: where the project keeps its venv, weights and artifacts.
+//! - [`atomic`]: write-to-temp-then-rename, so a failed run never leaves half a file.
+//! - [`runtime`]: process-wide tuning applied by the `birds` binary at start-up (malloc settings).
+//! - [`error`]: the typed error these helpers return.
+
+pub mod atomic;
+pub mod error;
+pub mod normalization;
+pub mod paths;
+pub mod runtime;
+pub mod split;
+
+pub use error::{CoreError, Result};
+pub use normalization::Normalization;
+pub use split::Split;
+
+/// The birds version, part of every cache key and every artifact's metadata.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,70 @@
+//! Typed errors of birds-models.
+
+use std::path::PathBuf;
+
+/// What can go wrong building, loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A weights file does not exist.
+    #[error("weights file {path} not found{hint}")]
+    WeightsMissing {
+        /// The path looked at.
+        path: PathBuf,
+        /// A suggestion (e.g. "run `just setup`").
+        hint: String,
+    },
+    /// A weights file exists but could not be read as a state dict.
+    #[error("cannot read weights {path}: {reason}")]
+    WeightsUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why, with the fix.
+        reason: String,
+    },
+    /// A state-dict tensor has a different shape from the model's variable.
+    #[error("weights {path}: `{name}` has shape {found:?}, the model expects {expected:?}")]
+    ShapeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Variable name.
+        name: String,
+        /// Shape in the file.
+        found: Vec<i64>,
+        /// Shape in the model.
+        expected: Vec<i64>,
+    },
+    /// Variables the model needs are absent from the weights file.
+    #[error(
+        "weights {path} lack {count} variables the model needs, e.g. `{first}` (is it a different architecture?)"
+    )]
+    MissingVariables {
+        /// The file.
+        path: PathBuf,
+        /// How many are missing.
+        count: usize,
+        /// The first missing name.
+        first: String,
+    },
+    /// An image could not be read.
+    #[error("cannot read image {path}: {reason}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A device string was not understood or the device is unavailable.
+    #[error("device {spec:?}: {reason}")]
+    Device {
+        /// What the user asked for.
+        spec: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// An error reported by libtorch.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// Result alias for birds-models.
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;

@@ -1,0 +1,26 @@
+//! # birds-models
+//!
+//! The CNNs birds trains and explains, in tch (libtorch).
+//!
+//! - [`efficientnet`]: EfficientNet-Lite0, parity-tested against its PyTorch original
+//!   (`tests/parity.rs`, fixture from `scripts/make_parity_fixture.py`).
+//! - [`classifier`]: the [`ImageClassifier`] trait: feature map → pooled embedding → logits, the split that
+//!   feature extraction and Grad-CAM need.
+//! - [`weights`]: state-dict loading by name with shape checks (`.safetensors`, zip `.pt`).
+//! - [`input`]: image files → normalised `[N, 3, H, W]` tensors.
+//! - [`imagenet`]: the 1000-class label space of the pretrained head.
+//! - [`runtime`]: libtorch versions, CUDA discovery (`load_cuda`) and device selection.
+//!
+//! Inputs: weights files and images. Outputs: tensors; nothing is written to disk here.
+
+pub mod classifier;
+pub mod efficientnet;
+pub mod error;
+pub mod imagenet;
+pub mod input;
+pub mod runtime;
+pub mod weights;
+
+pub use classifier::ImageClassifier;
+pub use efficientnet::EfficientNetLite0;
+pub use error::{ModelError, Result};

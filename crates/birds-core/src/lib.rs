@@ -7,6 +7,8 @@
 //! - [`paths`]: where the project keeps its venv, weights and artifacts.
 //! - [`atomic`]: write-to-temp-then-rename, so a failed run never leaves half a file.
 //! - [`runtime`]: process-wide tuning applied by the `birds` binary at start-up (malloc settings).
+//! - [`stage`]: the [`Stage`](stage::Stage) trait the pipeline runner knows built-in stages by.
+//! - [`schema`]: every Parquet artifact's columns, written down once.
 //! - [`error`]: the typed error these helpers return.
 
 pub mod atomic;
@@ -14,7 +16,9 @@ pub mod error;
 pub mod normalization;
 pub mod paths;
 pub mod runtime;
+pub mod schema;
 pub mod split;
+pub mod stage;
 
 pub use error::{CoreError, Result};
 pub use normalization::Normalization;

@@ -4,6 +4,7 @@
 //! written files against them, and the README's "Artifacts" section mirrors them.
 
 pub mod ingest;
+pub mod preprocess;
 
 /// A logical column type, as Parquet readers (pandas, pyarrow, polars, duckdb) see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,5 +102,5 @@ pub const fn col_null(name: &'static str, ty: ColumnType, doc: &'static str) -> 
 
 /// Every schema birds writes, for docs and tests.
 pub fn all() -> Vec<&'static Schema> {
-    vec![&ingest::IMAGES, &ingest::CLASSES]
+    vec![&ingest::IMAGES, &ingest::CLASSES, &preprocess::PREPROCESSED]
 }

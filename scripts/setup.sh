@@ -9,6 +9,7 @@
 # - The legacy .pth weights are converted once into .venv/weights/efficientnet-lite0.safetensors.
 # Idempotent: when the stamp matches, it returns in well under a second.
 set -euo pipefail
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"

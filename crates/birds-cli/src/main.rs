@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout)]
 
 mod commands;
+mod stages;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,14 @@ enum Command {
     Info(commands::info::Args),
     /// Classify images with the 1000-class ImageNet head of pretrained EfficientNet-Lite0 (top-5 ids).
     Imagenet(commands::imagenet::Args),
+    /// Run a pipeline's stale stages (pipelines/NAME.yaml): cached, parallel with -j, logged.
+    Run(commands::run::Args),
+    /// Which stages of a pipeline are stale, and which dep, param or out made them so.
+    Status(commands::status::Args),
+    /// Show a pipeline's stage graph (text, mermaid or dot).
+    Dag(commands::dag::Args),
+    /// List the built-in stages a pipeline can `uses:`.
+    Stages(commands::stages::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -57,6 +66,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => commands::info::run(&runtime, args),
         Command::Imagenet(args) => commands::imagenet::run(&runtime, args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Status(args) => commands::status::run(args),
+        Command::Dag(args) => commands::dag::run(args),
+        Command::Stages(args) => commands::stages::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

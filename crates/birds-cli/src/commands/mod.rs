@@ -2,6 +2,11 @@
 
 pub mod imagenet;
 pub mod info;
+// Pipeline runner (birds-pipeline): run, status, dag, stages.
+pub mod dag;
+pub mod run;
+pub mod stages;
+pub mod status;
 
 /// Process-wide state set up once before a command runs.
 #[derive(Debug)]

@@ -1,0 +1,8 @@
+//! The built-in pipeline stages, one line per stage: the `uses:` names `birds run` knows.
+
+use birds_core::stage::Stage;
+
+/// Every built-in stage, in the order `birds stages` lists them.
+pub fn builtin() -> Vec<&'static dyn Stage> {
+    vec![]
+}

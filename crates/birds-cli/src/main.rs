@@ -41,6 +41,8 @@ enum Command {
     Dag(commands::dag::Args),
     /// List the built-in stages a pipeline can `uses:`.
     Stages(commands::stages::Args),
+    /// Decode and resize images once into a training cache (`preprocess preview`: augmentation grid PNG).
+    Preprocess(commands::preprocess::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args),
         Command::Dag(args) => commands::dag::run(args),
         Command::Stages(args) => commands::stages::run(args),
+        Command::Preprocess(args) => commands::preprocess::run(&runtime, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

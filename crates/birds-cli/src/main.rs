@@ -41,6 +41,9 @@ enum Command {
     Dag(commands::dag::Args),
     /// List the built-in stages a pipeline can `uses:`.
     Stages(commands::stages::Args),
+    /// Index a dataset into images.parquet/classes.parquet and audit it (bad files, label spellings, CSV
+    /// mismatches, duplicates and leakage across splits).
+    Ingest(commands::ingest::Args),
     /// Decode and resize images once into a training cache (`preprocess preview`: augmentation grid PNG).
     Preprocess(commands::preprocess::Args),
 }
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args),
         Command::Dag(args) => commands::dag::run(args),
         Command::Stages(args) => commands::stages::run(args),
+        Command::Ingest(args) => commands::ingest::run(&runtime, args),
         Command::Preprocess(args) => commands::preprocess::run(&runtime, args),
     };
     match result {

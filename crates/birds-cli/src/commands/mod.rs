@@ -2,6 +2,7 @@
 
 pub mod imagenet;
 pub mod info;
+pub mod ingest;
 pub mod preprocess;
 // Pipeline runner (birds-pipeline): run, status, dag, stages.
 pub mod dag;

@@ -22,7 +22,7 @@ pub static IMAGES: Schema = Schema {
         col(
             "label",
             Str,
-            "normalised class label (whitespace collapsed, upper case)",
+            "class label: the label folder's name with whitespace collapsed, trimmed and upper-cased (as spelled on disk when `normalize_labels` is off)",
         ),
         col(
             "class_id",
@@ -34,7 +34,7 @@ pub static IMAGES: Schema = Schema {
         col_null(
             "color_type",
             Str,
-            "decoder colour type, e.g. `Rgb8`, `L8`, `Rgba16`",
+            "colour type as stored, e.g. `Rgb8`, `L8`, `Rgba8`, `Rgb16`, `Cmyk8` (4-component JPEG); later stages convert to RGB",
         ),
         col_null(
             "format",
@@ -51,7 +51,7 @@ pub static IMAGES: Schema = Schema {
         col(
             "status",
             Str,
-            "`ok` when the image decodes fully, else `error`",
+            "`ok` when the image decodes fully (a JPEG must also reach its end-of-image marker), else `error`",
         ),
         col_null(
             "error",

@@ -3,6 +3,7 @@
 //! Writers build their frames from these lists (so a renamed column is a compile-time change here), tests check
 //! written files against them, and the README's "Artifacts" section mirrors them.
 
+pub mod evaluate;
 pub mod ingest;
 pub mod preprocess;
 
@@ -102,5 +103,14 @@ pub const fn col_null(name: &'static str, ty: ColumnType, doc: &'static str) -> 
 
 /// Every schema birds writes, for docs and tests.
 pub fn all() -> Vec<&'static Schema> {
-    vec![&ingest::IMAGES, &ingest::CLASSES, &preprocess::PREPROCESSED]
+    vec![
+        &ingest::IMAGES,
+        &ingest::CLASSES,
+        &preprocess::PREPROCESSED,
+        &evaluate::PREDICTIONS,
+        &evaluate::PER_CLASS,
+        &evaluate::CONFUSION,
+        &evaluate::MOST_CONFUSED,
+        &evaluate::NEEDS_MORE_TRAINING,
+    ]
 }

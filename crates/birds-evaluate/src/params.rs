@@ -1,0 +1,173 @@
+//! Params of the `evaluate` stage (the same keys as the `birds evaluate` flags).
+
+use std::fmt;
+use std::str::FromStr;
+
+use birds_core::Split;
+use birds_models::runtime::DeviceSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::{EvaluateError, Result};
+
+/// Test-time augmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tta {
+    /// One view: the centre crop.
+    #[default]
+    None,
+    /// The centre crop and its mirror image; the two softmax outputs are averaged.
+    Flip,
+}
+
+impl Tta {
+    /// `none` or `flip`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tta::None => "none",
+            Tta::Flip => "flip",
+        }
+    }
+}
+
+impl fmt::Display for Tta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Tta {
+    type Err = EvaluateError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "" => Ok(Tta::None),
+            "flip" | "hflip" => Ok(Tta::Flip),
+            _ => Err(EvaluateError::Params(format!(
+                "tta {s:?}: expected none or flip"
+            ))),
+        }
+    }
+}
+
+/// Params of an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluateParams {
+    /// Splits evaluated together (default `valid` and `test`).
+    pub splits: Vec<Split>,
+    /// Test-time augmentation.
+    pub tta: Tta,
+    /// Images per forward pass.
+    pub batch_size: usize,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Images in the top-losses grid.
+    pub top_losses: usize,
+    /// Classes in the confusion heatmap: all of them up to this many, else the submatrix of this many
+    /// most-confused classes.
+    pub confusion_classes: usize,
+    /// Fewest errors for a pair to be listed in `most_confused` (fastai's `min_val`).
+    pub min_confused: u64,
+}
+
+impl Default for EvaluateParams {
+    fn default() -> Self {
+        Self {
+            splits: vec![Split::Valid, Split::Test],
+            tta: Tta::None,
+            batch_size: 64,
+            device: "auto".into(),
+            top_losses: 16,
+            confusion_classes: 40,
+            min_confused: 1,
+        }
+    }
+}
+
+impl EvaluateParams {
+    /// Checks ranges; the message names the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(EvaluateError::Params(format!("{key}: {why}")));
+        if self.splits.is_empty() {
+            return bad("splits", "at least one split (e.g. [valid, test])".into());
+        }
+        let mut seen = self.splits.clone();
+        seen.sort();
+        seen.dedup();
+        if seen.len() != self.splits.len() {
+            return bad("splits", format!("{:?} lists a split twice", self.splits));
+        }
+        if !(1..=4096).contains(&self.batch_size) {
+            return bad(
+                "batch_size",
+                format!("{} is out of range 1..=4096", self.batch_size),
+            );
+        }
+        if self.top_losses > 100 {
+            return bad(
+                "top_losses",
+                format!("{} is out of range 0..=100", self.top_losses),
+            );
+        }
+        if !(2..=100).contains(&self.confusion_classes) {
+            return bad(
+                "confusion_classes",
+                format!("{} is out of range 2..=100", self.confusion_classes),
+            );
+        }
+        if self.min_confused == 0 {
+            return bad("min_confused", "must be at least 1".into());
+        }
+        self.device_spec()?;
+        Ok(())
+    }
+
+    /// The parsed device.
+    pub fn device_spec(&self) -> Result<DeviceSpec> {
+        self.device
+            .parse()
+            .map_err(|e: birds_models::ModelError| EvaluateError::Params(format!("device: {e}")))
+    }
+
+    /// The evaluated splits joined by `+` (e.g. `valid+test`), for titles.
+    pub fn splits_label(&self) -> String {
+        self.splits
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+
+    /// Parses and validates params given as JSON (the pipeline's form).
+    pub fn from_json(value: &serde_json::Value) -> std::result::Result<Self, String> {
+        let params: Self = birds_core::stage::parse_params(value)?;
+        params.validate().map_err(|e| e.to_string())?;
+        Ok(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_unknown_keys_and_ranges() {
+        let p = EvaluateParams::from_json(&serde_json::json!({})).unwrap_or_default();
+        assert_eq!(p.splits, vec![Split::Valid, Split::Test]);
+        let p = EvaluateParams::from_json(&serde_json::json!({"splits": ["test"], "tta": "flip"}))
+            .unwrap_or_default();
+        assert_eq!((p.splits, p.tta), (vec![Split::Test], Tta::Flip));
+        let e = EvaluateParams::from_json(&serde_json::json!({"batchsize": 3})).err();
+        assert!(e.is_some_and(|e| e.contains("batchsize")));
+        let e = EvaluateParams::from_json(&serde_json::json!({"batch_size": 0})).err();
+        assert!(e.is_some_and(|e| e.contains("batch_size")));
+        let e = EvaluateParams::from_json(&serde_json::json!({"splits": []})).err();
+        assert!(e.is_some_and(|e| e.contains("splits")));
+        let e = EvaluateParams::from_json(&serde_json::json!({"splits": ["test", "test"]})).err();
+        assert!(e.is_some_and(|e| e.contains("twice")));
+        let e = EvaluateParams::from_json(&serde_json::json!({"device": "tpu"})).err();
+        assert!(e.is_some_and(|e| e.contains("device")));
+        assert!("mirror".parse::<Tta>().is_err());
+    }
+}

@@ -1,0 +1,340 @@
+//! Running a checkpoint over a cache and writing every output: [`evaluate`].
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use birds_core::Split;
+use birds_core::schema::ingest::CLASSES;
+use birds_models::{Checkpoint, ImageClassifier};
+use birds_preprocess::{Cache, Loader, LoaderConfig};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use polars::prelude::*;
+use tch::{Device, Kind, Tensor};
+
+use crate::metrics::Scores;
+use crate::params::{EvaluateParams, Tta};
+use crate::report::{
+    Evaluation, ImageInfo, Report, SplitCounts, SummaryFile, WeakClass, definitions,
+};
+use crate::{EvaluateError, Result, write};
+
+/// What an evaluation reads.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// A `birds train` output folder (`model.safetensors` + `checkpoint.json`).
+    pub checkpoint: PathBuf,
+    /// A `birds preprocess` output folder (the cache the images are read from).
+    pub cache: PathBuf,
+    /// Optional `birds ingest` output folder (or its `classes.parquet`) for training-image counts; without it
+    /// they come from the cache.
+    pub index: Option<PathBuf>,
+}
+
+/// How an evaluation runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// Runs the checkpoint over the evaluated splits and writes every output into `out_dir`; returns the summary.
+pub fn evaluate(
+    inputs: &Inputs,
+    out_dir: &Path,
+    params: &EvaluateParams,
+    options: RunOptions,
+) -> Result<SummaryFile> {
+    params.validate()?;
+    let device = params.device_spec()?.resolve()?;
+    let ckpt = Checkpoint::load(&inputs.checkpoint, device)?;
+    let cache = Cache::open(&inputs.cache)?;
+    check_fit(&ckpt, &cache, inputs)?;
+    let subset = cache.all().filter(|s| params.splits.contains(&s.split));
+    if subset.is_empty() {
+        return Err(EvaluateError::NoImages {
+            cache: inputs.cache.clone(),
+            splits: params.splits_label(),
+        });
+    }
+    let config = LoaderConfig {
+        device,
+        ..LoaderConfig::eval(params.batch_size, ckpt.meta.normalization)
+    };
+    let loader = Loader::new(&subset, config)?;
+    let start = Instant::now();
+    let (samples, probs) = predict(ckpt.model.as_ref(), &loader, params.tta, options.progress)?;
+    let seconds = start.elapsed().as_secs_f64();
+    tracing::info!(
+        images = samples.len(),
+        seconds,
+        images_per_s = samples.len() as f64 / seconds.max(1e-9),
+        tta = %params.tta,
+        "evaluated"
+    );
+
+    let classes = ckpt.meta.classes.clone();
+    let targets: Vec<u32> = samples.iter().map(|&i| cache.sample(i).class_id).collect();
+    let images: Vec<ImageInfo> = samples
+        .iter()
+        .map(|&i| {
+            let s = cache.sample(i);
+            ImageInfo {
+                sample: i,
+                path: s.path.clone(),
+                root: s.root.clone(),
+                split: s.split,
+            }
+        })
+        .collect();
+    let counts = split_counts(&cache, inputs.index.as_deref(), &classes)?;
+    let eval = Evaluation {
+        scores: Scores::new(classes.len(), targets, probs)?,
+        classes,
+        images,
+        counts,
+    };
+    let summary = write_outputs(
+        out_dir,
+        &eval,
+        params,
+        &RunInfo {
+            checkpoint: inputs.checkpoint.display().to_string(),
+            cache: inputs.cache.display().to_string(),
+            model: ckpt.meta.architecture.to_string(),
+            mode: ckpt.meta.mode.clone(),
+        },
+        &|sample| thumbnail(&cache, sample),
+    )?;
+    Ok(summary)
+}
+
+/// Where the scores came from, for `summary.json`.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    /// Checkpoint folder.
+    pub checkpoint: String,
+    /// Cache folder.
+    pub cache: String,
+    /// Architecture.
+    pub model: String,
+    /// Training mode.
+    pub mode: String,
+}
+
+/// Computes the report of `eval` and writes every output file into `out_dir` (created if missing).
+/// `thumb(sample)` gives the pixels of an image for the top-losses grid.
+pub fn write_outputs(
+    out_dir: &Path,
+    eval: &Evaluation,
+    params: &EvaluateParams,
+    info: &RunInfo,
+    thumb: &dyn Fn(u32) -> Option<image::RgbImage>,
+) -> Result<SummaryFile> {
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| birds_core::CoreError::io("creating folder", out_dir, e))?;
+    let report = Report::compute(eval, params.min_confused, params.top_losses);
+    let splits = params.splits_label();
+    write::predictions(out_dir, eval)?;
+    write::per_class(out_dir, eval, &report)?;
+    write::most_confused(out_dir, eval, &report, params.min_confused)?;
+    write::needs_more_training(out_dir, eval, &report)?;
+    let subtitle = format!(
+        "{}: {} images; {}{}",
+        splits,
+        eval.scores.len(),
+        info.model,
+        if params.tta == Tta::Flip {
+            ", flip TTA"
+        } else {
+            ""
+        }
+    );
+    write::confusion(out_dir, eval, &report, params.confusion_classes, &subtitle)?;
+    write::top_losses(out_dir, eval, &report, &splits, thumb)?;
+    let name = |c: u32| eval.classes.get(c as usize).cloned().unwrap_or_default();
+    let summary = SummaryFile {
+        birds_version: birds_core::VERSION.to_string(),
+        checkpoint: info.checkpoint.clone(),
+        cache: info.cache.clone(),
+        model: info.model.clone(),
+        mode: info.mode.clone(),
+        splits: params.splits.clone(),
+        tta: params.tta,
+        classes: eval.classes.len(),
+        overall: report.overall.clone(),
+        by_split: report.by_split.clone(),
+        weakest: report
+            .ranking
+            .iter()
+            .take(5)
+            .map(|r| WeakClass {
+                label: name(r.class_id),
+                evaluated: r.evaluated,
+                correct: r.correct,
+                recall_lower: r.recall_lower,
+                main_confuser: r.main_confuser.map(|(c, _)| name(c)),
+                next_step: r.next_step.clone(),
+            })
+            .collect(),
+        definitions: definitions(),
+    };
+    write::summary(out_dir, &summary)?;
+    Ok(summary)
+}
+
+/// The checkpoint's classes and input size must be the cache's.
+fn check_fit(ckpt: &Checkpoint, cache: &Cache, inputs: &Inputs) -> Result<()> {
+    let mismatch = |reason: String| EvaluateError::Mismatch {
+        checkpoint: inputs.checkpoint.clone(),
+        cache: inputs.cache.clone(),
+        reason,
+    };
+    let (model, data) = (&ckpt.meta.classes, cache.classes());
+    if model != data {
+        let first = model
+            .iter()
+            .zip(data)
+            .position(|(a, b)| a != b)
+            .unwrap_or(model.len().min(data.len()));
+        return Err(mismatch(format!(
+            "the model has {} classes, the cache {}; first difference at class {first}: {:?} vs {:?} (evaluate \
+             with the cache the model was trained on)",
+            model.len(),
+            data.len(),
+            model.get(first),
+            data.get(first)
+        )));
+    }
+    if ckpt.meta.input_size != cache.size() {
+        return Err(mismatch(format!(
+            "the model was trained at {} px, the cache holds {} px images (preprocess with size {})",
+            ckpt.meta.input_size,
+            cache.size(),
+            ckpt.meta.input_size
+        )));
+    }
+    Ok(())
+}
+
+/// Class probabilities of every image the loader serves, in its order: `(sample ids, images × classes)`.
+fn predict(
+    model: &dyn ImageClassifier,
+    loader: &Loader,
+    tta: Tta,
+    progress: bool,
+) -> Result<(Vec<u32>, Vec<f64>)> {
+    let total = loader.subset().len();
+    let bar = if progress {
+        ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("evaluate {bar:30} {pos}/{len} images {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut samples = Vec::with_capacity(total);
+    let mut probs = Vec::with_capacity(total * model.num_classes() as usize);
+    for batch in loader.epoch(0) {
+        let batch = batch?;
+        let p = tch::no_grad(|| -> Result<Tensor> {
+            let softmax = |x: &Tensor| -> Result<Tensor> {
+                Ok(model.logits(x, false).f_softmax(-1, Kind::Double)?)
+            };
+            let mut p = softmax(&batch.images)?;
+            if tta == Tta::Flip {
+                let flipped = batch.images.f_flip([3])?;
+                p = ((p + softmax(&flipped)?) * 0.5).to_kind(Kind::Double);
+            }
+            Ok(p.f_to_device(Device::Cpu)?.f_contiguous()?)
+        })?;
+        let flat = p.f_view([-1])?;
+        probs.extend(Vec::<f64>::try_from(&flat)?);
+        samples.extend_from_slice(&batch.samples);
+        bar.inc(batch.samples.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok((samples, probs))
+}
+
+/// The eval view of a cached image (the centre `size` crop of the stored image), as the model saw it.
+pub fn thumbnail(cache: &Cache, sample: u32) -> Option<image::RgbImage> {
+    if sample as usize >= cache.len() {
+        return None;
+    }
+    let (side, size) = (cache.stored_side(), cache.size());
+    let full = image::RgbImage::from_raw(side, side, cache.image(sample).to_vec())?;
+    let off = (side - size.min(side)) / 2;
+    Some(image::imageops::crop_imm(&full, off, off, size, size).to_image())
+}
+
+/// Images per class and split: valid and test from the cache; train from `classes.parquet` when `index` is
+/// given, else from the cache.
+fn split_counts(cache: &Cache, index: Option<&Path>, classes: &[String]) -> Result<SplitCounts> {
+    let from_cache = |split: Split| -> Vec<u64> {
+        cache
+            .split(split)
+            .class_counts()
+            .into_iter()
+            .map(|c| c as u64)
+            .collect()
+    };
+    let train = match index {
+        Some(path) => train_counts_from_index(path, classes)?,
+        None => from_cache(Split::Train),
+    };
+    Ok(SplitCounts {
+        train,
+        valid: from_cache(Split::Valid),
+        test: from_cache(Split::Test),
+    })
+}
+
+/// The `train` column of `classes.parquet` (an ingest output folder or the file), matched to `classes` by label.
+pub fn train_counts_from_index(path: &Path, classes: &[String]) -> Result<Vec<u64>> {
+    let file = if path.is_dir() {
+        path.join(CLASSES.file)
+    } else {
+        path.to_path_buf()
+    };
+    let bad = |reason: String| EvaluateError::Index {
+        path: file.clone(),
+        reason,
+    };
+    let f = File::open(&file).map_err(|e| {
+        bad(format!(
+            "cannot open: {e} (give the `birds ingest` output folder)"
+        ))
+    })?;
+    let df = ParquetReader::new(f)
+        .finish()
+        .map_err(|e| bad(e.to_string()))?;
+    let labels = df
+        .column("label")
+        .and_then(|c| c.str().cloned())
+        .map_err(|e| bad(format!("column `label`: {e}")))?;
+    let train = df
+        .column("train")
+        .and_then(|c| c.cast(&DataType::UInt64))
+        .map_err(|e| bad(format!("column `train`: {e}")))?;
+    let train = train
+        .u64()
+        .map_err(|e| bad(format!("column `train`: {e}")))?;
+    let by_label: HashMap<&str, u64> = labels
+        .iter()
+        .zip(train.iter())
+        .filter_map(|(l, t)| Some((l?, t.unwrap_or(0))))
+        .collect();
+    classes
+        .iter()
+        .map(|c| {
+            by_label.get(c.as_str()).copied().ok_or_else(|| {
+                bad(format!(
+                    "class {c:?} of the model is not in it (is it the index of another dataset?)"
+                ))
+            })
+        })
+        .collect()
+}

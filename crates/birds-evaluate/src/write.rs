@@ -1,0 +1,610 @@
+//! Writing the stage's files: Parquet (columns from `birds_core::schema::evaluate`), CSV, Markdown, JSON, PNG.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::Path;
+
+use birds_core::schema::evaluate::{
+    CONFUSION, MOST_CONFUSED, NEEDS_MORE_TRAINING, PER_CLASS, PREDICTIONS,
+};
+use birds_core::schema::{ColumnType, Schema};
+use polars::prelude::*;
+
+use crate::metrics::TOP_K;
+use crate::plots::{self, LossTile};
+use crate::report::{Evaluation, Report, SummaryFile};
+use crate::{EvaluateError, Result};
+
+/// File names of the non-Parquet outputs.
+pub mod files {
+    /// Headline figures.
+    pub const SUMMARY: &str = "summary.json";
+    /// `per_class.parquet` as CSV.
+    pub const PER_CLASS_CSV: &str = "per_class.csv";
+    /// `per_class.parquet` as a Markdown table.
+    pub const PER_CLASS_MD: &str = "per_class.md";
+    /// The most-confused pairs as Markdown.
+    pub const MOST_CONFUSED_MD: &str = "most_confused.md";
+    /// The ranking as Markdown.
+    pub const NEEDS_MORE_TRAINING_MD: &str = "needs_more_training.md";
+    /// The heatmap.
+    pub const CONFUSION_PNG: &str = "confusion.png";
+    /// The top-losses grid.
+    pub const TOP_LOSSES_PNG: &str = "top_losses.png";
+}
+
+/// The polars type a schema column is written as.
+pub fn dtype_of(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Str => DataType::String,
+        ColumnType::U32 => DataType::UInt32,
+        ColumnType::U64 => DataType::UInt64,
+        ColumnType::I64 => DataType::Int64,
+        ColumnType::F32 => DataType::Float32,
+        ColumnType::F64 => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::ListStr => DataType::List(Box::new(DataType::String)),
+        ColumnType::ListF32 => DataType::List(Box::new(DataType::Float32)),
+        ColumnType::ListU32 => DataType::List(Box::new(DataType::UInt32)),
+    }
+}
+
+/// Checks `df` against `schema`: the same columns in the same order, the same types, no nulls where none may be.
+pub fn check_schema(df: &DataFrame, schema: &Schema) -> std::result::Result<(), String> {
+    let names: Vec<&str> = df.columns().iter().map(|c| c.name().as_str()).collect();
+    if names != schema.names() {
+        return Err(format!(
+            "{}: columns {names:?}, schema says {:?}",
+            schema.file,
+            schema.names()
+        ));
+    }
+    for (col, spec) in df.columns().iter().zip(schema.columns) {
+        let want = dtype_of(spec.ty);
+        if col.dtype() != &want {
+            return Err(format!(
+                "{}: column `{}` is {}, schema says {want}",
+                schema.file,
+                spec.name,
+                col.dtype()
+            ));
+        }
+        if !spec.nullable && col.null_count() > 0 {
+            return Err(format!(
+                "{}: column `{}` has nulls but may not",
+                schema.file, spec.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parquet_err(path: &Path) -> impl Fn(PolarsError) -> EvaluateError + '_ {
+    move |source| EvaluateError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `columns` as `<out_dir>/<schema.file>` after checking them against `schema`.
+fn write_parquet(
+    out_dir: &Path,
+    schema: &Schema,
+    height: usize,
+    columns: Vec<Column>,
+) -> Result<()> {
+    let path = out_dir.join(schema.file);
+    let err = parquet_err(&path);
+    let mut df = DataFrame::new(height, columns).map_err(&err)?;
+    check_schema(&df, schema).map_err(|m| err(PolarsError::SchemaMismatch(m.into())))?;
+    birds_core::atomic::write_with(&path, |tmp| -> Result<()> {
+        let file = File::create(tmp).map_err(|e| birds_core::CoreError::io("creating", tmp, e))?;
+        let mut writer = std::io::BufWriter::new(file);
+        ParquetWriter::new(&mut writer)
+            .finish(&mut df)
+            .map_err(&err)?;
+        writer
+            .flush()
+            .map_err(|e| birds_core::CoreError::io("writing", tmp, e))?;
+        Ok(())
+    })
+}
+
+fn u32s(values: impl Iterator<Item = u64>) -> Vec<u32> {
+    values
+        .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+        .collect()
+}
+
+fn col<T, V>(name: &str, values: V) -> Column
+where
+    Series: NamedFrom<V, T>,
+    T: ?Sized,
+{
+    Column::new(name.into(), values)
+}
+
+/// Label of class `c`.
+fn label(eval: &Evaluation, c: u32) -> &str {
+    eval.classes.get(c as usize).map_or("?", String::as_str)
+}
+
+/// `predictions.parquet`.
+pub fn predictions(out_dir: &Path, eval: &Evaluation) -> Result<()> {
+    let s = &eval.scores;
+    let n = s.len();
+    let k = TOP_K.min(s.num_classes());
+    let top: Vec<Vec<u32>> = (0..n).map(|i| s.top_k(i, k)).collect();
+    let preds = s.predictions();
+    let list = |name: &str, f: &dyn Fn(usize) -> Series| {
+        let items: Vec<Series> = (0..n).map(f).collect();
+        Column::new(name.into(), items)
+    };
+    let columns = vec![
+        col(
+            "sample",
+            eval.images.iter().map(|m| m.sample).collect::<Vec<u32>>(),
+        ),
+        col(
+            "path",
+            eval.images
+                .iter()
+                .map(|m| m.path.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "root",
+            eval.images
+                .iter()
+                .map(|m| m.root.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "split",
+            eval.images
+                .iter()
+                .map(|m| m.split.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        col("true_id", s.targets().to_vec()),
+        col(
+            "true_label",
+            s.targets()
+                .iter()
+                .map(|&t| label(eval, t))
+                .collect::<Vec<_>>(),
+        ),
+        col("pred_id", preds.clone()),
+        col(
+            "pred_label",
+            preds.iter().map(|&p| label(eval, p)).collect::<Vec<_>>(),
+        ),
+        col(
+            "confidence",
+            (0..n).map(|i| s.confidence(i)).collect::<Vec<f64>>(),
+        ),
+        col(
+            "prob_true",
+            (0..n).map(|i| s.prob_true(i)).collect::<Vec<f64>>(),
+        ),
+        list("top5_ids", &|i| Series::new("".into(), top[i].clone())),
+        list("top5_labels", &|i| {
+            Series::new(
+                "".into(),
+                top[i].iter().map(|&c| label(eval, c)).collect::<Vec<_>>(),
+            )
+        }),
+        list("top5_probs", &|i| {
+            Series::new(
+                "".into(),
+                top[i]
+                    .iter()
+                    .map(|&c| s.row(i)[c as usize] as f32)
+                    .collect::<Vec<f32>>(),
+            )
+        }),
+        col("loss", (0..n).map(|i| s.loss(i)).collect::<Vec<f64>>()),
+        col(
+            "correct",
+            (0..n).map(|i| s.correct(i)).collect::<Vec<bool>>(),
+        ),
+    ];
+    write_parquet(out_dir, &PREDICTIONS, n, columns)
+}
+
+/// `per_class.parquet`, `per_class.csv` and `per_class.md`.
+pub fn per_class(out_dir: &Path, eval: &Evaluation, report: &Report) -> Result<()> {
+    let pc = &report.per_class;
+    let n = pc.len();
+    let count = |v: &[u64], c: u32| v.get(c as usize).copied().unwrap_or(0);
+    let confuser =
+        |m: &crate::metrics::ClassMetrics| m.main_confuser.map(|(c, _)| label(eval, c).to_string());
+    let columns = vec![
+        col(
+            "class_id",
+            pc.iter().map(|m| m.class_id).collect::<Vec<u32>>(),
+        ),
+        col(
+            "label",
+            pc.iter()
+                .map(|m| label(eval, m.class_id))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "train_images",
+            u32s(pc.iter().map(|m| count(&eval.counts.train, m.class_id))),
+        ),
+        col(
+            "valid_images",
+            u32s(pc.iter().map(|m| count(&eval.counts.valid, m.class_id))),
+        ),
+        col(
+            "test_images",
+            u32s(pc.iter().map(|m| count(&eval.counts.test, m.class_id))),
+        ),
+        col("support", u32s(pc.iter().map(|m| m.support))),
+        col("predicted", u32s(pc.iter().map(|m| m.predicted))),
+        col("correct", u32s(pc.iter().map(|m| m.correct))),
+        col(
+            "precision",
+            pc.iter().map(|m| m.precision).collect::<Vec<f64>>(),
+        ),
+        col("recall", pc.iter().map(|m| m.recall).collect::<Vec<f64>>()),
+        col("f1", pc.iter().map(|m| m.f1).collect::<Vec<f64>>()),
+        col(
+            "top5_recall",
+            pc.iter().map(|m| m.top_k_recall).collect::<Vec<f64>>(),
+        ),
+        col(
+            "mean_confidence",
+            pc.iter()
+                .map(|m| m.mean_confidence)
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        col(
+            "calibration_gap",
+            pc.iter()
+                .map(|m| m.calibration_gap)
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        col(
+            "recall_lower",
+            pc.iter()
+                .map(|m| m.recall_lower)
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        col(
+            "most_confused_with",
+            pc.iter().map(confuser).collect::<Vec<Option<String>>>(),
+        ),
+        col(
+            "most_confused_count",
+            u32s(pc.iter().map(|m| m.main_confuser.map_or(0, |(_, c)| c))),
+        ),
+    ];
+    write_parquet(out_dir, &PER_CLASS, n, columns)?;
+
+    // CSV: the same columns; nulls are empty fields.
+    let csv_path = out_dir.join(files::PER_CLASS_CSV);
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| EvaluateError::file(&csv_path, e);
+    w.write_record(PER_CLASS.names()).map_err(csv_err)?;
+    for m in pc {
+        let c = m.class_id;
+        w.write_record([
+            c.to_string(),
+            label(eval, c).to_string(),
+            count(&eval.counts.train, c).to_string(),
+            count(&eval.counts.valid, c).to_string(),
+            count(&eval.counts.test, c).to_string(),
+            m.support.to_string(),
+            m.predicted.to_string(),
+            m.correct.to_string(),
+            m.precision.to_string(),
+            m.recall.to_string(),
+            m.f1.to_string(),
+            m.top_k_recall.to_string(),
+            opt(m.mean_confidence),
+            opt(m.calibration_gap),
+            opt(m.recall_lower),
+            confuser(m).unwrap_or_default(),
+            m.main_confuser.map_or(0, |(_, n)| n).to_string(),
+        ])
+        .map_err(csv_err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| EvaluateError::file(&csv_path, e.to_string()))?;
+    birds_core::atomic::write_bytes(&csv_path, &bytes)?;
+
+    // Markdown.
+    let mut md = String::from("# Per-class report\n\n");
+    md.push_str(&format!(
+        "Evaluated on {} ({} images). Precision, recall and F1 as sklearn's `classification_report` with \
+         `zero_division=0`; top-5 recall: the true class among the five most probable; confidence: mean top-1 \
+         probability over the class's images; gap: confidence − recall (positive = over-confident); \
+         recall ≥: Wilson 95 % lower bound.\n\n",
+        report.by_split.keys().cloned().collect::<Vec<_>>().join(" + "),
+        report.overall.images
+    ));
+    md.push_str(
+        "| class | train | valid | test | support | precision | recall | F1 | top-5 recall | confidence | gap | recall ≥ | most confused with |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for m in pc {
+        let c = m.class_id;
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
+            md_escape(label(eval, c)),
+            count(&eval.counts.train, c),
+            count(&eval.counts.valid, c),
+            count(&eval.counts.test, c),
+            m.support,
+            m.precision,
+            m.recall,
+            m.f1,
+            m.top_k_recall,
+            fmt_opt(m.mean_confidence, 2),
+            fmt_opt(m.calibration_gap, 2),
+            fmt_opt(m.recall_lower, 2),
+            m.main_confuser
+                .map(|(o, k)| format!("{} ({k})", md_escape(label(eval, o))))
+                .unwrap_or_else(|| "–".into()),
+        ));
+    }
+    let o = &report.overall;
+    md.push_str(&format!(
+        "\n| average | precision | recall | F1 |\n|---|---:|---:|---:|\n| macro | {:.3} | {:.3} | {:.3} |\n| weighted | {:.3} | {:.3} | {:.3} |\n\nAccuracy {:.3}, top-5 accuracy {:.3}, NLL {:.3}, ECE {:.3}.\n",
+        o.macro_avg.precision,
+        o.macro_avg.recall,
+        o.macro_avg.f1,
+        o.weighted_avg.precision,
+        o.weighted_avg.recall,
+        o.weighted_avg.f1,
+        o.accuracy,
+        o.top5_accuracy,
+        o.nll,
+        o.ece
+    ));
+    birds_core::atomic::write_bytes(&out_dir.join(files::PER_CLASS_MD), md.as_bytes())?;
+    Ok(())
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "–".into())
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// `confusion.parquet` and `confusion.png`.
+pub fn confusion(
+    out_dir: &Path,
+    eval: &Evaluation,
+    report: &Report,
+    max_classes: usize,
+    subtitle: &str,
+) -> Result<()> {
+    let cells = report.confusion.cells();
+    let columns = vec![
+        col(
+            "true_id",
+            cells.iter().map(|c| c.true_id).collect::<Vec<u32>>(),
+        ),
+        col(
+            "true_label",
+            cells
+                .iter()
+                .map(|c| label(eval, c.true_id))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "pred_id",
+            cells.iter().map(|c| c.pred_id).collect::<Vec<u32>>(),
+        ),
+        col(
+            "pred_label",
+            cells
+                .iter()
+                .map(|c| label(eval, c.pred_id))
+                .collect::<Vec<_>>(),
+        ),
+        col("count", u32s(cells.iter().map(|c| c.count))),
+    ];
+    write_parquet(out_dir, &CONFUSION, cells.len(), columns)?;
+    plots::confusion_png(
+        &out_dir.join(files::CONFUSION_PNG),
+        &report.confusion,
+        &eval.classes,
+        max_classes,
+        subtitle,
+    )
+}
+
+/// `most_confused.parquet` and `most_confused.md`.
+pub fn most_confused(
+    out_dir: &Path,
+    eval: &Evaluation,
+    report: &Report,
+    min_confused: u64,
+) -> Result<()> {
+    let pairs = &report.most_confused;
+    let share = |c: &crate::metrics::Cell| {
+        crate::metrics::ratio(c.count, report.confusion.support(c.true_id))
+    };
+    let columns = vec![
+        col(
+            "true_id",
+            pairs.iter().map(|c| c.true_id).collect::<Vec<u32>>(),
+        ),
+        col(
+            "true_label",
+            pairs
+                .iter()
+                .map(|c| label(eval, c.true_id))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "pred_id",
+            pairs.iter().map(|c| c.pred_id).collect::<Vec<u32>>(),
+        ),
+        col(
+            "pred_label",
+            pairs
+                .iter()
+                .map(|c| label(eval, c.pred_id))
+                .collect::<Vec<_>>(),
+        ),
+        col("count", u32s(pairs.iter().map(|c| c.count))),
+        col("share", pairs.iter().map(share).collect::<Vec<f64>>()),
+    ];
+    write_parquet(out_dir, &MOST_CONFUSED, pairs.len(), columns)?;
+    let mut md = format!(
+        "# Most confused pairs\n\nTrue class → predicted class, pairs with at least {min_confused} error(s), most \
+         errors first (fastai's `most_confused`). Share: the errors as a part of the true class's evaluated \
+         images.\n\n"
+    );
+    if pairs.is_empty() {
+        md.push_str("No pair reaches that count: no misclassification to report.\n");
+    } else {
+        md.push_str("| true class | predicted as | images | share |\n|---|---|---:|---:|\n");
+        for c in pairs {
+            md.push_str(&format!(
+                "| {} | {} | {} | {:.0}% |\n",
+                md_escape(label(eval, c.true_id)),
+                md_escape(label(eval, c.pred_id)),
+                c.count,
+                100.0 * share(c)
+            ));
+        }
+    }
+    birds_core::atomic::write_bytes(&out_dir.join(files::MOST_CONFUSED_MD), md.as_bytes())?;
+    Ok(())
+}
+
+/// `needs_more_training.parquet` and `needs_more_training.md`.
+pub fn needs_more_training(out_dir: &Path, eval: &Evaluation, report: &Report) -> Result<()> {
+    let r = &report.ranking;
+    let columns = vec![
+        col("rank", r.iter().map(|x| x.rank).collect::<Vec<u32>>()),
+        col(
+            "class_id",
+            r.iter().map(|x| x.class_id).collect::<Vec<u32>>(),
+        ),
+        col(
+            "label",
+            r.iter()
+                .map(|x| label(eval, x.class_id))
+                .collect::<Vec<_>>(),
+        ),
+        col("evaluated", u32s(r.iter().map(|x| x.evaluated))),
+        col("correct", u32s(r.iter().map(|x| x.correct))),
+        col("recall", r.iter().map(|x| x.recall).collect::<Vec<f64>>()),
+        col(
+            "recall_lower",
+            r.iter()
+                .map(|x| x.recall_lower)
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        col("train_images", u32s(r.iter().map(|x| x.train_images))),
+        col(
+            "main_confuser",
+            r.iter()
+                .map(|x| x.main_confuser.map(|(c, _)| label(eval, c).to_string()))
+                .collect::<Vec<Option<String>>>(),
+        ),
+        col(
+            "main_confuser_count",
+            u32s(r.iter().map(|x| x.main_confuser.map_or(0, |(_, n)| n))),
+        ),
+        col(
+            "next_step",
+            r.iter().map(|x| x.next_step.as_str()).collect::<Vec<_>>(),
+        ),
+    ];
+    write_parquet(out_dir, &NEEDS_MORE_TRAINING, r.len(), columns)?;
+    let per_class_images = if eval.classes.is_empty() {
+        0.0
+    } else {
+        report.overall.images as f64 / eval.classes.len() as f64
+    };
+    let mut md = format!(
+        "# Classes that need more training\n\nRanked by the Wilson 95 % lower bound of recall over the evaluated \
+         images ({}; {:.1} per class on average). With so few images per class a recall of 3/5 and one of 5/5 \
+         are not far apart, so the ranking uses how low the recall could plausibly be, not the raw recall: a class \
+         with 0 of 5 correct ranks before one with 0 of 1.\n\n\
+         | rank | class | correct | recall | recall ≥ | train images | most errors went to | next step |\n\
+         |---:|---|---:|---:|---:|---:|---|---|\n",
+        report
+            .by_split
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" + "),
+        per_class_images
+    );
+    for x in r {
+        md.push_str(&format!(
+            "| {} | {} | {}/{} | {:.2} | {} | {} | {} | {} |\n",
+            x.rank,
+            md_escape(label(eval, x.class_id)),
+            x.correct,
+            x.evaluated,
+            x.recall,
+            fmt_opt(x.recall_lower, 2),
+            x.train_images,
+            x.main_confuser
+                .map(|(c, n)| format!("{} ({n})", md_escape(label(eval, c))))
+                .unwrap_or_else(|| "–".into()),
+            md_escape(&x.next_step),
+        ));
+    }
+    birds_core::atomic::write_bytes(&out_dir.join(files::NEEDS_MORE_TRAINING_MD), md.as_bytes())?;
+    Ok(())
+}
+
+/// `top_losses.png` from the report's top losses; `thumb(sample)` gives an image's pixels. Nothing is written
+/// when the report keeps no top loss.
+pub fn top_losses(
+    out_dir: &Path,
+    eval: &Evaluation,
+    report: &Report,
+    splits: &str,
+    thumb: &dyn Fn(u32) -> Option<image::RgbImage>,
+) -> Result<()> {
+    if report.top_losses.is_empty() {
+        return Ok(());
+    }
+    let s = &eval.scores;
+    let tiles: Vec<LossTile> = report
+        .top_losses
+        .iter()
+        .map(|&i| LossTile {
+            thumb: thumb(eval.images[i].sample),
+            true_label: label(eval, s.target(i)).to_string(),
+            pred_label: label(eval, s.predicted(i)).to_string(),
+            confidence: s.confidence(i),
+            prob_true: s.prob_true(i),
+            loss: s.loss(i),
+            split: eval.images[i].split.to_string(),
+        })
+        .collect();
+    let title = format!(
+        "The {} highest-loss images of {} ({} evaluated): true class, prediction (probability), loss",
+        tiles.len(),
+        splits,
+        s.len()
+    );
+    plots::top_losses_png(&out_dir.join(files::TOP_LOSSES_PNG), &tiles, &title)
+}
+
+/// `summary.json`.
+pub fn summary(out_dir: &Path, summary: &SummaryFile) -> Result<()> {
+    let path = out_dir.join(files::SUMMARY);
+    let text = serde_json::to_string_pretty(summary).map_err(|e| EvaluateError::file(&path, e))?;
+    birds_core::atomic::write_bytes(&path, format!("{text}\n").as_bytes())?;
+    Ok(())
+}

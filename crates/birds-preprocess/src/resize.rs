@@ -1,0 +1,218 @@
+//! Decode an image file and resize it to the stored square, once.
+//!
+//! Decoding uses the `image` crate (zune-jpeg for JPEG) and applies the EXIF orientation; resizing uses
+//! `fast_image_resize` (SIMD convolution with antialiasing, the same maths as Pillow's `Image.resize`), which
+//! measured several times faster than `image::imageops::resize` with the same filter (see docs/preprocess.md).
+
+use std::path::Path;
+
+use fast_image_resize as fir;
+use image::{DynamicImage, ImageDecoder, RgbImage};
+
+use crate::params::{PreprocessParams, ResizeFilter, ResizeMode};
+use crate::{PreprocessError, Result};
+
+/// Largest width or height accepted when decoding (guards against files that declare enormous sizes).
+pub const MAX_DIMENSION: u32 = 16_384;
+
+/// Decodes an image file to 8-bit RGB with its EXIF orientation applied; errors name the file.
+pub fn decode_rgb(path: &Path) -> Result<RgbImage> {
+    let err = |reason: String| PreprocessError::Image {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| err(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| err(e.to_string()))?;
+    let mut decoder = reader.into_decoder().map_err(|e| err(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_DIMENSION);
+    limits.max_image_height = Some(MAX_DIMENSION);
+    decoder.set_limits(limits).map_err(|e| err(e.to_string()))?;
+    let orientation = decoder.orientation().ok();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| err(e.to_string()))?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(match img {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.to_rgb8(),
+    })
+}
+
+/// The source rectangle `(left, top, width, height)` that `mode` maps onto the square.
+pub fn source_box(width: u32, height: u32, mode: ResizeMode) -> (f64, f64, f64, f64) {
+    let (w, h) = (f64::from(width), f64::from(height));
+    match mode {
+        ResizeMode::Stretch => (0.0, 0.0, w, h),
+        ResizeMode::ShorterSideCenterCrop => {
+            let side = w.min(h);
+            ((w - side) / 2.0, (h - side) / 2.0, side, side)
+        }
+    }
+}
+
+fn fir_filter(filter: ResizeFilter) -> fir::FilterType {
+    match filter {
+        ResizeFilter::Bilinear => fir::FilterType::Bilinear,
+        ResizeFilter::Bicubic => fir::FilterType::CatmullRom,
+        ResizeFilter::Lanczos3 => fir::FilterType::Lanczos3,
+    }
+}
+
+/// Resizes `img` to a `side`×`side` RGB square (HWC bytes, row-major) with `mode` and `filter`.
+///
+/// `resizer` holds scratch buffers; keep one per thread (e.g. rayon's `map_init`).
+pub fn resize_square(
+    resizer: &mut fir::Resizer,
+    img: &RgbImage,
+    side: u32,
+    mode: ResizeMode,
+    filter: ResizeFilter,
+) -> Result<Vec<u8>> {
+    let fail = |e: String| PreprocessError::Image {
+        path: "<in memory>".into(),
+        reason: e,
+    };
+    let src = fir::images::ImageRef::new(
+        img.width(),
+        img.height(),
+        img.as_raw(),
+        fir::PixelType::U8x3,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let mut dst = fir::images::Image::new(side, side, fir::PixelType::U8x3);
+    let (left, top, w, h) = source_box(img.width(), img.height(), mode);
+    let options = fir::ResizeOptions::new()
+        .resize_alg(fir::ResizeAlg::Convolution(fir_filter(filter)))
+        .crop(left, top, w, h);
+    resizer
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(dst.into_vec())
+}
+
+/// One image decoded and resized to the stored square.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// `stored_side`² × 3 bytes, HWC.
+    pub pixels: Vec<u8>,
+    /// Width of the decoded original.
+    pub source_width: u32,
+    /// Height of the decoded original.
+    pub source_height: u32,
+}
+
+/// Decodes `path` and resizes it as `params` say (to `size + margin`).
+pub fn prepare(
+    resizer: &mut fir::Resizer,
+    path: &Path,
+    params: &PreprocessParams,
+) -> Result<Prepared> {
+    let img = decode_rgb(path)?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(PreprocessError::Image {
+            path: path.to_path_buf(),
+            reason: "image has no pixels".into(),
+        });
+    }
+    let pixels = resize_square(
+        resizer,
+        &img,
+        params.stored_side(),
+        params.mode,
+        params.filter,
+    )
+    .map_err(|e| match e {
+        PreprocessError::Image { reason, .. } => PreprocessError::Image {
+            path: path.to_path_buf(),
+            reason,
+        },
+        other => other,
+    })?;
+    Ok(Prepared {
+        pixels,
+        source_width: img.width(),
+        source_height: img.height(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn center_crop_box_is_the_centred_square() {
+        assert_eq!(
+            source_box(300, 200, ResizeMode::ShorterSideCenterCrop),
+            (50.0, 0.0, 200.0, 200.0)
+        );
+        assert_eq!(
+            source_box(100, 160, ResizeMode::ShorterSideCenterCrop),
+            (0.0, 30.0, 100.0, 100.0)
+        );
+        assert_eq!(
+            source_box(300, 200, ResizeMode::Stretch),
+            (0.0, 0.0, 300.0, 200.0)
+        );
+    }
+
+    #[test]
+    fn center_crop_keeps_the_middle_and_stretch_keeps_the_sides() {
+        // 60×20: left third red, middle green, right third blue.
+        let img = RgbImage::from_fn(60, 20, |x, _| match x / 20 {
+            0 => image::Rgb([255, 0, 0]),
+            1 => image::Rgb([0, 255, 0]),
+            _ => image::Rgb([0, 0, 255]),
+        });
+        let mut r = fir::Resizer::new();
+        let crop = resize_square(
+            &mut r,
+            &img,
+            10,
+            ResizeMode::ShorterSideCenterCrop,
+            ResizeFilter::Bilinear,
+        )
+        .unwrap_or_default();
+        assert_eq!(crop.len(), 300);
+        // Interior columns are the pure middle third; the edge columns' filter support reaches slightly past
+        // the crop box into the neighbours (as Pillow's `resize(box=…)` does), so they are mostly green.
+        for (i, p) in crop.chunks(3).enumerate() {
+            let x = i % 10;
+            if (1..9).contains(&x) {
+                assert_eq!(p, [0, 255, 0], "column {x}");
+            } else {
+                assert!(p[1] >= 200 && p[0].max(p[2]) <= 55, "column {x}: {p:?}");
+            }
+        }
+        let stretch = resize_square(
+            &mut r,
+            &img,
+            12,
+            ResizeMode::Stretch,
+            ResizeFilter::Bilinear,
+        )
+        .unwrap_or_default();
+        assert_eq!(&stretch[..3], &[255, 0, 0]);
+        assert_eq!(&stretch[11 * 3..12 * 3], &[0, 0, 255]);
+    }
+
+    #[test]
+    fn decode_errors_name_the_file() {
+        let dir = tempfile::tempdir().ok();
+        let Some(dir) = dir else { return };
+        let fake = dir.path().join("fake.jpg");
+        let _ = std::fs::write(&fake, b"not an image");
+        let e = decode_rgb(&fake)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("fake.jpg"), "{e}");
+        let e = decode_rgb(&dir.path().join("missing.png"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("missing.png"), "{e}");
+    }
+}

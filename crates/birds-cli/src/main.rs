@@ -46,6 +46,11 @@ enum Command {
     Ingest(commands::ingest::Args),
     /// Decode and resize images once into a training cache (`preprocess preview`: augmentation grid PNG).
     Preprocess(commands::preprocess::Args),
+    /// Per-class report of a trained model: confusion, calibration, top losses, and the species that need more
+    /// training.
+    Evaluate(commands::evaluate::Args),
+    /// One table across training runs (mode, model, epochs, wall time, best val and test accuracy).
+    Compare(commands::compare::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -77,6 +82,8 @@ fn main() -> ExitCode {
         Command::Stages(args) => commands::stages::run(args),
         Command::Ingest(args) => commands::ingest::run(&runtime, args),
         Command::Preprocess(args) => commands::preprocess::run(&runtime, args),
+        Command::Evaluate(args) => commands::evaluate::run(&runtime, args),
+        Command::Compare(args) => commands::compare::run(&runtime, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,8 @@ pub mod imagenet;
 pub mod info;
 pub mod ingest;
 pub mod preprocess;
+pub mod evaluate;
+pub mod compare;
 // Pipeline runner (birds-pipeline): run, status, dag, stages.
 pub mod dag;
 pub mod run;

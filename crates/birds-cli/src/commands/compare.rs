@@ -1,0 +1,46 @@
+//! `birds compare`: one table across training runs (mode, model, epochs, wall time, best validation and test
+//! accuracy), from their `summary.json` files.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use birds_train::summary::{ComparisonRow, Summary, compare, markdown};
+
+use super::Runtime;
+
+/// Arguments of `birds compare`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `birds train` output folders, one per run (rows keep this order).
+    #[arg(value_name = "RUN_DIR", required = true)]
+    runs: Vec<PathBuf>,
+    /// Also write comparison.parquet and comparison.md into this folder.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+/// Prints the comparison as a Markdown table (and writes it with `--out`).
+pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
+    let rows = match &args.out {
+        Some(out) => compare(&args.runs, out)
+            .with_context(|| format!("writing the comparison into {}", out.display()))?,
+        None => args
+            .runs
+            .iter()
+            .map(|dir| {
+                Ok(ComparisonRow {
+                    run: dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| dir.display().to_string()),
+                    summary: Summary::read(dir)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    };
+    print!("{}", markdown(&rows));
+    if let Some(out) = &args.out {
+        println!("written to {}", out.display());
+    }
+    Ok(())
+}

@@ -19,10 +19,13 @@ build: setup
 test: setup
     cargo test --workspace
 
-# The main job. Until the pipeline runner lands: runtime info and the ImageNet demo on sample photos.
-pipeline: build
-    {{birds}} info
-    {{birds}} imagenet "../shared/data/birds-sample/test/MALLARD DUCK/1.jpg" "../shared/data/birds-sample/test/CEDAR WAXWING/1.jpg"
+# The main job: run pipelines/NAME.yaml (default: pipelines/default.yaml); only stale stages run.
+pipeline NAME="default": build
+    {{birds}} run {{NAME}}
+
+# Rerun one stage (forced, alone) of pipelines/PIPELINE.yaml, e.g. `just stage inventory`.
+stage NAME PIPELINE="default": build
+    {{birds}} run {{PIPELINE}} --stage {{NAME}} --force
 
 # Format and lint.
 lint:

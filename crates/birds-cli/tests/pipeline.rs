@@ -722,3 +722,19 @@ fn logs_and_lock_file_contents() -> TestResult {
     assert!(p.path("artifacts/p/.cache/hashes.tsv").exists());
     Ok(())
 }
+
+#[test]
+fn runner_files_inside_a_dep_folder_do_not_make_it_stale() -> TestResult {
+    // The lock file, logs and hash memo change on every run; a stage reading their folders must not rerun for that.
+    let p = Project::new()?;
+    std::fs::create_dir_all(p.path("artifacts"))?;
+    p.pipeline(
+        "stages:\n  - name: snap\n    cmd: ls pipelines > out/ls.txt; echo snap >> ran.txt\n    deps: [pipelines, artifacts]\n    outs: [out/ls.txt]\n",
+    )?;
+    assert_eq!(p.run_ok(&["run", "p"])?, vec!["snap"]);
+    assert!(p.path("pipelines/p.lock").exists() && p.path("artifacts/p/logs/snap.log").exists());
+    assert!(p.run_ok(&["run", "p"])?.is_empty());
+    p.write("pipelines/notes.txt", "a real change")?;
+    assert_eq!(p.run_ok(&["run", "p"])?, vec!["snap"]);
+    Ok(())
+}

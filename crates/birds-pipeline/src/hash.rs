@@ -82,6 +82,8 @@ struct Inner {
     dirty: bool,
     /// Files hashed (read) by this process, for the tests and `-v`.
     hashed: u64,
+    /// Folder digests computed by this process since the last [`HashCache::forget_folders`].
+    dirs: HashMap<PathBuf, Digest>,
 }
 
 /// The memo of file hashes for one pipeline.
@@ -89,6 +91,7 @@ struct Inner {
 pub struct HashCache {
     path: PathBuf,
     inner: Mutex<Inner>,
+    exclude: Vec<PathBuf>,
 }
 
 impl HashCache {
@@ -111,8 +114,22 @@ impl HashCache {
                 entries,
                 dirty: false,
                 hashed: 0,
+                dirs: HashMap::new(),
             }),
+            exclude: Vec::new(),
         }
+    }
+
+    /// The memo of `pipeline`, which leaves the runner's own files (lock file, logs, cache) out of folder hashes,
+    /// so a dep folder that contains them does not change because a run wrote them.
+    pub fn for_pipeline(pipeline: &crate::model::Pipeline<'_>) -> Self {
+        let mut cache = Self::load(&pipeline.cache_dir().join("hashes.tsv"));
+        cache.exclude = vec![
+            crate::util::normalize(&pipeline.cache_dir()),
+            crate::util::normalize(&pipeline.logs_dir()),
+            crate::util::normalize(&std::path::absolute(pipeline.lock_path()).unwrap_or_default()),
+        ];
+        cache
     }
 
     /// How many files this process has read to hash them.
@@ -178,6 +195,13 @@ impl HashCache {
         }
     }
 
+    /// Forgets the folder digests of this process: called when a stage has written, before its outs are hashed.
+    /// (Folders are walked once per process otherwise, however many stages read them; a folder a stage writes
+    /// into is only read by stages downstream of it, which start after this.)
+    pub fn forget_folders(&self) {
+        self.lock().dirs.clear();
+    }
+
     /// The digest of `path` (a file or a folder); [`Digest::missing`] when it does not exist.
     pub fn digest(&self, path: &Path) -> Result<Digest> {
         let meta = match std::fs::metadata(path) {
@@ -186,7 +210,12 @@ impl HashCache {
             Err(e) => return Err(PipelineError::io("reading", path, e)),
         };
         if meta.is_dir() {
-            return self.dir_digest(path);
+            if let Some(d) = self.lock().dirs.get(path) {
+                return Ok(d.clone());
+            }
+            let d = self.dir_digest(path)?;
+            self.lock().dirs.insert(path.to_path_buf(), d.clone());
+            return Ok(d);
         }
         let hash = self.file_hash(path, &meta)?;
         Ok(Digest {
@@ -215,7 +244,7 @@ impl HashCache {
 
     fn dir_digest(&self, dir: &Path) -> Result<Digest> {
         let mut files = Vec::new();
-        walk(dir, dir, &mut files)?;
+        walk(dir, dir, &self.exclude, &mut files)?;
         files.sort_by(|a, b| a.0.cmp(&b.0));
         // Look up the memo for all files at once; hash only the misses (in parallel).
         let mut known: Vec<Option<[u8; 32]>> = {
@@ -269,11 +298,19 @@ impl HashCache {
 }
 
 /// Every regular file below `dir` (following symlinks): relative path with `/`, absolute path, stat.
-fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, Stat)>) -> Result<()> {
+fn walk(
+    base: &Path,
+    dir: &Path,
+    exclude: &[PathBuf],
+    out: &mut Vec<(String, PathBuf, Stat)>,
+) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| PipelineError::io("listing", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| PipelineError::io("listing", dir, e))?;
         let path = entry.path();
+        if exclude.iter().any(|x| *x == path) {
+            continue;
+        }
         let ft = entry
             .file_type()
             .map_err(|e| PipelineError::io("reading", &path, e))?;
@@ -288,7 +325,7 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, Stat)>) -> Resu
                 .map_err(|e| PipelineError::io("reading", &path, e))?
         };
         if meta.is_dir() {
-            walk(base, &path, out)?;
+            walk(base, &path, exclude, out)?;
         } else if meta.is_file() {
             let rel = path
                 .strip_prefix(base)
@@ -380,18 +417,26 @@ mod tests {
 
         // Touch without changing content: the file is read again, the digest is the same.
         age(&data.join("a.txt"), 30)?;
+        cache.forget_folders();
         assert_eq!(cache.digest(&data)?, d1);
         assert_eq!(cache.files_hashed(), 1);
 
         // Change one file in place (same size, same inode): its mtime differs → caught.
         fs::write(data.join("sub/c.txt"), "GAMMA")?;
         age(&data.join("sub/c.txt"), 60)?;
+        assert_eq!(
+            cache.digest(&data)?,
+            d1,
+            "folder digests are kept until forgotten"
+        );
+        cache.forget_folders();
         let d2 = cache.digest(&data)?;
         assert_ne!(d2.hash, d1.hash);
         assert_eq!(cache.files_hashed(), 2);
 
         // A renamed file changes the manifest even with identical content.
         fs::rename(data.join("b.txt"), data.join("b2.txt"))?;
+        cache.forget_folders();
         assert_ne!(cache.digest(&data)?.hash, d2.hash);
 
         assert!(cache.digest(&dir.path().join("nope"))?.is_missing());

@@ -18,15 +18,6 @@ pub enum Seg {
     Index(usize),
 }
 
-/// Builds a path from `&str` keys and `usize` indices.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! yaml_path {
-    ($($seg:expr),* $(,)?) => {
-        vec![$($crate::locate::Seg::from($seg)),*]
-    };
-}
-
 impl From<&str> for Seg {
     fn from(key: &str) -> Self {
         Seg::Key(key.to_string())
@@ -192,6 +183,12 @@ impl LineIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    macro_rules! yaml_path {
+        ($($seg:expr),* $(,)?) => {
+            [$(Seg::from($seg)),*]
+        };
+    }
 
     #[test]
     fn block_and_flow_positions() {

@@ -34,10 +34,13 @@ impl SetOverride {
         let value = if rhs.is_empty() {
             serde_json::Value::String(String::new())
         } else {
-            let yaml: serde_yaml::Value = serde_yaml::from_str(rhs)
-                .map_err(|e| format!("--set `{raw}`: value `{rhs}` is not valid YAML ({e})"))?;
-            serde_json::to_value(yaml)
-                .map_err(|e| format!("--set `{raw}`: value `{rhs}` cannot be a param ({e})"))?
+            let quote = format!("quote it to pass a string: --set '{lhs}=\"{rhs}\"'");
+            let yaml: serde_yaml::Value = serde_yaml::from_str(rhs).map_err(|e| {
+                format!("--set `{raw}`: value `{rhs}` is not valid YAML ({e}); {quote}")
+            })?;
+            serde_json::to_value(yaml).map_err(|e| {
+                format!("--set `{raw}`: value `{rhs}` cannot be a param ({e}); {quote}")
+            })?
         };
         Ok(Self {
             raw: raw.to_string(),

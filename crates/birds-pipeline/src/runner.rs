@@ -149,7 +149,7 @@ pub fn run(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<RunSummary> {
     let (selected, forced) = select(p, opts)?;
-    let cache = HashCache::load(&p.cache_dir().join("hashes.tsv"));
+    let cache = HashCache::for_pipeline(p);
     let mut summary = RunSummary::default();
 
     if opts.dry_run {
@@ -439,6 +439,7 @@ fn process(shared: &Shared<'_, '_>, i: usize) -> Outcome {
         Action::Builtin { .. } => run_builtin(p, stage, &log),
     };
     let seconds = clock.elapsed().as_secs_f64();
+    shared.cache.forget_folders();
     if let Err(e) = result {
         return fail(e);
     }

@@ -23,7 +23,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let file = pipeline_arg(&args.pipeline)?;
     let pipeline = birds_pipeline::load(&file, &registry, &[])?;
     let lock = LockFile::read(&pipeline.lock_path())?;
-    let cache = HashCache::load(&pipeline.cache_dir().join("hashes.tsv"));
+    let cache = HashCache::for_pipeline(&pipeline);
     let stages = birds_pipeline::status::status(&pipeline, &lock, &cache)?;
     if let Err(e) = cache.save() {
         tracing::debug!(%e, "hash memo not saved");

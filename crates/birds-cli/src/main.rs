@@ -49,6 +49,9 @@ enum Command {
     /// Per-class report of a trained model: confusion, calibration, top losses, and the species that need more
     /// training.
     Evaluate(commands::evaluate::Args),
+    /// Grad-CAM / Grad-CAM++ overlays for the weakest classes (or given images), with checks: energy inside the
+    /// bird mask, pointing game, deletion test.
+    Explain(commands::explain::Args),
     /// One table across training runs (mode, model, epochs, wall time, best val and test accuracy).
     Compare(commands::compare::Args),
 }
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => commands::ingest::run(&runtime, args),
         Command::Preprocess(args) => commands::preprocess::run(&runtime, args),
         Command::Evaluate(args) => commands::evaluate::run(&runtime, args),
+        Command::Explain(args) => commands::explain::run(&runtime, args),
         Command::Compare(args) => commands::compare::run(&runtime, args),
     };
     match result {

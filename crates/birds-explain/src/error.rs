@@ -38,6 +38,9 @@ pub enum ExplainError {
     /// A model or checkpoint error (names the file).
     #[error(transparent)]
     Model(#[from] birds_models::ModelError),
+    /// A preprocess-cache or index error (names the file).
+    #[error(transparent)]
+    Preprocess(#[from] birds_preprocess::PreprocessError),
     /// A file operation of a shared helper failed (names the path).
     #[error(transparent)]
     Core(#[from] birds_core::CoreError),

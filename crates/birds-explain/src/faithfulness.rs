@@ -190,7 +190,7 @@ pub fn deletion(
 }
 
 /// Mean drops over many images.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct DeletionSummary {
     /// Images counted.
     pub images: usize,

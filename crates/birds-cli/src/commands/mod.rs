@@ -5,6 +5,7 @@ pub mod info;
 pub mod ingest;
 pub mod preprocess;
 pub mod evaluate;
+pub mod explain;
 pub mod compare;
 // Pipeline runner (birds-pipeline): run, status, dag, stages.
 pub mod dag;

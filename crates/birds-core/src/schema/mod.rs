@@ -4,6 +4,7 @@
 //! written files against them, and the README's "Artifacts" section mirrors them.
 
 pub mod evaluate;
+pub mod explain;
 pub mod ingest;
 pub mod preprocess;
 
@@ -112,5 +113,6 @@ pub fn all() -> Vec<&'static Schema> {
         &evaluate::CONFUSION,
         &evaluate::MOST_CONFUSED,
         &evaluate::NEEDS_MORE_TRAINING,
+        &explain::CAMS,
     ]
 }

@@ -1,0 +1,198 @@
+//! Params of the explain stage (YAML `params:` of a pipeline stage, or `birds explain` flags).
+
+use std::str::FromStr;
+
+use birds_core::Split;
+use serde::{Deserialize, Serialize};
+
+use crate::cam::CamMethod;
+use crate::{ExplainError, Result};
+
+/// What to explain and how. Unknown keys are refused; missing keys take the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExplainParams {
+    /// Methods to compute: `grad-cam`, `grad-cam++`, `hirescam`.
+    pub methods: Vec<String>,
+    /// The explained layer: `features` (the last feature map, default) or a named layer of the architecture
+    /// (EfficientNet-Lite0: `blocks.0` … `blocks.15`, `stem`, `head`).
+    pub layer: String,
+    /// Split the images come from (`test`, `valid`, `train`). Default: with an evaluation input, the splits it
+    /// evaluated; without, `test` (or `valid` when the cache has no test images).
+    pub split: Option<String>,
+    /// How many of the weakest classes get overlays.
+    pub classes: usize,
+    /// Misclassified examples drawn per weak class (most confidently wrong first).
+    pub misclassified: usize,
+    /// Correctly classified examples drawn per weak class (most confident first).
+    pub correct: usize,
+    /// Explicit images (paths; relative ones are resolved against the project root). When given, they replace the
+    /// weak-class selection.
+    pub images: Vec<String>,
+    /// Also explain this class (a label of the model) for every drawn image.
+    pub class: Option<String>,
+    /// Draw "why X, not Y" panels (maps for the predicted and the true class) for misclassified images.
+    pub why_not: bool,
+    /// Images of the split used for the localisation and deletion checks (spread over the classes; 0 = none).
+    pub check_images: usize,
+    /// Fraction of pixels the deletion test blurs.
+    pub deletion_fraction: f64,
+    /// Blur sigma of the deletion test, as a fraction of the image side.
+    pub blur_sigma: f64,
+    /// Seed of the random baselines.
+    pub seed: u64,
+    /// Heatmap opacity in overlays (0–1).
+    pub alpha: f32,
+    /// Side in pixels of drawn overlays (the model input is upsampled to it).
+    pub overlay_size: u32,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+}
+
+impl Default for ExplainParams {
+    fn default() -> Self {
+        Self {
+            methods: vec!["grad-cam".into(), "grad-cam++".into()],
+            layer: "features".into(),
+            split: None,
+            classes: 5,
+            misclassified: 3,
+            correct: 2,
+            images: Vec::new(),
+            class: None,
+            why_not: true,
+            check_images: 200,
+            deletion_fraction: 0.2,
+            blur_sigma: 0.05,
+            seed: 0,
+            alpha: 0.5,
+            overlay_size: 320,
+            batch_size: 16,
+            device: "cpu".into(),
+        }
+    }
+}
+
+impl ExplainParams {
+    /// Parses stage params (JSON object) and validates them; errors name the key.
+    pub fn from_json(value: &serde_json::Value) -> std::result::Result<Self, String> {
+        let p: Self = birds_core::stage::parse_params(value)?;
+        p.validate().map_err(|e| e.to_string())?;
+        Ok(p)
+    }
+
+    /// The parsed methods, de-duplicated in the given order.
+    pub fn cam_methods(&self) -> Result<Vec<CamMethod>> {
+        let mut out: Vec<CamMethod> = Vec::new();
+        for m in &self.methods {
+            let m = CamMethod::from_str(m)
+                .map_err(|e| ExplainError::Params(format!("methods: {e}")))?;
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+        if out.is_empty() {
+            return Err(ExplainError::Params("methods: give at least one".into()));
+        }
+        Ok(out)
+    }
+
+    /// The parsed split, if one was given.
+    pub fn split(&self) -> Result<Option<Split>> {
+        self.split
+            .as_deref()
+            .map(|s| {
+                Split::from_str(s).map_err(|_| {
+                    ExplainError::Params(format!("split: {s:?} is not one of train, valid, test"))
+                })
+            })
+            .transpose()
+    }
+
+    /// Checks every range; the error names the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(ExplainError::Params(format!("{key}: {why}")));
+        self.cam_methods()?;
+        self.split()?;
+        if self.layer.trim().is_empty() {
+            return bad(
+                "layer",
+                "empty; use `features` for the last feature map".into(),
+            );
+        }
+        if !(self.deletion_fraction > 0.0 && self.deletion_fraction < 1.0) {
+            return bad(
+                "deletion_fraction",
+                format!("{} is not in (0, 1)", self.deletion_fraction),
+            );
+        }
+        if !(self.blur_sigma > 0.0 && self.blur_sigma <= 1.0) {
+            return bad(
+                "blur_sigma",
+                format!("{} is not in (0, 1]", self.blur_sigma),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return bad("alpha", format!("{} is not in [0, 1]", self.alpha));
+        }
+        if !(32..=2048).contains(&self.overlay_size) {
+            return bad(
+                "overlay_size",
+                format!("{} is not in 32..=2048", self.overlay_size),
+            );
+        }
+        if !(1..=1024).contains(&self.batch_size) {
+            return bad(
+                "batch_size",
+                format!("{} is not in 1..=1024", self.batch_size),
+            );
+        }
+        if self.classes > 10_000 || self.misclassified > 10_000 || self.correct > 10_000 {
+            return bad(
+                "classes",
+                "classes, misclassified and correct must be at most 10000".into(),
+            );
+        }
+        if self.check_images > 1_000_000 {
+            return bad(
+                "check_images",
+                format!("{} is more than 1000000", self.check_images),
+            );
+        }
+        self.device
+            .parse::<birds_models::runtime::DeviceSpec>()
+            .map_err(|e| ExplainError::Params(format!("device: {e}")))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_errors_name_the_key() {
+        let p = ExplainParams::from_json(&serde_json::json!({})).unwrap_or_default();
+        assert_eq!(p, ExplainParams::default());
+        assert_eq!(
+            p.cam_methods().ok(),
+            Some(vec![CamMethod::GradCam, CamMethod::GradCamPlusPlus])
+        );
+        for (json, key) in [
+            (serde_json::json!({"methods": ["score-cam"]}), "methods"),
+            (
+                serde_json::json!({"deletion_fraction": 1.5}),
+                "deletion_fraction",
+            ),
+            (serde_json::json!({"split": "dev"}), "split"),
+            (serde_json::json!({"device": "tpu"}), "device"),
+            (serde_json::json!({"colour": "red"}), "colour"),
+            (serde_json::json!({"batch_size": 0}), "batch_size"),
+        ] {
+            let e = ExplainParams::from_json(&json).err().unwrap_or_default();
+            assert!(e.contains(key), "{json}: {e}");
+        }
+    }
+}

@@ -1,0 +1,1049 @@
+//! The explain stage's work: checkpoint + images → maps, overlays, `cams.parquet`, `gallery.md`, `metrics.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use birds_core::Split;
+use birds_models::Checkpoint;
+use birds_preprocess::Cache;
+use birds_preprocess::params::PreprocessParams;
+use image::RgbImage;
+use image::imageops::FilterType;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tch::{Device, Kind, Tensor};
+
+use crate::cam::{self, CamLayer, CamMethod, LastFeatureMap, Request, Target};
+use crate::faithfulness::{self, Classifier, Deletion, DeletionConfig, DeletionItem};
+use crate::metrics::{self, Localisation};
+use crate::params::ExplainParams;
+use crate::render::{self, CaptionLine, GREEN, GREY, Heatmap, RED, WHITE};
+use crate::select::{self, Prediction, Selection, WeakClass};
+use crate::source::{self, Candidate, ImageSource, Pixels};
+use crate::write::{self, CamRow};
+use crate::{ExplainError, Result};
+
+/// The stage's inputs (folders are those of other stages' outputs).
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// `birds train` output folder (`model.safetensors` + `checkpoint.json`).
+    pub checkpoint: PathBuf,
+    /// `birds preprocess` output folder (the eval view of the images); preferred over `index`.
+    pub cache: Option<PathBuf>,
+    /// `birds ingest` output folder (or its `images.parquet`), when there is no cache.
+    pub index: Option<PathBuf>,
+    /// `birds evaluate` output folder: its `needs_more_training.parquet` ranks the classes.
+    pub evaluation: Option<PathBuf>,
+    /// Root of a `birds synth` dataset (ground-truth masks under `masks/`).
+    pub masks: Option<PathBuf>,
+    /// Relative paths in `params.images` are resolved against this folder.
+    pub root: PathBuf,
+}
+
+/// How to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Show progress bars on stderr.
+    pub progress: bool,
+}
+
+/// What a run produced (also written to `metrics.json`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// The checkpoint folder.
+    pub checkpoint: String,
+    /// Architecture of the model.
+    pub architecture: String,
+    /// Number of classes.
+    pub classes: usize,
+    /// Input side in pixels.
+    pub input_size: u32,
+    /// The explained layer.
+    pub layer: String,
+    /// Methods computed.
+    pub methods: Vec<String>,
+    /// Split the candidates came from (null for explicit images).
+    pub split: Option<String>,
+    /// How images were selected.
+    pub selection: SelectionSummary,
+    /// The check sample.
+    pub check: CheckSummary,
+    /// Localisation per method, over correctly classified check images with a mask (absent without masks).
+    pub localisation: BTreeMap<String, LocalisationFigures>,
+    /// Localisation per method over every check image with a mask, right or wrong.
+    pub localisation_all: BTreeMap<String, LocalisationFigures>,
+    /// Deletion test per method (predicted class), over the check images.
+    pub deletion: BTreeMap<String, faithfulness::DeletionSummary>,
+    /// What each figure means.
+    pub definitions: BTreeMap<&'static str, &'static str>,
+    /// The params of the run.
+    pub params: ExplainParams,
+}
+
+/// How the drawn images were chosen.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SelectionSummary {
+    /// `evaluation` (evaluate's ranking), `predictions` (ranked here), or `explicit` (paths given).
+    pub source: String,
+    /// The weakest classes drawn, weakest first.
+    pub weak_classes: Vec<WeakClass>,
+    /// Images drawn.
+    pub drawn_images: usize,
+    /// Overlay PNGs written.
+    pub overlays: usize,
+    /// "why X, not Y" panels written.
+    pub why_not_panels: usize,
+}
+
+/// The check sample.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckSummary {
+    /// Images in the sample.
+    pub images: usize,
+    /// Of which the model classified correctly.
+    pub correct: usize,
+    /// Of which have a ground-truth mask.
+    pub with_mask: usize,
+}
+
+/// Localisation figures of one method.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct LocalisationFigures {
+    /// Maps counted.
+    pub images: usize,
+    /// Mean share of map energy inside the mask.
+    pub energy_in_mask: f64,
+    /// Mean mask area fraction: the energy share and pointing rate a map spread at random would get.
+    pub mask_area: f64,
+    /// `energy_in_mask / mask_area`.
+    pub energy_ratio: f64,
+    /// Share of maps whose peak lies inside the mask.
+    pub pointing_game: f64,
+    /// Share of maps with more energy in the mask than its area.
+    pub above_chance: f64,
+}
+
+impl From<metrics::LocalisationSummary> for LocalisationFigures {
+    fn from(s: metrics::LocalisationSummary) -> Self {
+        Self {
+            images: s.images,
+            energy_in_mask: s.energy_in_mask,
+            mask_area: s.mask_area,
+            energy_ratio: if s.mask_area > 0.0 {
+                s.energy_in_mask / s.mask_area
+            } else {
+                0.0
+            },
+            pointing_game: s.pointing_game,
+            above_chance: s.above_chance,
+        }
+    }
+}
+
+fn definitions() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        (
+            "energy_in_mask",
+            "share of the normalised map's total value inside the ground-truth bird mask",
+        ),
+        (
+            "mask_area",
+            "share of the image the mask covers (chance level of energy_in_mask and pointing_game)",
+        ),
+        (
+            "pointing_game",
+            "share of maps whose highest pixel lies inside the mask",
+        ),
+        (
+            "drop_cam",
+            "softmax probability of the predicted class minus the same after blurring the map's top pixels",
+        ),
+        (
+            "drop_random",
+            "the same after blurring as many uniformly random pixels",
+        ),
+        (
+            "drop_blobs",
+            "the same after blurring the top pixels of a random smooth map at the layer's resolution",
+        ),
+        (
+            "cam_beats_random",
+            "share of images whose drop_cam exceeds drop_random",
+        ),
+    ])
+}
+
+/// One drawn-or-checked image.
+#[derive(Debug, Clone)]
+struct Work {
+    candidate: usize,
+    selection: Selection,
+    draw: bool,
+    check: bool,
+    weak_rank: Option<usize>,
+}
+
+/// A stable 64-bit hash (FNV-1a) of a string, to seed per-image random baselines.
+pub fn stable_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A file-name-safe slug: lower case, alphanumerics, `-` for anything else.
+pub fn slug(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let t = out.trim_matches('-').to_string();
+    if t.is_empty() { "image".into() } else { t }
+}
+
+fn progress(enabled: bool, len: usize, what: &str) -> ProgressBar {
+    let bar = if enabled {
+        ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} {{bar:30}} {{pos}}/{{len}} images {{per_sec}} eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Runs explain: reads the inputs, writes everything under `out_dir` (which must exist), returns the summary.
+pub fn explain(
+    inputs: &Inputs,
+    params: &ExplainParams,
+    out_dir: &Path,
+    options: RunOptions,
+) -> Result<Summary> {
+    params.validate()?;
+    let methods = params.cam_methods()?;
+    let device = params
+        .device
+        .parse::<birds_models::runtime::DeviceSpec>()
+        .map_err(|e| ExplainError::Params(format!("device: {e}")))?
+        .resolve()?;
+    let ckpt = Checkpoint::load(&inputs.checkpoint, device)?;
+    let classes = ckpt.meta.classes.clone();
+    let model: &dyn birds_models::ImageClassifier = &*ckpt.model;
+    let layer = crate::layers::resolve(&ckpt, &params.layer)?;
+    let layer: &dyn CamLayer = match &layer {
+        Some(named) => named.as_ref(),
+        None => &LastFeatureMap(model),
+    };
+    let classifier = Classifier {
+        model,
+        normalization: ckpt.meta.normalization,
+        device,
+    };
+
+    // Images.
+    let cache = match &inputs.cache {
+        Some(dir) => Some(open_cache(dir, &ckpt, &inputs.checkpoint)?),
+        None => None,
+    };
+    let geometry = match &cache {
+        Some(c) => PreprocessParams {
+            size: c.size(),
+            ..c.manifest().params.clone()
+        },
+        None => PreprocessParams {
+            size: ckpt.meta.input_size,
+            ..PreprocessParams::default()
+        },
+    };
+    let source = ImageSource::new(cache, geometry, inputs.masks.clone());
+    let class_target = match &params.class {
+        Some(name) => Some(
+            source::class_index(&classes, &source::normalise_label(name)).ok_or_else(|| {
+                ExplainError::Params(format!(
+                    "class: {name:?} is not a class of the model ({} classes, e.g. {:?})",
+                    classes.len(),
+                    classes.first()
+                ))
+            })?,
+        ),
+        None => None,
+    };
+
+    let explicit = !params.images.is_empty();
+    let (candidates, split) = if explicit {
+        (
+            explicit_candidates(&params.images, &inputs.root, &classes)?,
+            None,
+        )
+    } else {
+        let (c, s) = split_candidates(&source, inputs, params.split()?, &classes)?;
+        (c, Some(s))
+    };
+    if candidates.is_empty() {
+        return Err(ExplainError::Input {
+            path: inputs
+                .cache
+                .clone()
+                .or(inputs.index.clone())
+                .unwrap_or_default(),
+            reason: format!(
+                "no images to explain in split {}",
+                split.map(|s| s.as_str()).unwrap_or("-")
+            ),
+        });
+    }
+
+    // Selection.
+    let mut works: Vec<Work> = Vec::new();
+    let mut weak_classes = Vec::new();
+    let selection_source;
+    if explicit {
+        selection_source = "explicit".to_string();
+        works.extend((0..candidates.len()).map(|i| Work {
+            candidate: i,
+            selection: Selection::Explicit,
+            draw: true,
+            check: true,
+            weak_rank: None,
+        }));
+    } else {
+        let predictions = predict_all(
+            &classifier,
+            &source,
+            &candidates,
+            params.batch_size,
+            options.progress,
+        )?;
+        let ranking = match &inputs.evaluation {
+            Some(dir) => {
+                selection_source = "evaluation".to_string();
+                select::read_ranking(dir, &classes)?
+            }
+            None => {
+                selection_source = "predictions".to_string();
+                select::rank_from_predictions(&candidates, &predictions, &classes)
+            }
+        };
+        weak_classes = ranking.iter().take(params.classes).cloned().collect();
+        let gallery = select::pick_gallery(
+            &candidates,
+            &predictions,
+            &ranking,
+            params.classes,
+            params.misclassified,
+            params.correct,
+        );
+        let check: std::collections::BTreeSet<usize> =
+            select::check_sample(&candidates, params.check_images)
+                .into_iter()
+                .collect();
+        let mut drawn = std::collections::BTreeSet::new();
+        for (i, sel, rank) in gallery {
+            drawn.insert(i);
+            works.push(Work {
+                candidate: i,
+                selection: sel,
+                draw: true,
+                check: check.contains(&i),
+                weak_rank: Some(rank),
+            });
+        }
+        works.extend(check.iter().filter(|i| !drawn.contains(i)).map(|&i| Work {
+            candidate: i,
+            selection: Selection::Check,
+            draw: false,
+            check: true,
+            weak_rank: None,
+        }));
+    }
+    tracing::info!(
+        images = works.len(),
+        drawn = works.iter().filter(|w| w.draw).count(),
+        check = works.iter().filter(|w| w.check).count(),
+        "explaining"
+    );
+
+    let ctx = Context {
+        classifier: &classifier,
+        layer,
+        classes: &classes,
+        methods: &methods,
+        params,
+        source: &source,
+        candidates: &candidates,
+        class_target,
+        out_dir,
+        deletion: DeletionConfig {
+            fraction: params.deletion_fraction,
+            blur_sigma: params.blur_sigma,
+            seed: params.seed,
+        },
+    };
+    let bar = progress(options.progress, works.len(), "explain");
+    let mut rows: Vec<CamRow> = Vec::new();
+    let mut counters = Counters::default();
+    for chunk in works.chunks(params.batch_size) {
+        ctx.batch(chunk, &mut rows, &mut counters)?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+
+    // Figures.
+    let mut localisation = BTreeMap::new();
+    let mut localisation_all = BTreeMap::new();
+    let mut deletion = BTreeMap::new();
+    for m in &methods {
+        let of = |r: &&CamRow| r.method == m.as_str() && r.target_kind == "predicted" && r.in_check;
+        let checked: Vec<&CamRow> = rows.iter().filter(of).collect();
+        let locs = |correct_only: bool| -> Vec<Localisation> {
+            checked
+                .iter()
+                .filter(|r| !correct_only || r.correct == Some(true))
+                .filter_map(|r| {
+                    Some(Localisation {
+                        energy_in_mask: r.energy_in_mask,
+                        mask_area: r.mask_area?,
+                        pointing_hit: r.pointing_hit?,
+                    })
+                })
+                .collect()
+        };
+        if source.has_masks() {
+            localisation.insert(
+                m.to_string(),
+                metrics::summarise_localisation(&locs(true)).into(),
+            );
+            localisation_all.insert(
+                m.to_string(),
+                metrics::summarise_localisation(&locs(false)).into(),
+            );
+        }
+        let dels: Vec<Deletion> = checked
+            .iter()
+            .filter_map(|r| {
+                Some(Deletion {
+                    p_original: r.target_prob,
+                    drop_cam: r.drop_cam?,
+                    drop_random: r.drop_random?,
+                    drop_blobs: r.drop_blobs?,
+                })
+            })
+            .collect();
+        deletion.insert(m.to_string(), faithfulness::summarise(&dels));
+    }
+    let first = methods.first().map(|m| m.as_str()).unwrap_or_default();
+    let check_rows: Vec<&CamRow> = rows
+        .iter()
+        .filter(|r| r.in_check && r.method == first && r.target_kind == "predicted")
+        .collect();
+    let summary = Summary {
+        checkpoint: inputs.checkpoint.display().to_string(),
+        architecture: ckpt.meta.architecture.to_string(),
+        classes: classes.len(),
+        input_size: source.size(),
+        layer: layer.layer_name(),
+        methods: methods.iter().map(|m| m.to_string()).collect(),
+        split: split.map(|s| s.as_str().to_string()),
+        selection: SelectionSummary {
+            source: selection_source,
+            weak_classes,
+            drawn_images: works.iter().filter(|w| w.draw).count(),
+            overlays: counters.overlays,
+            why_not_panels: counters.why_not,
+        },
+        check: CheckSummary {
+            images: check_rows.len(),
+            correct: check_rows
+                .iter()
+                .filter(|r| r.correct == Some(true))
+                .count(),
+            with_mask: check_rows.iter().filter(|r| r.mask_area.is_some()).count(),
+        },
+        localisation,
+        localisation_all,
+        deletion,
+        definitions: definitions(),
+        params: params.clone(),
+    };
+    write::cams_parquet(&out_dir.join(birds_core::schema::explain::CAMS.file), &rows)?;
+    write::metrics_json(&out_dir.join(write::METRICS_FILE), &summary)?;
+    write::gallery(&out_dir.join(write::GALLERY_FILE), &summary, &rows)?;
+    Ok(summary)
+}
+
+fn open_cache(dir: &Path, ckpt: &Checkpoint, checkpoint: &Path) -> Result<Cache> {
+    let cache = Cache::open(dir)?;
+    if cache.classes() != ckpt.meta.classes.as_slice() {
+        return Err(ExplainError::Input {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "the cache has {} classes, the model in {} has {}; explain with the cache the model was trained on",
+                cache.num_classes(),
+                checkpoint.display(),
+                ckpt.meta.classes.len()
+            ),
+        });
+    }
+    if cache.size() != ckpt.meta.input_size {
+        return Err(ExplainError::Input {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "the cache holds {} px images, the model was trained at {} px",
+                cache.size(),
+                ckpt.meta.input_size
+            ),
+        });
+    }
+    Ok(cache)
+}
+
+/// Candidates of one split from the cache or the index. Without a split param: `test`, else `valid`, else
+/// `train`, whichever is first non-empty.
+fn split_candidates(
+    source: &ImageSource,
+    inputs: &Inputs,
+    split: Option<Split>,
+    classes: &[String],
+) -> Result<(Vec<Candidate>, Split)> {
+    let all: Vec<Candidate> = if let Some(cache) = source.cache() {
+        cache
+            .samples()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Candidate {
+                image: s.path.clone(),
+                split: Some(s.split),
+                label: Some(s.label.clone()),
+                true_class: source::class_index(classes, &s.label),
+                pixels: Pixels::Cache(i as u32),
+            })
+            .collect()
+    } else if let Some(index) = &inputs.index {
+        let path = birds_preprocess::index::images_parquet(index);
+        birds_preprocess::index::read_index(&path)?
+            .into_iter()
+            .filter(|r| r.ok)
+            .map(|r| Candidate {
+                image: r.path.clone(),
+                split: Some(r.split),
+                label: Some(r.label.clone()),
+                true_class: source::class_index(classes, &r.label),
+                pixels: Pixels::File(r.file()),
+            })
+            .collect()
+    } else {
+        return Err(ExplainError::Params(
+            "images: give a cache or an index input, or image paths".into(),
+        ));
+    };
+    let chosen = match split {
+        Some(s) => s,
+        None => [Split::Test, Split::Valid, Split::Train]
+            .into_iter()
+            .find(|s| all.iter().any(|c| c.split == Some(*s)))
+            .unwrap_or(Split::Test),
+    };
+    Ok((
+        all.into_iter()
+            .filter(|c| c.split == Some(chosen))
+            .collect(),
+        chosen,
+    ))
+}
+
+/// Candidates for explicit paths; the true label is the parent folder's name when it is a class of the model.
+fn explicit_candidates(
+    paths: &[String],
+    root: &Path,
+    classes: &[String],
+) -> Result<Vec<Candidate>> {
+    paths
+        .iter()
+        .map(|p| {
+            let path = if Path::new(p).is_absolute() {
+                PathBuf::from(p)
+            } else {
+                root.join(p)
+            };
+            if !path.is_file() {
+                return Err(ExplainError::Input {
+                    path,
+                    reason: "no such image file".into(),
+                });
+            }
+            let label = path
+                .parent()
+                .and_then(|d| d.file_name())
+                .map(|n| source::normalise_label(&n.to_string_lossy()))
+                .filter(|l| classes.contains(l));
+            Ok(Candidate {
+                image: p.clone(),
+                split: None,
+                true_class: label
+                    .as_deref()
+                    .and_then(|l| source::class_index(classes, l)),
+                label,
+                pixels: Pixels::File(path),
+            })
+        })
+        .collect()
+}
+
+/// Top-1 predictions for every candidate (batched, no gradients).
+fn predict_all(
+    classifier: &Classifier<'_>,
+    source: &ImageSource,
+    candidates: &[Candidate],
+    batch_size: usize,
+    show: bool,
+) -> Result<Vec<Prediction>> {
+    let bar = progress(show, candidates.len(), "predict");
+    let mut out = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(batch_size) {
+        let images: Vec<RgbImage> = chunk
+            .iter()
+            .map(|c| source.load(c))
+            .collect::<Result<_>>()?;
+        let probs = classifier.probabilities(&images)?;
+        let (conf, idx) = probs.max_dim(-1, false);
+        let conf = Vec::<f64>::try_from(conf.to_kind(Kind::Double))?;
+        let idx = Vec::<i64>::try_from(idx)?;
+        for (i, c) in chunk.iter().enumerate() {
+            let prob_true = c.true_class.map(|t| probs.double_value(&[i as i64, t]));
+            out.push(Prediction {
+                predicted: idx[i],
+                confidence: conf[i],
+                prob_true,
+            });
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    overlays: usize,
+    why_not: usize,
+}
+
+struct Context<'a> {
+    classifier: &'a Classifier<'a>,
+    layer: &'a dyn CamLayer,
+    classes: &'a [String],
+    methods: &'a [CamMethod],
+    params: &'a ExplainParams,
+    source: &'a ImageSource,
+    candidates: &'a [Candidate],
+    class_target: Option<i64>,
+    out_dir: &'a Path,
+    deletion: DeletionConfig,
+}
+
+/// What one request row is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetKind {
+    Predicted,
+    True,
+    Class,
+}
+
+impl TargetKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Predicted => "predicted",
+            TargetKind::True => "true",
+            TargetKind::Class => "class",
+        }
+    }
+}
+
+impl Context<'_> {
+    fn label(&self, class: i64) -> &str {
+        self.classes
+            .get(class as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
+    }
+
+    fn batch(&self, works: &[Work], rows: &mut Vec<CamRow>, counters: &mut Counters) -> Result<()> {
+        let size = self.source.size();
+        let images: Vec<RgbImage> = works
+            .iter()
+            .map(|w| self.source.load(&self.candidates[w.candidate]))
+            .collect::<Result<_>>()?;
+        let masks: Vec<Option<Vec<bool>>> = works
+            .iter()
+            .map(|w| self.source.mask(&self.candidates[w.candidate]))
+            .collect::<Result<_>>()?;
+        let xs = birds_models::input::images_to_tensor(&images, self.classifier.normalization)
+            .to_device(self.classifier.device);
+
+        let mut requests = Vec::new();
+        let mut kinds = Vec::new();
+        for (i, w) in works.iter().enumerate() {
+            requests.push(Request {
+                image: i,
+                target: Target::Predicted,
+            });
+            kinds.push(TargetKind::Predicted);
+            let c = &self.candidates[w.candidate];
+            if w.draw && self.params.why_not {
+                if let Some(t) = c.true_class {
+                    requests.push(Request {
+                        image: i,
+                        target: Target::Class(t),
+                    });
+                    kinds.push(TargetKind::True);
+                }
+            }
+            if w.draw {
+                if let Some(t) = self.class_target {
+                    requests.push(Request {
+                        image: i,
+                        target: Target::Class(t),
+                    });
+                    kinds.push(TargetKind::Class);
+                }
+            }
+        }
+        let g = cam::gradients(self.layer, &xs, &requests)?;
+        let probs = g.probabilities().to_device(Device::Cpu);
+        let logits = g.logits.to_device(Device::Cpu);
+        let map_size = g.activations.size();
+        let (gh, gw) = (map_size[2], map_size[3]);
+        // Which rows to keep: a `true` row equal to the predicted class repeats the predicted row.
+        let keep: Vec<bool> = (0..requests.len())
+            .map(|m| kinds[m] != TargetKind::True || g.class[m] != g.predicted[m])
+            .collect();
+
+        for &method in self.methods {
+            let raw = g.cam(method).to_device(Device::Cpu).to_kind(Kind::Float);
+            let mut maps: Vec<Option<Heatmap>> = Vec::with_capacity(requests.len());
+            for (m, &k) in keep.iter().enumerate() {
+                maps.push(if k {
+                    Some(Heatmap::from_cam(&raw.get(m as i64), size, size)?)
+                } else {
+                    None
+                });
+            }
+            // Deletion for the predicted rows.
+            let pred_rows: Vec<usize> = (0..requests.len())
+                .filter(|&m| kinds[m] == TargetKind::Predicted)
+                .collect();
+            let items: Vec<DeletionItem<'_>> = pred_rows
+                .iter()
+                .filter_map(|&m| {
+                    let w = &works[g.image[m]];
+                    Some(DeletionItem {
+                        image: &images[g.image[m]],
+                        map: maps[m].as_ref()?,
+                        class: g.class[m],
+                        seed: stable_hash(&self.candidates[w.candidate].image),
+                    })
+                })
+                .collect();
+            let dels = faithfulness::deletion(self.classifier, &items, (gh, gw), &self.deletion)?;
+            let mut del_of: BTreeMap<usize, Deletion> = BTreeMap::new();
+            for (&m, d) in pred_rows.iter().zip(dels) {
+                del_of.insert(m, d);
+            }
+
+            for m in 0..requests.len() {
+                let Some(map) = &maps[m] else { continue };
+                let i = g.image[m];
+                let w = &works[i];
+                let c = &self.candidates[w.candidate];
+                let stats = metrics::map_stats(map);
+                let loc = masks[i]
+                    .as_ref()
+                    .and_then(|mask| metrics::localisation(map, mask));
+                let predicted = g.predicted[m];
+                let overlay = if w.draw {
+                    let rel = self.draw(
+                        w,
+                        c,
+                        method,
+                        kinds[m],
+                        g.class[m],
+                        &images[i],
+                        &raw.get(m as i64),
+                        masks[i].as_deref(),
+                        predicted,
+                        &probs,
+                        m,
+                        loc,
+                    )?;
+                    counters.overlays += 1;
+                    Some(rel)
+                } else {
+                    None
+                };
+                let d = del_of.get(&m);
+                rows.push(CamRow {
+                    image: c.image.clone(),
+                    split: c.split.map(|s| s.as_str().to_string()),
+                    selection: w.selection.as_str().to_string(),
+                    weak_rank: w.weak_rank,
+                    in_check: w.check,
+                    label: c.label.clone(),
+                    predicted: self.label(predicted).to_string(),
+                    predicted_prob: probs.double_value(&[m as i64, predicted]),
+                    correct: c.true_class.map(|t| t == predicted),
+                    method: method.as_str().to_string(),
+                    layer: self.layer.layer_name(),
+                    target_kind: kinds[m].as_str().to_string(),
+                    target: self.label(g.class[m]).to_string(),
+                    target_id: g.class[m] as u32,
+                    target_prob: probs.double_value(&[m as i64, g.class[m]]),
+                    target_logit: logits.double_value(&[m as i64, g.class[m]]),
+                    map_width: gw as u32,
+                    map_height: gh as u32,
+                    raw_max: raw.get(m as i64).max().double_value(&[]),
+                    peak_x: stats.peak_x,
+                    peak_y: stats.peak_y,
+                    mean: stats.mean,
+                    top20_share: stats.top20_share,
+                    entropy: stats.entropy,
+                    energy_in_mask: loc.and_then(|l| l.energy_in_mask),
+                    mask_area: loc.map(|l| l.mask_area),
+                    pointing_hit: loc.map(|l| l.pointing_hit),
+                    drop_cam: d.map(|d| d.drop_cam),
+                    drop_random: d.map(|d| d.drop_random),
+                    drop_blobs: d.map(|d| d.drop_blobs),
+                    overlay,
+                });
+            }
+            // Why-not panels: predicted next to true, for misclassified drawn images.
+            for m in 0..requests.len() {
+                if kinds[m] != TargetKind::True || !keep[m] {
+                    continue;
+                }
+                let Some(pm) = (0..requests.len())
+                    .find(|&p| kinds[p] == TargetKind::Predicted && g.image[p] == g.image[m])
+                else {
+                    continue;
+                };
+                let i = g.image[m];
+                self.why_not(
+                    &works[i],
+                    method,
+                    &images[i],
+                    &raw.get(pm as i64),
+                    &raw.get(m as i64),
+                    masks[i].as_deref(),
+                    g.predicted[m],
+                    g.class[m],
+                    &probs,
+                    m,
+                )?;
+                counters.why_not += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn display(&self, img: &RgbImage) -> RgbImage {
+        let s = self.params.overlay_size;
+        image::imageops::resize(img, s, s, FilterType::Triangle)
+    }
+
+    fn display_mask(&self, mask: &[bool]) -> Vec<bool> {
+        let size = self.source.size();
+        let s = self.params.overlay_size;
+        (0..s * s)
+            .map(|p| {
+                let (x, y) = (p % s, p / s);
+                let (sx, sy) = ((x * size / s).min(size - 1), (y * size / s).min(size - 1));
+                mask[(sy * size + sx) as usize]
+            })
+            .collect()
+    }
+
+    fn heat(&self, img: &RgbImage, raw: &Tensor, mask: Option<&[bool]>) -> Result<RgbImage> {
+        let s = self.params.overlay_size;
+        let base = self.display(img);
+        let map = Heatmap::from_cam(raw, s, s)?;
+        let mut out = render::overlay(&base, &map, self.params.alpha)?;
+        if let Some(mask) = mask {
+            render::outline_mask(&mut out, &self.display_mask(mask), [255, 255, 255]);
+        }
+        let (px, py) = map.peak();
+        render::mark_peak(&mut out, px, py);
+        Ok(out)
+    }
+
+    fn rel_path(&self, folder: &str, w: &Work, method: CamMethod, suffix: &str) -> String {
+        let c = &self.candidates[w.candidate];
+        let stem = Path::new(&c.image)
+            .file_stem()
+            .map(|s| slug(&s.to_string_lossy()))
+            .unwrap_or_else(|| "image".into());
+        let group = match (&c.split, &c.label) {
+            (Some(s), Some(l)) => format!("{}/{}", s.as_str(), slug(l)),
+            (None, _) => format!("explicit/{:03}", w.candidate),
+            (Some(s), None) => format!("{}/unlabelled", s.as_str()),
+        };
+        format!("{folder}/{group}/{stem}.{}{suffix}.png", method.file_stem())
+    }
+
+    fn save(&self, rel: &str, img: &RgbImage) -> Result<()> {
+        let path = self.out_dir.join(rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| birds_core::CoreError::io("creating", dir, e))?;
+        }
+        birds_core::atomic::write_with(&path, |tmp| {
+            img.save_with_format(tmp, image::ImageFormat::Png)
+                .map_err(|e| ExplainError::Image {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })
+        })
+    }
+
+    fn true_line(&self, c: &Candidate) -> CaptionLine {
+        (
+            format!("TRUE: {}", c.label.as_deref().unwrap_or("?")),
+            WHITE,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn draw(
+        &self,
+        w: &Work,
+        c: &Candidate,
+        method: CamMethod,
+        kind: TargetKind,
+        class: i64,
+        img: &RgbImage,
+        raw: &Tensor,
+        mask: Option<&[bool]>,
+        predicted: i64,
+        probs: &Tensor,
+        row: usize,
+        loc: Option<Localisation>,
+    ) -> Result<String> {
+        let heat = self.heat(img, raw, mask)?;
+        let p_pred = image_prob(probs, row, predicted);
+        let correct = c.true_class.map(|t| t == predicted);
+        let colour = match correct {
+            Some(true) => GREEN,
+            Some(false) => RED,
+            None => WHITE,
+        };
+        let mut lines = vec![
+            self.true_line(c),
+            (
+                format!("PRED: {} {:.2}", self.label(predicted), p_pred),
+                colour,
+            ),
+        ];
+        let what = match kind {
+            TargetKind::Predicted => "PREDICTED CLASS".to_string(),
+            TargetKind::True => format!("TRUE CLASS {:.2}", image_prob(probs, row, class)),
+            TargetKind::Class => {
+                format!("{} {:.2}", self.label(class), image_prob(probs, row, class))
+            }
+        };
+        let mut third = format!("{} FOR {what}", method.as_str().to_uppercase());
+        if let Some(e) = loc.and_then(|l| l.energy_in_mask) {
+            third.push_str(&format!(" IN MASK {:.0}%", e * 100.0));
+        }
+        lines.push((third, GREY));
+        let suffix = match kind {
+            TargetKind::Predicted => String::new(),
+            TargetKind::True => ".true".to_string(),
+            TargetKind::Class => format!(".class-{}", slug(self.label(class))),
+        };
+        let rel = self.rel_path("overlays", w, method, &suffix);
+        self.save(&rel, &render::with_caption(&heat, &lines))?;
+        Ok(rel)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn why_not(
+        &self,
+        w: &Work,
+        method: CamMethod,
+        img: &RgbImage,
+        raw_pred: &Tensor,
+        raw_true: &Tensor,
+        mask: Option<&[bool]>,
+        predicted: i64,
+        truth: i64,
+        probs: &Tensor,
+        row: usize,
+    ) -> Result<()> {
+        let c = &self.candidates[w.candidate];
+        let mut plain = self.display(img);
+        if let Some(mask) = mask {
+            render::outline_mask(&mut plain, &self.display_mask(mask), [255, 255, 255]);
+        }
+        let plain = render::with_caption(
+            &plain,
+            &[
+                (c.image.clone(), GREY),
+                (format!("TRUE: {}", self.label(truth)), WHITE),
+                (format!("PRED: {}", self.label(predicted)), RED),
+            ],
+        );
+        let pred_panel = render::with_caption(
+            &self.heat(img, raw_pred, mask)?,
+            &[
+                (format!("WHY {}", self.label(predicted)), RED),
+                (
+                    format!("P = {:.2} (PREDICTED)", image_prob(probs, row, predicted)),
+                    GREY,
+                ),
+                (method.as_str().to_uppercase(), GREY),
+            ],
+        );
+        let true_panel = render::with_caption(
+            &self.heat(img, raw_true, mask)?,
+            &[
+                (format!("NOT {}", self.label(truth)), GREEN),
+                (
+                    format!("P = {:.2} (TRUE CLASS)", image_prob(probs, row, truth)),
+                    GREY,
+                ),
+                (method.as_str().to_uppercase(), GREY),
+            ],
+        );
+        let panel = render::hstack(&[plain, pred_panel, true_panel], 6);
+        let title = format!("WHY {}, NOT {}?", self.label(predicted), self.label(truth));
+        let panel = render::with_title(&panel, &title, WHITE);
+        let rel = self.rel_path("why_not", w, method, "");
+        self.save(&rel, &panel)
+    }
+}
+
+/// Probability of `class` in request row `row` (every row of an image carries that image's probabilities).
+fn image_prob(probs: &Tensor, row: usize, class: i64) -> f64 {
+    probs.double_value(&[row as i64, class])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_and_hashes_are_stable() {
+        assert_eq!(slug("MALLARD DUCK"), "mallard-duck");
+        assert_eq!(slug("Anna's  hummingbird!"), "anna-s-hummingbird");
+        assert_eq!(slug("***"), "image");
+        assert_eq!(stable_hash("a"), stable_hash("a"));
+        assert_ne!(stable_hash("a"), stable_hash("b"));
+    }
+}

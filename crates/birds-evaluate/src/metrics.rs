@@ -303,8 +303,8 @@ pub fn expected_calibration_error(confidences: &[f64], correct: &[bool], bins: u
         .sum()
 }
 
-/// Lower end of the Wilson score interval of a proportion `successes / trials`; `None` without trials.
-pub fn wilson_lower_bound(successes: u64, trials: u64, z: f64) -> Option<f64> {
+/// The Wilson score interval `(lower, upper)` of a proportion `successes / trials`; `None` without trials.
+pub fn wilson_interval(successes: u64, trials: u64, z: f64) -> Option<(f64, f64)> {
     if trials == 0 {
         return None;
     }
@@ -313,7 +313,16 @@ pub fn wilson_lower_bound(successes: u64, trials: u64, z: f64) -> Option<f64> {
     let z2 = z * z;
     let centre = p + z2 / (2.0 * n);
     let margin = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    Some(((centre - margin) / (1.0 + z2 / n)).max(0.0))
+    let d = 1.0 + z2 / n;
+    Some((
+        ((centre - margin) / d).max(0.0),
+        ((centre + margin) / d).min(1.0),
+    ))
+}
+
+/// Lower end of the Wilson score interval of a proportion `successes / trials`; `None` without trials.
+pub fn wilson_lower_bound(successes: u64, trials: u64, z: f64) -> Option<f64> {
+    wilson_interval(successes, trials, z).map(|(lo, _)| lo)
 }
 
 /// `num / den`, or 0 when `den` is 0 (sklearn's `zero_division=0`).
@@ -664,8 +673,9 @@ pub struct RankedClass {
 }
 
 /// Ranks classes by the Wilson lower bound of their recall, lowest first (the classes most likely to be weak,
-/// given how few images measured them). Ties: lower recall, then fewer training images, then class id. Classes
-/// without evaluated images come last.
+/// given how few images measured them). Ties (every class with no correct image has bound 0): the lower Wilson
+/// upper bound first (so 0 of 5 ranks before 0 of 1: more evidence of weakness), then fewer training images, then
+/// class id. Classes without evaluated images come last.
 ///
 /// `names[c]` and `train_images[c]` are the name and training-image count of class `c`.
 pub fn needs_more_training(
@@ -678,11 +688,14 @@ pub fn needs_more_training(
     let median_train = median(train_images);
     let mut order: Vec<&ClassMetrics> = classes.iter().collect();
     order.sort_by(|a, b| {
-        let key = |m: &ClassMetrics| m.recall_lower.unwrap_or(f64::INFINITY);
-        key(a)
-            .partial_cmp(&key(b))
+        let key = |m: &ClassMetrics| {
+            wilson_interval(m.correct, m.support, WILSON_Z)
+                .unwrap_or((f64::INFINITY, f64::INFINITY))
+        };
+        let (ka, kb) = (key(a), key(b));
+        ka.0.partial_cmp(&kb.0)
             .unwrap_or(Ordering::Equal)
-            .then(a.recall.partial_cmp(&b.recall).unwrap_or(Ordering::Equal))
+            .then(ka.1.partial_cmp(&kb.1).unwrap_or(Ordering::Equal))
             .then(train(a.class_id).cmp(&train(b.class_id)))
             .then(a.class_id.cmp(&b.class_id))
     });
@@ -963,6 +976,34 @@ mod tests {
             wilson_lower_bound(4, 5, 1.96).unwrap_or(0.0),
         );
         assert!(a > b, "{a} {b}");
+        // Upper ends: 0/5 → 0.43449, 5/5 → 1.
+        let (lo, hi) = wilson_interval(0, 5, 1.96).unwrap_or((-1.0, -1.0));
+        assert!(lo == 0.0 && (hi - 0.434_49).abs() < 1e-5, "{hi}");
+        assert_eq!(wilson_interval(5, 5, 1.96).map(|(_, hi)| hi), Some(1.0));
+    }
+
+    #[test]
+    fn zero_of_five_ranks_before_zero_of_one() {
+        // Class 0: 0 of 1 correct; class 1: 0 of 5; class 2: 1 of 1. Same training counts.
+        let targets = vec![0, 1, 1, 1, 1, 1, 2];
+        let preds = [2u32, 0, 0, 0, 0, 0, 2];
+        let mut probs = vec![0.0; targets.len() * 3];
+        for (i, &p) in preds.iter().enumerate() {
+            probs[i * 3 + p as usize] = 1.0;
+        }
+        let s = Scores::new(3, targets, probs).unwrap_or_else(|e| panic!("{e}"));
+        let pc = per_class(&s, &ConfusionMatrix::from_scores(&s), TOP_K);
+        let names = vec!["A".to_string(), "B".into(), "C".into()];
+        let ranked = needs_more_training(&pc, &names, &[10, 10, 10]);
+        assert_eq!(
+            ranked.iter().map(|r| r.class_id).collect::<Vec<_>>(),
+            vec![1, 0, 2]
+        );
+        assert!(
+            ranked[0].next_step.contains("5 of 5 went to A"),
+            "{}",
+            ranked[0].next_step
+        );
     }
 
     #[test]

@@ -184,7 +184,7 @@ pub fn definitions() -> BTreeMap<String, String> {
         ("calibration_gap", "mean_confidence - accuracy"),
         (
             "ranking",
-            "classes ordered by the Wilson 95% lower bound of recall over the evaluated splits together",
+            "classes ordered by the Wilson 95% lower bound of recall over the evaluated splits together; ties by the Wilson upper bound, then fewer training images",
         ),
     ]
     .into_iter()

@@ -27,6 +27,15 @@ pipeline NAME="default": build
 stage NAME PIPELINE="default": build
     {{birds}} run {{PIPELINE}} --stage {{NAME}} --force
 
+# A few EfficientNet-Lite0 fine-tune steps on CUDA with mixed precision on a synthetic batch: images/s and peak GPU
+# memory. Needs an NVIDIA GPU and the CUDA libtorch (`BIRDS_CUDA=1 just setup`).
+cuda-smoke: build
+    {{birds}} train smoke --device cuda --steps 20 --batch-size 32
+
+# Train-step images/s of EfficientNet-Lite0: birds (tch) vs PyTorch on CPU, same batch, threads and malloc settings.
+bench-train THREADS="2": build
+    scripts/bench/train_step.sh {{THREADS}}
+
 # Format and lint.
 lint:
     cargo fmt --all -- --check

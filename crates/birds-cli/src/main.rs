@@ -54,6 +54,9 @@ enum Command {
     Explain(commands::explain::Args),
     /// One table across training runs (mode, model, epochs, wall time, best val and test accuracy).
     Compare(commands::compare::Args),
+    /// Train a classifier on a preprocess cache: feature-extract, fine-tune or scratch (`train smoke`: a few
+    /// CUDA/CPU steps on a synthetic batch).
+    Train(commands::train::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => commands::evaluate::run(&runtime, args),
         Command::Explain(args) => commands::explain::run(&runtime, args),
         Command::Compare(args) => commands::compare::run(&runtime, args),
+        Command::Train(args) => commands::train::run(&runtime, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

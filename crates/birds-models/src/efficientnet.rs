@@ -230,6 +230,21 @@ impl EfficientNetLite0 {
 
     /// The prefix of the classifier's variables.
     pub const HEAD_PREFIX: &'static str = "_fc.";
+
+    /// The feature map with the first `eval_groups` of [`Self::backbone_groups`] run in evaluation mode (BatchNorm
+    /// statistics neither taken from the batch nor updated, no drop-connect) and the rest with `train`. Fine-tuning
+    /// the last N blocks uses it so that the frozen blocks stay exactly as loaded.
+    pub fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor {
+        let t = |group: usize| train && group >= eval_groups;
+        let mut x = self.stem.forward(xs).apply_t(&self.bn0, t(0)).relu6();
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward_t(&x, t(i + 1));
+        }
+        self.head_conv
+            .forward(&x)
+            .apply_t(&self.bn1, t(NUM_BLOCKS + 1))
+            .relu6()
+    }
 }
 
 impl ImageClassifier for EfficientNetLite0 {

@@ -61,6 +61,29 @@ pub enum ModelError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// A model configuration (architecture name, normalisation, width) is invalid.
+    #[error("invalid model configuration: {0}")]
+    Config(String),
+    /// A training checkpoint folder is incomplete or inconsistent.
+    #[error("checkpoint {dir}: {reason}")]
+    Checkpoint {
+        /// The checkpoint folder.
+        dir: PathBuf,
+        /// What is wrong, with the fix.
+        reason: String,
+    },
+    /// A file operation of a shared helper failed (names the path).
+    #[error(transparent)]
+    Core(#[from] birds_core::CoreError),
+    /// Checkpoint metadata could not be (de)serialised.
+    #[error("{path}: {source}")]
+    Json {
+        /// The JSON file.
+        path: PathBuf,
+        /// The parser's message (line and column).
+        #[source]
+        source: serde_json::Error,
+    },
     /// An error reported by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

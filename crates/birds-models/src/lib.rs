@@ -10,17 +10,26 @@
 //! - [`input`]: image files → normalised `[N, 3, H, W]` tensors.
 //! - [`imagenet`]: the 1000-class label space of the pretrained head.
 //! - [`runtime`]: libtorch versions, CUDA discovery (`load_cuda`) and device selection.
+//! - [`small_cnn`] and [`norm`]: a small CNN for training from scratch, with BatchNorm or FRN + TLU.
+//! - [`architecture`]: the [`Architecture`] enum and its one constructor, shared by train, evaluate, explain, predict.
+//! - [`checkpoint`]: trained-model folders (`model.safetensors` + `checkpoint.json`) and [`Checkpoint::load`].
 //!
-//! Inputs: weights files and images. Outputs: tensors; nothing is written to disk here.
+//! Inputs: weights files and images. Outputs: tensors, and checkpoint folders written by training.
 
+pub mod architecture;
+pub mod checkpoint;
 pub mod classifier;
 pub mod efficientnet;
 pub mod error;
 pub mod imagenet;
 pub mod input;
+pub mod norm;
 pub mod runtime;
+pub mod small_cnn;
 pub mod weights;
 
+pub use architecture::{Architecture, Network};
+pub use checkpoint::{Checkpoint, CheckpointMeta};
 pub use classifier::ImageClassifier;
 pub use efficientnet::EfficientNetLite0;
 pub use error::{ModelError, Result};

@@ -7,6 +7,7 @@ pub mod preprocess;
 pub mod evaluate;
 pub mod explain;
 pub mod compare;
+pub mod train;
 // Pipeline runner (birds-pipeline): run, status, dag, stages.
 pub mod dag;
 pub mod run;

@@ -7,6 +7,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod ingest;
 pub mod preprocess;
+pub mod train;
 
 /// A logical column type, as Parquet readers (pandas, pyarrow, polars, duckdb) see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +109,8 @@ pub fn all() -> Vec<&'static Schema> {
         &ingest::IMAGES,
         &ingest::CLASSES,
         &preprocess::PREPROCESSED,
+        &train::HISTORY,
+        &train::COMPARISON,
         &evaluate::PREDICTIONS,
         &evaluate::PER_CLASS,
         &evaluate::CONFUSION,

@@ -1,0 +1,216 @@
+//! The architectures birds can train, and one constructor that training, evaluation, Grad-CAM and prediction
+//! share.
+//!
+//! | architecture | spelling | variables | head prefix | backbone groups |
+//! |---|---|---|---|---|
+//! | EfficientNet-Lite0 | `efficientnet-lite0` | `_conv_stem.…`, `_blocks.N.…`, `_fc.…` | `_fc.` | stem, 16 blocks, head conv (18) |
+//! | small CNN | `small-cnn` (+ `norm`, `width`) | `stem.…`, `stages.N.…`, `fc.…` | `fc.` | stem, 4 stages (5) |
+//!
+//! In JSON (checkpoint metadata) an architecture is an object tagged by `name`:
+//! `{"name": "efficientnet-lite0"}` or `{"name": "small-cnn", "norm": "frn", "width": 32}`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+use tch::nn;
+
+use crate::classifier::ImageClassifier;
+use crate::efficientnet::EfficientNetLite0;
+use crate::norm::NormKind;
+use crate::small_cnn::{self, SmallCnn};
+use crate::{ModelError, Result};
+
+/// A network architecture with its construction parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Architecture {
+    /// EfficientNet-Lite0 (ImageNet weights available).
+    #[default]
+    #[serde(rename = "efficientnet-lite0")]
+    EfficientNetLite0,
+    /// The small from-scratch CNN of [`crate::small_cnn`].
+    SmallCnn {
+        /// Normalisation layers.
+        #[serde(default)]
+        norm: NormKind,
+        /// Base width (channels of the stem).
+        #[serde(default = "default_width")]
+        width: i64,
+    },
+}
+
+fn default_width() -> i64 {
+    small_cnn::DEFAULT_WIDTH
+}
+
+impl Architecture {
+    /// The architecture's name without its parameters: `efficientnet-lite0`, `small-cnn`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Architecture::EfficientNetLite0 => "efficientnet-lite0",
+            Architecture::SmallCnn { .. } => "small-cnn",
+        }
+    }
+
+    /// Checks the parameters (width in 1..=1024).
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Architecture::EfficientNetLite0 => Ok(()),
+            Architecture::SmallCnn { width, .. } if !(1..=1024).contains(&width) => Err(
+                ModelError::Config(format!("small-cnn width {width}: expected 1 to 1024")),
+            ),
+            Architecture::SmallCnn { .. } => Ok(()),
+        }
+    }
+
+    /// Builds the network's variables under `vs` with a `num_classes`-way classifier (random initialisation, from
+    /// the global torch RNG: call `tch::manual_seed` first for a reproducible start).
+    pub fn build(&self, vs: &nn::Path, num_classes: i64) -> Result<Box<dyn Network>> {
+        self.validate()?;
+        if num_classes < 1 {
+            return Err(ModelError::Config(format!(
+                "{num_classes} classes: a classifier needs at least one"
+            )));
+        }
+        Ok(match *self {
+            Architecture::EfficientNetLite0 => Box::new(EfficientNetLite0::new(vs, num_classes)),
+            Architecture::SmallCnn { norm, width } => {
+                Box::new(SmallCnn::new(vs, num_classes, width, norm))
+            }
+        })
+    }
+
+    /// The classifier's variable prefix (left out when pretrained backbone weights are loaded).
+    pub fn head_prefix(&self) -> &'static str {
+        match self {
+            Architecture::EfficientNetLite0 => EfficientNetLite0::HEAD_PREFIX,
+            Architecture::SmallCnn { .. } => SmallCnn::HEAD_PREFIX,
+        }
+    }
+
+    /// Variable-name prefixes of the backbone groups in forward order (freeze/unfreeze units).
+    pub fn backbone_groups(&self) -> Vec<Vec<String>> {
+        match self {
+            Architecture::EfficientNetLite0 => EfficientNetLite0::backbone_groups(),
+            Architecture::SmallCnn { .. } => SmallCnn::backbone_groups(),
+        }
+    }
+}
+
+impl fmt::Display for Architecture {
+    /// `efficientnet-lite0`, or `small-cnn` with non-default parameters, e.g. `small-cnn(frn, width 48)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Architecture::EfficientNetLite0 => f.write_str("efficientnet-lite0"),
+            Architecture::SmallCnn { norm, width } => {
+                write!(f, "small-cnn({norm}, width {width})")
+            }
+        }
+    }
+}
+
+impl FromStr for Architecture {
+    type Err = ModelError;
+
+    /// Parses a name; a small CNN gets its default normalisation and width.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "efficientnet-lite0" | "lite0" => Ok(Architecture::EfficientNetLite0),
+            "small-cnn" => Ok(Architecture::SmallCnn {
+                norm: NormKind::default(),
+                width: small_cnn::DEFAULT_WIDTH,
+            }),
+            _ => Err(ModelError::Config(format!(
+                "unknown model {s:?}: expected efficientnet-lite0 or small-cnn"
+            ))),
+        }
+    }
+}
+
+/// What training needs beyond [`ImageClassifier`]: which variables form the backbone groups, and a forward pass that
+/// keeps a frozen prefix of the backbone in evaluation mode.
+pub trait Network: ImageClassifier {
+    /// The architecture this network was built from.
+    fn architecture(&self) -> Architecture;
+
+    /// The feature map with the first `eval_groups` backbone groups in evaluation mode and the rest with `train`.
+    fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor;
+}
+
+impl Network for EfficientNetLite0 {
+    fn architecture(&self) -> Architecture {
+        Architecture::EfficientNetLite0
+    }
+
+    fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor {
+        EfficientNetLite0::feature_map_split(self, xs, eval_groups, train)
+    }
+}
+
+impl Network for SmallCnn {
+    fn architecture(&self) -> Architecture {
+        Architecture::SmallCnn {
+            norm: self.norm(),
+            width: self.width(),
+        }
+    }
+
+    fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor {
+        SmallCnn::feature_map_split(self, xs, eval_groups, train)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn json_spelling_and_defaults() {
+        let a: Architecture =
+            serde_json::from_str(r#"{"name":"small-cnn","norm":"frn"}"#).unwrap_or_default();
+        assert_eq!(
+            a,
+            Architecture::SmallCnn {
+                norm: NormKind::Frn,
+                width: 32
+            }
+        );
+        let lite = serde_json::to_string(&Architecture::EfficientNetLite0).unwrap_or_default();
+        assert_eq!(lite, r#"{"name":"efficientnet-lite0"}"#);
+        assert!(serde_json::from_str::<Architecture>(r#"{"name":"resnet9"}"#).is_err());
+        assert!("vgg".parse::<Architecture>().is_err());
+        let bad = Architecture::SmallCnn {
+            norm: NormKind::Frn,
+            width: 0,
+        };
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn built_networks_report_their_architecture_and_groups_cover_the_variables() {
+        for arch in [
+            Architecture::EfficientNetLite0,
+            Architecture::SmallCnn {
+                norm: NormKind::Frn,
+                width: 8,
+            },
+        ] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = arch.build(&vs.root(), 4).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(net.architecture(), arch);
+            let groups = arch.backbone_groups();
+            for name in vs.variables().keys() {
+                let in_groups = groups
+                    .iter()
+                    .flatten()
+                    .filter(|p| name.starts_with(p.as_str()))
+                    .count();
+                let in_head = usize::from(name.starts_with(arch.head_prefix()));
+                assert_eq!(in_groups + in_head, 1, "{arch}: {name}");
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The preprocess cache (the `preprocess` stage's output folder) as a [`DataSource`], over
+//! `birds_preprocess::Loader`.
+
+use std::path::Path;
+
+use birds_core::{Normalization, Split};
+use birds_preprocess::{AugmentParams, Cache, Loader, LoaderConfig, Subset};
+
+use crate::data::{BatchIter, DataSource};
+use crate::{Result, TrainError};
+
+/// A preprocess cache opened for training.
+#[derive(Debug)]
+pub struct CacheSource {
+    cache: Cache,
+    splits: [Subset; 3],
+    normalization: Normalization,
+    augment: AugmentParams,
+    content_id: String,
+}
+
+fn preprocess_err(dir: &Path, e: birds_preprocess::PreprocessError) -> TrainError {
+    let _ = dir;
+    TrainError::Data(e.to_string())
+}
+
+impl CacheSource {
+    /// Opens the cache in `dir`; batches are normalised with `normalization` and training batches augmented with
+    /// `augment`.
+    pub fn open(dir: &Path, normalization: Normalization, augment: AugmentParams) -> Result<Self> {
+        let cache = Cache::open(dir).map_err(|e| preprocess_err(dir, e))?;
+        augment
+            .validate()
+            .map_err(|e| TrainError::Params(format!("`augment`: {e}")))?;
+        let manifest = dir.join(birds_preprocess::manifest::MANIFEST_FILE);
+        let bytes =
+            std::fs::read(&manifest).map_err(|e| TrainError::file("reading", &manifest, e))?;
+        // The manifest lists every shard's BLAKE3, the params and the classes: its hash identifies the content.
+        let content_id = blake3::hash(&bytes).to_hex().to_string();
+        let splits = [
+            cache.split(Split::Train),
+            cache.split(Split::Valid),
+            cache.split(Split::Test),
+        ];
+        Ok(Self {
+            cache,
+            splits,
+            normalization,
+            augment,
+            content_id,
+        })
+    }
+
+    fn subset(&self, split: Split) -> &Subset {
+        match split {
+            Split::Train => &self.splits[0],
+            Split::Valid => &self.splits[1],
+            Split::Test => &self.splits[2],
+        }
+    }
+
+    fn loader_err(&self, e: birds_preprocess::PreprocessError) -> TrainError {
+        preprocess_err(self.cache.dir(), e)
+    }
+}
+
+impl DataSource for CacheSource {
+    fn classes(&self) -> &[String] {
+        self.cache.classes()
+    }
+
+    fn image_size(&self) -> u32 {
+        self.cache.size()
+    }
+
+    fn normalization(&self) -> Normalization {
+        self.normalization
+    }
+
+    fn content_id(&self) -> String {
+        self.content_id.clone()
+    }
+
+    fn len(&self, split: Split) -> usize {
+        self.subset(split).len()
+    }
+
+    fn train_batches(&self, batch_size: usize, seed: u64, epoch: u64) -> Result<BatchIter<'_>> {
+        let config =
+            LoaderConfig::train(batch_size, self.normalization, self.augment.clone(), seed);
+        let loader =
+            Loader::new(self.subset(Split::Train), config).map_err(|e| self.loader_err(e))?;
+        Ok(Box::new(loader.epoch(epoch).map(move |b| {
+            b.map(|b| (b.images, b.labels))
+                .map_err(|e| self.loader_err(e))
+        })))
+    }
+
+    fn eval_batches(&self, split: Split, batch_size: usize) -> Result<BatchIter<'_>> {
+        let config = LoaderConfig::eval(batch_size, self.normalization);
+        let loader = Loader::new(self.subset(split), config).map_err(|e| self.loader_err(e))?;
+        Ok(Box::new(loader.epoch(0).map(move |b| {
+            b.map(|b| (b.images, b.labels))
+                .map_err(|e| self.loader_err(e))
+        })))
+    }
+}

@@ -1,0 +1,262 @@
+//! The feature cache of `feature-extract` mode: pooled backbone embeddings of every image, computed once and
+//! reused by every run with the same backbone and data.
+//!
+//! File: `<cache dir>/<key>.safetensors` with `train.features` `[N, C]` f32, `train.labels` `[N]` i64,
+//! `train_flip.features` (when flips are on: the same images mirrored), `valid.*` and `test.*`; beside it
+//! `<key>.json` says what went into the key. The key is the BLAKE3 of: the weights file's BLAKE3, the data's
+//! content id (the preprocess manifest's hash), the input size, the normalisation, the architecture, flips, and the
+//! precision (CPU f32 or CUDA autocast). Anything else changing means a different file; nothing is ever updated in
+//! place.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use birds_core::Split;
+use birds_models::Network;
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::data::DataSource;
+use crate::{Result, TrainError};
+
+/// Embeddings and labels of one split.
+#[derive(Debug)]
+pub struct SplitFeatures {
+    /// `[N, C]` f32.
+    pub features: Tensor,
+    /// `[N]` i64.
+    pub labels: Tensor,
+}
+
+/// Embeddings of every split.
+#[derive(Debug)]
+pub struct Features {
+    /// Training images (followed by their mirrored copies when flips are on).
+    pub train: SplitFeatures,
+    /// Validation images.
+    pub valid: SplitFeatures,
+    /// Test images (may be empty).
+    pub test: SplitFeatures,
+}
+
+/// What went into a cache key (written beside the cache file).
+#[derive(Debug, Clone, Serialize)]
+pub struct FeatureKey {
+    /// BLAKE3 of the weights file.
+    pub weights_blake3: String,
+    /// The weights file as given.
+    pub weights: String,
+    /// The data's content id.
+    pub data: String,
+    /// Input side.
+    pub size: u32,
+    /// Pixel normalisation.
+    pub normalization: String,
+    /// Architecture.
+    pub architecture: String,
+    /// Whether mirrored training images are included.
+    pub flip: bool,
+    /// `cpu-f32` or `cuda-autocast` / `cuda-f32`.
+    pub precision: String,
+    /// Cache layout version.
+    pub version: u32,
+}
+
+impl FeatureKey {
+    /// The hex key (file stem).
+    pub fn key(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        blake3::hash(json.as_bytes()).to_hex()[..32].to_string()
+    }
+}
+
+/// Where the features came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeatureCacheInfo {
+    /// The cache file.
+    pub path: PathBuf,
+    /// Whether it existed (no backbone pass was needed).
+    pub hit: bool,
+    /// Seconds spent computing (0 on a hit) or loading.
+    pub seconds: f64,
+}
+
+/// BLAKE3 of a file, hex.
+pub fn hash_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| TrainError::file("reading", path, e))?;
+    Ok(blake3::hash(&bytes).to_hex().to_string())
+}
+
+fn try_load(path: &Path, data: &dyn DataSource, flip: bool) -> Option<Features> {
+    let tensors = Tensor::read_safetensors(path).ok()?;
+    let mut map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
+    let mut take = |split: &str, n: usize| -> Option<SplitFeatures> {
+        let features = map.remove(&format!("{split}.features"))?;
+        let labels = map.remove(&format!("{split}.labels"))?;
+        (features.size().first() == Some(&(n as i64)) && labels.size() == [n as i64])
+            .then_some(SplitFeatures { features, labels })
+    };
+    let mut train = take("train", data.len(Split::Train))?;
+    let valid = take("valid", data.len(Split::Valid))?;
+    let test = take("test", data.len(Split::Test))?;
+    if flip {
+        let mirrored = map.remove("train_flip.features")?;
+        if mirrored.size() != train.features.size() {
+            return None;
+        }
+        train = SplitFeatures {
+            features: Tensor::cat(&[&train.features, &mirrored], 0),
+            labels: Tensor::cat(&[&train.labels, &train.labels], 0),
+        };
+    }
+    Some(Features { train, valid, test })
+}
+
+/// Embeds every image of `split` (and its mirror image when `flip`), on `device`, returning CPU tensors.
+#[allow(clippy::too_many_arguments)]
+fn embed_split(
+    net: &dyn Network,
+    data: &dyn DataSource,
+    split: Split,
+    batch_size: usize,
+    device: Device,
+    amp: bool,
+    flip: bool,
+    bar: &indicatif::ProgressBar,
+) -> Result<(SplitFeatures, Option<Tensor>)> {
+    let mut feats = Vec::new();
+    let mut flipped = Vec::new();
+    let mut labels = Vec::new();
+    for batch in data.eval_batches(split, batch_size)? {
+        let (x, y) = batch?;
+        let x = crate::trainer::to_device(&x, device);
+        let n = x.size()[0] as u64;
+        let embed = |x: &Tensor| {
+            tch::no_grad(|| {
+                tch::autocast(amp && device.is_cuda(), || net.embed(x, false))
+                    .to_kind(Kind::Float)
+                    .to_device(Device::Cpu)
+            })
+        };
+        feats.push(embed(&x));
+        if flip {
+            flipped.push(embed(&x.flip([3])));
+        }
+        labels.push(y);
+        bar.inc(n);
+    }
+    let channels = net.feature_channels();
+    let cat = |v: &[Tensor]| {
+        if v.is_empty() {
+            Tensor::zeros([0, channels], (Kind::Float, Device::Cpu))
+        } else {
+            Tensor::cat(v, 0)
+        }
+    };
+    let labels = if labels.is_empty() {
+        Tensor::zeros([0], (Kind::Int64, Device::Cpu))
+    } else {
+        Tensor::cat(&labels, 0)
+    };
+    Ok((
+        SplitFeatures {
+            features: cat(&feats),
+            labels,
+        },
+        flip.then(|| cat(&flipped)),
+    ))
+}
+
+/// Loads the features for `key` from `dir`, or computes and stores them.
+#[allow(clippy::too_many_arguments)]
+pub fn load_or_compute(
+    net: &dyn Network,
+    data: &dyn DataSource,
+    key: &FeatureKey,
+    dir: &Path,
+    batch_size: usize,
+    device: Device,
+    amp: bool,
+    progress: bool,
+) -> Result<(Features, FeatureCacheInfo)> {
+    let start = Instant::now();
+    let name = key.key();
+    let path = dir.join(format!("{name}.safetensors"));
+    if path.is_file() {
+        if let Some(features) = try_load(&path, data, key.flip) {
+            tracing::info!(path = %path.display(), "feature cache hit");
+            return Ok((
+                features,
+                FeatureCacheInfo {
+                    path,
+                    hit: true,
+                    seconds: start.elapsed().as_secs_f64(),
+                },
+            ));
+        }
+        tracing::warn!(path = %path.display(), "feature cache file unusable (wrong sizes or truncated); recomputing");
+    }
+    let total = [Split::Train, Split::Valid, Split::Test]
+        .iter()
+        .map(|&s| data.len(s) as u64)
+        .sum::<u64>()
+        + if key.flip {
+            data.len(Split::Train) as u64
+        } else {
+            0
+        };
+    let bar = crate::trainer::progress_bar(total, "features", progress);
+    let (train, mirrored) = embed_split(
+        net,
+        data,
+        Split::Train,
+        batch_size,
+        device,
+        amp,
+        key.flip,
+        &bar,
+    )?;
+    let (valid, _) = embed_split(
+        net,
+        data,
+        Split::Valid,
+        batch_size,
+        device,
+        amp,
+        false,
+        &bar,
+    )?;
+    let (test, _) = embed_split(net, data, Split::Test, batch_size, device, amp, false, &bar)?;
+    bar.finish_and_clear();
+    let mut named: Vec<(String, Tensor)> = vec![
+        ("train.features".into(), train.features.shallow_clone()),
+        ("train.labels".into(), train.labels.shallow_clone()),
+        ("valid.features".into(), valid.features.shallow_clone()),
+        ("valid.labels".into(), valid.labels.shallow_clone()),
+        ("test.features".into(), test.features.shallow_clone()),
+        ("test.labels".into(), test.labels.shallow_clone()),
+    ];
+    if let Some(m) = &mirrored {
+        named.push(("train_flip.features".into(), m.shallow_clone()));
+    }
+    birds_models::checkpoint::write_tensors(&named, &path)?;
+    let sidecar = serde_json::to_string_pretty(key).unwrap_or_default();
+    birds_core::atomic::write_bytes(&dir.join(format!("{name}.json")), sidecar.as_bytes())?;
+    let seconds = start.elapsed().as_secs_f64();
+    tracing::info!(path = %path.display(), seconds, images = total, "features computed and cached");
+    let train = match mirrored {
+        Some(m) => SplitFeatures {
+            features: Tensor::cat(&[&train.features, &m], 0),
+            labels: Tensor::cat(&[&train.labels, &train.labels], 0),
+        },
+        None => train,
+    };
+    Ok((
+        Features { train, valid, test },
+        FeatureCacheInfo {
+            path,
+            hit: false,
+            seconds,
+        },
+    ))
+}

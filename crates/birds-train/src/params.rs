@@ -1,0 +1,580 @@
+//! `TrainParams`: every knob of a training run, typed, with defaults, as written in a pipeline's `params:` or
+//! given with `--set key=value`.
+//!
+//! Some defaults depend on the mode (see [`TrainParams::resolved`]):
+//!
+//! | param | feature-extract | fine-tune | scratch |
+//! |---|---|---|---|
+//! | `model` | efficientnet-lite0 | efficientnet-lite0 | small-cnn |
+//! | `epochs` | 30 | 6 | 30 |
+//! | `lr` | 0.002 | 0.001 | 0.002 |
+//! | `weight_decay` | adamw 0.01 / sgd 5e-4 | same | same |
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use birds_core::Normalization;
+use birds_models::Architecture;
+use birds_models::norm::NormKind;
+use birds_models::runtime::DeviceSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, TrainError};
+
+/// How the network is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Pretrained backbone frozen; pooled features computed once (cached across runs); a linear head trained on them.
+    FeatureExtract,
+    /// Head warm-up with the backbone frozen, then all or the last N backbone groups unfrozen at a lower LR.
+    #[default]
+    FineTune,
+    /// Every weight from random initialisation.
+    Scratch,
+}
+
+impl Mode {
+    /// The spelling in YAML, JSON and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::FeatureExtract => "feature-extract",
+            Mode::FineTune => "fine-tune",
+            Mode::Scratch => "scratch",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = TrainError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "feature-extract" => Ok(Mode::FeatureExtract),
+            "fine-tune" => Ok(Mode::FineTune),
+            "scratch" => Ok(Mode::Scratch),
+            _ => Err(TrainError::Params(format!(
+                "`mode`: unknown mode {s:?}; expected feature-extract, fine-tune or scratch"
+            ))),
+        }
+    }
+}
+
+/// Which network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelName {
+    /// EfficientNet-Lite0 (ImageNet weights).
+    #[serde(rename = "efficientnet-lite0")]
+    EfficientNetLite0,
+    /// The small CNN of `birds_models::small_cnn` (params `norm`, `width`).
+    SmallCnn,
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// AdamW (decoupled weight decay), betas 0.9/0.999, eps 1e-8.
+    #[default]
+    Adamw,
+    /// SGD with momentum (`momentum`, `nesterov`) and L2 weight decay.
+    Sgd,
+}
+
+/// The learning-rate schedule of the main phase (the fine-tune head warm-up runs at the constant head LR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleKind {
+    /// Linear warm-up over `warmup_epochs`, then cosine decay to `lr · min_lr_factor`.
+    #[default]
+    Cosine,
+    /// One-cycle (Smith 2018, PyTorch `OneCycleLR` with cosine annealing): from lr/25 up to lr over the first 30%
+    /// of the steps, then down to lr/25·1e-4.
+    Onecycle,
+    /// The same LR throughout.
+    Constant,
+}
+
+/// The validation metric that selects the best checkpoint and drives early stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectMetric {
+    /// Highest validation accuracy (ties go to the lower validation loss).
+    #[default]
+    ValAccuracy,
+    /// Lowest validation loss.
+    ValLoss,
+}
+
+impl SelectMetric {
+    /// The spelling in YAML and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SelectMetric::ValAccuracy => "val_accuracy",
+            SelectMetric::ValLoss => "val_loss",
+        }
+    }
+}
+
+/// Which backbone groups fine-tuning unfreezes after the head warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "serde_json::Value", into = "serde_json::Value")]
+pub enum Unfreeze {
+    /// Every backbone group.
+    #[default]
+    All,
+    /// The last N groups (Lite0: the head conv counts as one, then blocks 15, 14, …).
+    Last(usize),
+}
+
+impl TryFrom<serde_json::Value> for Unfreeze {
+    type Error = String;
+
+    fn try_from(v: serde_json::Value) -> Result<Self, String> {
+        match &v {
+            serde_json::Value::String(s) if s.trim() == "all" => Ok(Unfreeze::All),
+            serde_json::Value::String(s) if s.trim().parse::<usize>().is_ok() => {
+                Ok(Unfreeze::Last(s.trim().parse().unwrap_or(0)))
+            }
+            serde_json::Value::Number(n) if n.as_u64().is_some() => {
+                Ok(Unfreeze::Last(n.as_u64().unwrap_or(0) as usize))
+            }
+            _ => Err(format!(
+                "invalid unfreeze {v}: expected `all` or a number of backbone groups (e.g. 3)"
+            )),
+        }
+    }
+}
+
+impl From<Unfreeze> for serde_json::Value {
+    fn from(u: Unfreeze) -> Self {
+        match u {
+            Unfreeze::All => serde_json::Value::from("all"),
+            Unfreeze::Last(n) => serde_json::Value::from(n),
+        }
+    }
+}
+
+/// A device written as `auto`, `cpu`, `cuda` or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeviceParam(pub DeviceSpec);
+
+impl TryFrom<String> for DeviceParam {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse::<DeviceSpec>()
+            .map(DeviceParam)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl From<DeviceParam> for String {
+    fn from(d: DeviceParam) -> Self {
+        d.0.to_string()
+    }
+}
+
+/// Every param of a training run. Unknown keys are rejected; absent keys take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainParams {
+    /// `feature-extract`, `fine-tune` (default) or `scratch`.
+    pub mode: Mode,
+    /// `efficientnet-lite0` or `small-cnn`; default by mode (scratch: small-cnn).
+    pub model: Option<ModelName>,
+    /// Normalisation layers of the small CNN: `batch-norm` (default) or `frn` (FRN + TLU).
+    pub norm: NormKind,
+    /// Base width of the small CNN.
+    pub width: i64,
+    /// Epochs of the main phase (fine-tune: after the head warm-up); default by mode.
+    pub epochs: Option<u32>,
+    /// Fine-tune: epochs training only the head, backbone frozen and in evaluation mode, before unfreezing.
+    pub head_warmup_epochs: u32,
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Evaluation (and feature extraction) batch size.
+    pub eval_batch_size: usize,
+    /// Peak learning rate of the head (and of the whole network in scratch mode); default by mode.
+    pub lr: Option<f64>,
+    /// Fine-tune: backbone LR = `lr · backbone_lr_factor`.
+    pub backbone_lr_factor: f64,
+    /// Fine-tune: `all` backbone groups or the last N.
+    pub unfreeze: Unfreeze,
+    /// Fine-tune: keep BatchNorm statistics (and drop-connect) of the backbone in evaluation mode.
+    pub freeze_bn: bool,
+    /// `adamw` (default) or `sgd`.
+    pub optimizer: OptimizerKind,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// SGD Nesterov momentum.
+    pub nesterov: bool,
+    /// Weight decay (AdamW: decoupled; SGD: L2); not applied to biases and normalisation parameters. Default:
+    /// 0.01 for AdamW, 5e-4 for SGD.
+    pub weight_decay: Option<f64>,
+    /// `cosine` (default), `onecycle` or `constant`.
+    pub schedule: ScheduleKind,
+    /// Cosine: linear warm-up length in epochs (fractions allowed).
+    pub warmup_epochs: f64,
+    /// Cosine: final LR as a fraction of the peak.
+    pub min_lr_factor: f64,
+    /// Label smoothing of the training loss (0 = off).
+    pub label_smoothing: f64,
+    /// Clip the global gradient norm to this value (null = off).
+    pub grad_clip: Option<f64>,
+    /// Stop when the selected validation metric has not improved for this many epochs (null = off).
+    pub patience: Option<u32>,
+    /// `val_accuracy` (default) or `val_loss`: selects the best checkpoint.
+    pub select: SelectMetric,
+    /// Seed of initialisation, data order, augmentation and dropout.
+    pub seed: u64,
+    /// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.
+    pub device: DeviceParam,
+    /// Mixed precision (autocast + loss scaling) on CUDA; ignored on CPU.
+    pub amp: bool,
+    /// Stop at the epoch boundary where the next epoch would exceed this many seconds of wall time; the schedule is
+    /// shortened to the epochs that fit (measured on the first epoch). null = no budget.
+    pub time_budget_s: Option<f64>,
+    /// Pixel normalisation fed to the network (recorded in the checkpoint).
+    pub normalization: Normalization,
+    /// Pretrained weights (feature-extract, fine-tune); default: the ImageNet Lite0 weights of `just setup`.
+    pub weights: Option<PathBuf>,
+    /// Feature-extract: also embed horizontally flipped training images (twice the head's training data).
+    pub flip_features: bool,
+    /// Feature-extract: folder of the feature cache (default `artifacts/.cache/features` under the project root).
+    pub feature_cache: Option<PathBuf>,
+    /// Training-time augmentation, passed to the loader (see docs/preprocess.md); `{}` = the loader's defaults.
+    pub augment: crate::data::AugmentParams,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            model: None,
+            norm: NormKind::default(),
+            width: birds_models::small_cnn::DEFAULT_WIDTH,
+            epochs: None,
+            head_warmup_epochs: 1,
+            batch_size: 32,
+            eval_batch_size: 64,
+            lr: None,
+            backbone_lr_factor: 0.1,
+            unfreeze: Unfreeze::default(),
+            freeze_bn: false,
+            optimizer: OptimizerKind::default(),
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: None,
+            schedule: ScheduleKind::default(),
+            warmup_epochs: 1.0,
+            min_lr_factor: 0.01,
+            label_smoothing: 0.1,
+            grad_clip: None,
+            patience: None,
+            select: SelectMetric::default(),
+            seed: 42,
+            device: DeviceParam::default(),
+            amp: true,
+            time_budget_s: None,
+            normalization: Normalization::default(),
+            weights: None,
+            flip_features: true,
+            feature_cache: None,
+            augment: Default::default(),
+        }
+    }
+}
+
+/// The params with every mode-dependent default filled in and every value checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// The params as given (serialised into the checkpoint).
+    pub params: TrainParams,
+    /// The network.
+    pub architecture: Architecture,
+    /// Main-phase epochs.
+    pub epochs: u32,
+    /// Peak LR.
+    pub lr: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Pretrained weights file (feature-extract, fine-tune), else None.
+    pub weights: Option<PathBuf>,
+}
+
+impl TrainParams {
+    /// Parses params from JSON (a pipeline's `params:` after `--set`), naming the offending key on error.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self> {
+        let value = if value.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            value.clone()
+        };
+        let Some(map) = value.as_object() else {
+            return Err(TrainError::Params(format!(
+                "expected a mapping of param names to values, got {value}"
+            )));
+        };
+        // serde's messages for enums do not say which field failed: try each key alone to name it.
+        for (key, v) in map {
+            let one = serde_json::json!({ key: v });
+            if let Err(e) = serde_json::from_value::<TrainParams>(one) {
+                return Err(TrainError::Params(format!("`{key}`: {e}")));
+            }
+        }
+        serde_json::from_value(value).map_err(|e| TrainError::Params(e.to_string()))
+    }
+
+    /// Applies `key=value` overrides (value parsed as YAML: `3`, `0.1`, `true`, `null`, `frn`, `[1, 2]`).
+    pub fn with_overrides(&self, sets: &[String]) -> Result<Self> {
+        let mut value = serde_json::to_value(self)
+            .map_err(|e| TrainError::Params(format!("serialising params: {e}")))?;
+        let map = value
+            .as_object_mut()
+            .ok_or_else(|| TrainError::Params("params are not a mapping".into()))?;
+        for set in sets {
+            let Some((key, raw)) = set.split_once('=') else {
+                return Err(TrainError::Params(format!(
+                    "--set {set:?}: expected key=value, e.g. --set lr=0.001"
+                )));
+            };
+            let key = key.trim();
+            if !map.contains_key(key) {
+                let mut known: Vec<&String> = map.keys().collect();
+                known.sort();
+                return Err(TrainError::Params(format!(
+                    "--set {set:?}: unknown param `{key}`; known: {}",
+                    known
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            let parsed: serde_json::Value = serde_yaml::from_str(raw.trim()).map_err(|e| {
+                TrainError::Params(format!("--set {set:?}: value is not valid YAML: {e}"))
+            })?;
+            map.insert(key.to_string(), parsed);
+        }
+        Self::from_json(&value)
+    }
+
+    /// The main-phase epochs, LR, weight decay and architecture for this mode, after checking every value.
+    pub fn resolved(&self) -> Result<Resolved> {
+        let p = self;
+        let bad = |key: &str, msg: String| Err(TrainError::Params(format!("`{key}`: {msg}")));
+        let model = p.model.unwrap_or(match p.mode {
+            Mode::Scratch => ModelName::SmallCnn,
+            _ => ModelName::EfficientNetLite0,
+        });
+        let architecture = match model {
+            ModelName::EfficientNetLite0 => {
+                if p.norm != NormKind::BatchNorm {
+                    return bad(
+                        "norm",
+                        format!(
+                            "{} applies to small-cnn only; efficientnet-lite0 keeps its BatchNorm",
+                            p.norm
+                        ),
+                    );
+                }
+                Architecture::EfficientNetLite0
+            }
+            ModelName::SmallCnn => Architecture::SmallCnn {
+                norm: p.norm,
+                width: p.width,
+            },
+        };
+        architecture
+            .validate()
+            .map_err(|e| TrainError::Params(format!("`width`: {e}")))?;
+        let epochs = p.epochs.unwrap_or(match p.mode {
+            Mode::FeatureExtract => 30,
+            Mode::FineTune => 6,
+            Mode::Scratch => 30,
+        });
+        let lr = p.lr.unwrap_or(match p.mode {
+            Mode::FeatureExtract => 2e-3,
+            Mode::FineTune => 1e-3,
+            Mode::Scratch => 2e-3,
+        });
+        let weight_decay = p.weight_decay.unwrap_or(match p.optimizer {
+            OptimizerKind::Adamw => 0.01,
+            OptimizerKind::Sgd => 5e-4,
+        });
+        if epochs == 0 && !(p.mode == Mode::FineTune && p.head_warmup_epochs > 0) {
+            return bad("epochs", "must be at least 1".into());
+        }
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad("lr", format!("{lr} must be a positive number (e.g. 0.001)"));
+        }
+        if !(p.backbone_lr_factor.is_finite() && p.backbone_lr_factor > 0.0) {
+            return bad(
+                "backbone_lr_factor",
+                format!("{} must be positive", p.backbone_lr_factor),
+            );
+        }
+        if p.batch_size == 0 || p.eval_batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&p.momentum) {
+            return bad("momentum", format!("{} must be in [0, 1)", p.momentum));
+        }
+        if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+            return bad("weight_decay", format!("{weight_decay} must be ≥ 0"));
+        }
+        if !(p.warmup_epochs.is_finite() && p.warmup_epochs >= 0.0) {
+            return bad("warmup_epochs", format!("{} must be ≥ 0", p.warmup_epochs));
+        }
+        if !(0.0..=1.0).contains(&p.min_lr_factor) {
+            return bad(
+                "min_lr_factor",
+                format!("{} must be in [0, 1]", p.min_lr_factor),
+            );
+        }
+        if !(0.0..1.0).contains(&p.label_smoothing) {
+            return bad(
+                "label_smoothing",
+                format!("{} must be in [0, 1)", p.label_smoothing),
+            );
+        }
+        if let Some(c) = p.grad_clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            return bad(
+                "grad_clip",
+                format!("{c} must be positive (or null for off)"),
+            );
+        }
+        if let Some(t) = p.time_budget_s.filter(|t| !(t.is_finite() && *t > 0.0)) {
+            return bad(
+                "time_budget_s",
+                format!("{t} must be positive (or null for none)"),
+            );
+        }
+        if p.patience == Some(0) {
+            return bad("patience", "must be at least 1 (or null for off)".into());
+        }
+        let groups = architecture.backbone_groups().len();
+        if let Unfreeze::Last(n) = p.unfreeze
+            && !(1..=groups).contains(&n)
+        {
+            return bad(
+                "unfreeze",
+                format!(
+                    "{n}: {} has {groups} backbone groups; give 1 to {groups} or `all`",
+                    architecture.name()
+                ),
+            );
+        }
+        let weights = match p.mode {
+            Mode::Scratch => None,
+            Mode::FeatureExtract | Mode::FineTune => match (&p.weights, model) {
+                (Some(w), _) => Some(w.clone()),
+                (None, ModelName::EfficientNetLite0) => Some(birds_core::paths::default_weights()),
+                (None, ModelName::SmallCnn) => {
+                    return bad(
+                        "weights",
+                        format!(
+                            "mode {} needs pretrained weights and small-cnn has none built in; give `weights:` or use mode scratch",
+                            p.mode
+                        ),
+                    );
+                }
+            },
+        };
+        Ok(Resolved {
+            params: p.clone(),
+            architecture,
+            epochs,
+            lr,
+            weight_decay,
+            weights,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(v: serde_json::Value) -> String {
+        TrainParams::from_json(&v)
+            .and_then(|p| p.resolved().map(|_| ()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_depend_on_mode() -> Result<()> {
+        let p = TrainParams::from_json(&serde_json::json!({"mode": "scratch"}))?.resolved()?;
+        assert_eq!(p.architecture.name(), "small-cnn");
+        assert_eq!((p.epochs, p.weights), (30, None));
+        let p = TrainParams::from_json(&serde_json::Value::Null)?.resolved()?;
+        assert_eq!(p.architecture, Architecture::EfficientNetLite0);
+        assert_eq!(p.weights, Some(birds_core::paths::default_weights()));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_params_name_the_key() {
+        let e = err(serde_json::json!({"mode": "transfer"}));
+        assert!(e.contains("`mode`") && e.contains("fine-tune"), "{e}");
+        let e = err(serde_json::json!({"lr": 0.0}));
+        assert!(e.contains("`lr`") && e.contains("positive"), "{e}");
+        let e = err(serde_json::json!({"lr": -1}));
+        assert!(e.contains("`lr`"), "{e}");
+        let e = err(serde_json::json!({"learning_rate": 0.1}));
+        assert!(
+            e.contains("learning_rate") && e.contains("unknown field"),
+            "{e}"
+        );
+        let e = err(serde_json::json!({"unfreeze": 40}));
+        assert!(
+            e.contains("`unfreeze`") && e.contains("18 backbone groups"),
+            "{e}"
+        );
+        let e = err(serde_json::json!({"unfreeze": "some"}));
+        assert!(e.contains("`unfreeze`") && e.contains("`all`"), "{e}");
+        let e = err(serde_json::json!({"mode": "fine-tune", "model": "small-cnn"}));
+        assert!(e.contains("`weights`"), "{e}");
+        let e = err(serde_json::json!({"norm": "frn"}));
+        assert!(e.contains("small-cnn only"), "{e}");
+        let e = err(serde_json::json!({"device": "tpu"}));
+        assert!(e.contains("`device`") && e.contains("cuda:N"), "{e}");
+    }
+
+    #[test]
+    fn overrides_parse_yaml_values() -> Result<()> {
+        let p = TrainParams::default().with_overrides(&[
+            "mode=scratch".into(),
+            "lr=0.01".into(),
+            "unfreeze=3".into(),
+            "grad_clip=null".into(),
+            "norm=frn".into(),
+        ])?;
+        assert_eq!(p.mode, Mode::Scratch);
+        assert_eq!(p.lr, Some(0.01));
+        assert_eq!(p.unfreeze, Unfreeze::Last(3));
+        assert_eq!(p.norm, NormKind::Frn);
+        let e = TrainParams::default()
+            .with_overrides(&["epoch=3".into()])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("unknown param `epoch`") && e.contains("epochs"),
+            "{e}"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! `summary.json` of a training run, and the comparison of several runs (`comparison.parquet` +
+//! `comparison.md`): objective 1's table of mode, model, epochs, wall time, best validation and test accuracy.
+
+use std::path::{Path, PathBuf};
+
+use birds_core::schema::train::COMPARISON;
+use polars::prelude::Column;
+use serde::{Deserialize, Serialize};
+
+use crate::history::write_frame;
+use crate::{Result, TrainError};
+
+/// File name of the summary inside a run folder.
+pub const SUMMARY_FILE: &str = "summary.json";
+/// File name of the Markdown comparison.
+pub const COMPARISON_MD: &str = "comparison.md";
+
+/// Why the epoch loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// Every planned epoch ran.
+    Completed,
+    /// The selected validation metric stopped improving for `patience` epochs.
+    EarlyStopping,
+    /// The next epoch would have exceeded `time_budget_s`.
+    TimeBudget,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Training mode.
+    pub mode: String,
+    /// Architecture, e.g. `efficientnet-lite0`.
+    pub model: String,
+    /// Epochs run (head warm-up included).
+    pub epochs: u32,
+    /// Why training stopped.
+    pub stopped: StopReason,
+    /// Wall time of the whole run in seconds (feature extraction and test evaluation included; summed over
+    /// resumed sessions).
+    pub wall_time_s: f64,
+    /// Mean training throughput over the run's training passes (images/s; feature-extract: embeddings/s).
+    pub train_images_per_s: f64,
+    /// Epoch of the selected checkpoint.
+    pub best_epoch: u32,
+    /// Validation accuracy of the selected checkpoint.
+    pub best_val_accuracy: f64,
+    /// Validation loss of the selected checkpoint.
+    pub best_val_loss: f64,
+    /// Test accuracy of the selected checkpoint (null without a test split).
+    pub test_accuracy: Option<f64>,
+    /// Test loss of the selected checkpoint.
+    pub test_loss: Option<f64>,
+    /// Images per split: train, valid, test.
+    pub images: [usize; 3],
+    /// Number of classes.
+    pub classes: usize,
+    /// Trainable parameters in the last phase.
+    pub trainable_params: usize,
+    /// Device used (`cpu`, `cuda:0`).
+    pub device: String,
+    /// libtorch intra-op threads.
+    pub threads: i32,
+    /// Feature-extract: whether the feature cache already held the features.
+    pub feature_cache_hit: Option<bool>,
+    /// Feature-extract: seconds spent computing (or loading) features.
+    pub feature_seconds: Option<f64>,
+}
+
+impl Summary {
+    /// Reads `<dir>/summary.json`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(SUMMARY_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            TrainError::file(
+                "reading",
+                &path,
+                format!("{e} (is this a `birds train` output folder?)"),
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|e| TrainError::file("parsing", &path, e))
+    }
+
+    /// Writes `<dir>/summary.json` atomically.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(SUMMARY_FILE);
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| TrainError::file("serialising", &path, e))?;
+        birds_core::atomic::write_bytes(&path, format!("{text}\n").as_bytes())?;
+        Ok(())
+    }
+}
+
+/// One row of the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComparisonRow {
+    /// The run folder's name.
+    pub run: String,
+    /// The run's summary.
+    pub summary: Summary,
+}
+
+/// Reads the summaries of `runs` (train output folders); a row's `run` is the folder's name. Rows keep the order
+/// given.
+pub fn read_runs(runs: &[PathBuf]) -> Result<Vec<ComparisonRow>> {
+    runs.iter()
+        .map(|dir| {
+            Ok(ComparisonRow {
+                run: dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| dir.display().to_string()),
+                summary: Summary::read(dir)?,
+            })
+        })
+        .collect()
+}
+
+/// Reads the summaries of `runs` (train output folders) and writes `comparison.parquet` and `comparison.md` into
+/// `out_dir`. Rows keep the order given.
+pub fn compare(runs: &[PathBuf], out_dir: &Path) -> Result<Vec<ComparisonRow>> {
+    if runs.is_empty() {
+        return Err(TrainError::Data(
+            "compare needs at least one train output folder".into(),
+        ));
+    }
+    let rows = read_runs(runs)?;
+    let s = |f: fn(&Summary) -> String| rows.iter().map(|r| f(&r.summary)).collect::<Vec<_>>();
+    let columns = vec![
+        Column::new(
+            "run".into(),
+            rows.iter().map(|r| r.run.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new("mode".into(), s(|x| x.mode.clone())),
+        Column::new("model".into(), s(|x| x.model.clone())),
+        Column::new(
+            "epochs".into(),
+            rows.iter().map(|r| r.summary.epochs).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "wall_time_s".into(),
+            rows.iter()
+                .map(|r| r.summary.wall_time_s)
+                .collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "best_epoch".into(),
+            rows.iter()
+                .map(|r| r.summary.best_epoch)
+                .collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "best_val_accuracy".into(),
+            rows.iter()
+                .map(|r| r.summary.best_val_accuracy)
+                .collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "best_val_loss".into(),
+            rows.iter()
+                .map(|r| r.summary.best_val_loss)
+                .collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "test_accuracy".into(),
+            rows.iter()
+                .map(|r| r.summary.test_accuracy)
+                .collect::<Vec<Option<f64>>>(),
+        ),
+    ];
+    write_frame(
+        &out_dir.join(COMPARISON.file),
+        rows.len(),
+        columns,
+        &COMPARISON,
+    )?;
+    birds_core::atomic::write_bytes(&out_dir.join(COMPARISON_MD), markdown(&rows).as_bytes())?;
+    Ok(rows)
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}
+
+fn duration(s: f64) -> String {
+    if s >= 90.0 {
+        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0).round() as u64)
+    } else {
+        format!("{s:.1}s")
+    }
+}
+
+/// The comparison as a Markdown table.
+pub fn markdown(rows: &[ComparisonRow]) -> String {
+    let mut md = String::from(
+        "| run | mode | model | epochs | wall time | best val acc | val loss | test acc |\n|---|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let s = &r.summary;
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} (epoch {}) | {:.3} | {} |\n",
+            r.run,
+            s.mode,
+            s.model,
+            s.epochs,
+            duration(s.wall_time_s),
+            pct(s.best_val_accuracy),
+            s.best_epoch,
+            s.best_val_loss,
+            s.test_accuracy.map(pct).unwrap_or_else(|| "–".into()),
+        ));
+    }
+    md
+}

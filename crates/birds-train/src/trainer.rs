@@ -1,0 +1,919 @@
+//! The training loop: phases, checkpoints, early stopping, time budget, and exact resume.
+//!
+//! Per epoch `e` (0-based): `tch::manual_seed(seed + e)` (dropout, drop-connect), data order and augmentation from
+//! `(seed, e)`, LR from the global step. After each epoch the complete run state (weights, optimiser state, epoch,
+//! best metrics, history) is written to `<out>/state/` by building `<out>/.state.tmp-<pid>/` and renaming it into
+//! place, so a run killed at any moment resumes from its last completed epoch with the same result (CPU).
+//!
+//! Output folder:
+//!
+//! | file | what |
+//! |---|---|
+//! | `model.safetensors`, `checkpoint.json` | the best epoch's weights and metadata (`birds_models::Checkpoint`) |
+//! | `history.parquet`, `curves.png` | learning curves, rewritten every epoch |
+//! | `summary.json` | the run in one record (written at the end) |
+//! | `state/` | resume state; removed when the run completes |
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use birds_core::Split;
+use birds_models::checkpoint::{
+    self, BestMetrics, CheckpointMeta, FORMAT_VERSION, MODEL_FILE, write_state_dict,
+};
+use birds_models::{Architecture, Network};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Reduction, Tensor};
+
+use crate::data::{BatchIter, DataSource, permutation};
+use crate::features::{self, FeatureKey, Features};
+use crate::history::{HistoryRow, plot_curves, write_history};
+use crate::optim::{LossScaler, Optimizer};
+use crate::params::{Mode, Resolved, ScheduleKind, SelectMetric, TrainParams, Unfreeze};
+use crate::schedule::Schedule;
+use crate::summary::{StopReason, Summary};
+use crate::{Result, TrainError};
+
+/// Folder of the resume state inside the output folder.
+pub const STATE_DIR: &str = "state";
+/// File of the resume state's bookkeeping.
+pub const STATE_FILE: &str = "state.json";
+/// File of the optimiser state.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// File of the learning curves' picture.
+pub const CURVES_FILE: &str = "curves.png";
+
+/// How [`train`] runs, beyond the params.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Continue from `<out>/state/` (the last completed epoch of a killed run).
+    pub resume: bool,
+    /// Draw progress bars on stderr (hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+    /// Stop (with [`TrainError::Stopped`]) after this many epochs have completed in this call, as if killed.
+    pub stop_after_epochs: Option<u32>,
+    /// Folder that relative paths (`feature_cache`) are resolved against; default feature cache:
+    /// `<root>/artifacts/.cache/features`.
+    pub root: PathBuf,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            resume: false,
+            progress: true,
+            stop_after_epochs: None,
+            root: PathBuf::from("."),
+        }
+    }
+}
+
+/// A training phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Linear head on cached embeddings.
+    FeatureExtract,
+    /// Fine-tune, backbone frozen and in evaluation mode.
+    HeadWarmup,
+    /// Fine-tune, backbone (part) unfrozen.
+    FineTune,
+    /// Everything from scratch.
+    Scratch,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::FeatureExtract => "feature-extract",
+            Phase::HeadWarmup => "head-warmup",
+            Phase::FineTune => "fine-tune",
+            Phase::Scratch => "scratch",
+        }
+    }
+}
+
+/// `state/state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunState {
+    format: u32,
+    params: serde_json::Value,
+    classes: Vec<String>,
+    data: String,
+    epochs_done: u32,
+    planned_main_epochs: u32,
+    best: Option<BestMetrics>,
+    since_best: u32,
+    history: Vec<HistoryRow>,
+    elapsed_s: f64,
+    loss_scale: f64,
+    train_images: f64,
+    train_seconds: f64,
+}
+
+/// Moves a CPU batch to `device` (pinned, non-blocking on CUDA).
+pub fn to_device(x: &Tensor, device: Device) -> Tensor {
+    if device.is_cuda() {
+        x.f_pin_memory(device)
+            .and_then(|p| p.f_to_device_(device, x.kind(), true, false))
+            .unwrap_or_else(|_| x.to_device(device))
+    } else {
+        x.shallow_clone()
+    }
+}
+
+/// A progress bar on stderr (hidden when `show` is false).
+pub fn progress_bar(len: u64, prefix: &str, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix:>14} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(prefix.to_string());
+    bar
+}
+
+fn phase_of(mode: Mode, head_warmup: u32, epoch: u32) -> Phase {
+    match mode {
+        Mode::FeatureExtract => Phase::FeatureExtract,
+        Mode::Scratch => Phase::Scratch,
+        Mode::FineTune if epoch < head_warmup => Phase::HeadWarmup,
+        Mode::FineTune => Phase::FineTune,
+    }
+}
+
+fn better(metric: SelectMetric, acc: f64, loss: f64, best: Option<&BestMetrics>) -> bool {
+    let Some(b) = best else { return true };
+    match metric {
+        SelectMetric::ValAccuracy => {
+            acc > b.val_accuracy || (acc == b.val_accuracy && loss < b.val_loss)
+        }
+        SelectMetric::ValLoss => loss < b.val_loss,
+    }
+}
+
+/// Loads pretrained weights: a birds checkpoint folder (same architecture and classes; head included) or a state
+/// dict file (the head is left as initialised).
+fn load_pretrained(
+    vs: &mut VarStore,
+    path: &Path,
+    arch: Architecture,
+    classes: &[String],
+) -> Result<()> {
+    if path.is_dir() {
+        let meta = CheckpointMeta::read(path)?;
+        if meta.architecture != arch {
+            return Err(TrainError::Params(format!(
+                "`weights`: checkpoint {} is a {}, the params ask for {}",
+                path.display(),
+                meta.architecture,
+                arch
+            )));
+        }
+        check_classes(
+            &meta.classes,
+            classes,
+            &format!("checkpoint {}", path.display()),
+        )?;
+        birds_models::weights::load_state_dict(vs, &path.join(MODEL_FILE), &[])?;
+    } else {
+        let report = birds_models::weights::load_state_dict(vs, path, &[arch.head_prefix()])?;
+        tracing::info!(loaded = report.loaded, skipped = report.skipped.len(), unused = report.unused.len(), weights = %path.display(), "pretrained weights loaded");
+    }
+    Ok(())
+}
+
+/// Errors unless `theirs` (from a checkpoint or state) equals `ours` (from the data), naming the first difference.
+fn check_classes(theirs: &[String], ours: &[String], what: &str) -> Result<()> {
+    if theirs == ours {
+        return Ok(());
+    }
+    let detail = if theirs.len() != ours.len() {
+        format!("{} classes there, {} in the data", theirs.len(), ours.len())
+    } else {
+        let i = theirs
+            .iter()
+            .zip(ours)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        format!(
+            "class {i} is {:?} there and {:?} in the data",
+            theirs[i], ours[i]
+        )
+    };
+    Err(TrainError::Data(format!(
+        "classes mismatch with {what}: {detail}; train on the same classes or start from ImageNet weights"
+    )))
+}
+
+struct Trainer<'a> {
+    res: &'a Resolved,
+    data: &'a dyn DataSource,
+    device: Device,
+    amp: bool,
+    vs: VarStore,
+    net: Box<dyn Network>,
+    trainable: BTreeSet<String>,
+    features: Option<Features>,
+    eval_groups: usize,
+}
+
+impl Trainer<'_> {
+    fn p(&self) -> &TrainParams {
+        &self.res.params
+    }
+
+    fn named(&self, keep: impl Fn(&str) -> bool) -> Vec<(String, Tensor)> {
+        let vars = self.vs.variables();
+        let mut out: Vec<(String, Tensor)> = vars
+            .into_iter()
+            .filter(|(n, _)| self.trainable.contains(n) && keep(n))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The optimiser for epoch `epoch`'s phase, groups in a fixed order.
+    fn optimizer_for(&self, phase: Phase) -> Optimizer {
+        let p = self.p();
+        let mut opt = Optimizer::new(p.optimizer, self.res.weight_decay, p.momentum, p.nesterov);
+        let head = self.res.architecture.head_prefix();
+        match phase {
+            Phase::FeatureExtract | Phase::HeadWarmup => {
+                opt.add_group("head", 1.0, self.named(|n| n.starts_with(head)));
+            }
+            Phase::FineTune => {
+                opt.add_group("head", 1.0, self.named(|n| n.starts_with(head)));
+                self.add_backbone(&mut opt);
+            }
+            Phase::Scratch => opt.add_group("all", 1.0, self.named(|_| true)),
+        }
+        opt
+    }
+
+    fn add_backbone(&self, opt: &mut Optimizer) {
+        let groups = self.res.architecture.backbone_groups();
+        let prefixes: Vec<String> = groups[self.eval_groups..].concat();
+        let vars = self.named(|n| prefixes.iter().any(|p| n.starts_with(p.as_str())));
+        opt.add_group("backbone", self.p().backbone_lr_factor, vars);
+    }
+
+    /// Training-mode logits of a batch (`x`: images, or embeddings in feature-extract mode).
+    fn forward_train(&self, phase: Phase, x: &Tensor) -> Tensor {
+        let net = &self.net;
+        match phase {
+            Phase::FeatureExtract => net.classify_embedding(x, true),
+            Phase::HeadWarmup => {
+                let emb = tch::no_grad(|| net.embed(x, false));
+                net.classify_embedding(&emb, true)
+            }
+            Phase::FineTune => {
+                let fm = net.feature_map_split(x, self.eval_groups, !self.p().freeze_bn);
+                net.logits_from_feature_map(&fm, true)
+            }
+            Phase::Scratch => net.logits(x, true),
+        }
+    }
+
+    /// Evaluation loss (plain cross-entropy), accuracy, count and seconds on `split`.
+    fn evaluate(&self, split: Split) -> Result<(f64, f64, usize, f64)> {
+        let start = Instant::now();
+        let (mut loss, mut correct, mut n) = (0.0, 0i64, 0usize);
+        let mut step = |logits: Tensor, y: &Tensor| {
+            let logits = logits.to_kind(Kind::Float);
+            loss += logits
+                .cross_entropy_loss::<Tensor>(y, None, Reduction::Sum, -100, 0.0)
+                .double_value(&[]);
+            correct += logits
+                .argmax(-1, false)
+                .eq_tensor(y)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+            n += y.size()[0] as usize;
+        };
+        if let Some(f) = &self.features {
+            let sf = match split {
+                Split::Train => &f.train,
+                Split::Valid => &f.valid,
+                Split::Test => &f.test,
+            };
+            let total = sf.labels.size()[0];
+            let bs = self.p().eval_batch_size as i64;
+            for start in (0..total).step_by(bs as usize) {
+                let len = bs.min(total - start);
+                let x = to_device(&sf.features.narrow(0, start, len), self.device);
+                let y = to_device(&sf.labels.narrow(0, start, len), self.device);
+                let logits = tch::no_grad(|| self.net.classify_embedding(&x, false));
+                step(logits, &y);
+            }
+        } else {
+            for batch in self.data.eval_batches(split, self.p().eval_batch_size)? {
+                let (x, y) = batch?;
+                let x = to_device(&x, self.device);
+                let y = to_device(&y, self.device);
+                let logits =
+                    tch::no_grad(|| tch::autocast(self.amp, || self.net.logits(&x, false)));
+                step(logits, &y);
+            }
+        }
+        let n_f = n.max(1) as f64;
+        Ok((
+            loss / n_f,
+            correct as f64 / n_f,
+            n,
+            start.elapsed().as_secs_f64(),
+        ))
+    }
+
+    /// Training batches of epoch `epoch`.
+    fn train_batches(&self, epoch: u32) -> Result<BatchIter<'_>> {
+        let p = self.p();
+        match &self.features {
+            Some(f) => {
+                let n = f.train.labels.size()[0] as usize;
+                let order = permutation(n, p.seed, u64::from(epoch));
+                let bs = p.batch_size;
+                Ok(Box::new((0..n / bs).map(move |b| {
+                    let idx: Vec<i64> = order[b * bs..(b + 1) * bs]
+                        .iter()
+                        .map(|&i| i as i64)
+                        .collect();
+                    let idx = Tensor::from_slice(&idx);
+                    Ok((
+                        f.train.features.index_select(0, &idx),
+                        f.train.labels.index_select(0, &idx),
+                    ))
+                })))
+            }
+            None => self
+                .data
+                .train_batches(p.batch_size, p.seed, u64::from(epoch)),
+        }
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        let n = match &self.features {
+            Some(f) => f.train.labels.size()[0] as usize,
+            None => self.data.len(Split::Train),
+        };
+        n / self.p().batch_size
+    }
+}
+
+/// Trains a model as `params` say on `data`, writing the run into `out`. Returns the summary (also written to
+/// `out/summary.json`).
+pub fn train(
+    params: &TrainParams,
+    data: &dyn DataSource,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let res = params.resolved()?;
+    let p = &res.params;
+    let device = p.device.0.resolve()?;
+    let amp = p.amp && device.is_cuda();
+    let classes = data.classes().to_vec();
+    if classes.is_empty() {
+        return Err(TrainError::Data("the data has no classes".into()));
+    }
+    if data.normalization() != p.normalization {
+        return Err(TrainError::Data(format!(
+            "the data is normalised with {}, the params say {}",
+            data.normalization(),
+            p.normalization
+        )));
+    }
+    let n_train = data.len(Split::Train);
+    if n_train < p.batch_size {
+        return Err(TrainError::Data(format!(
+            "the train split has {n_train} images, fewer than batch_size {}; lower `batch_size`",
+            p.batch_size
+        )));
+    }
+    if data.len(Split::Valid) == 0 {
+        return Err(TrainError::Data(
+            "the valid split is empty; the best checkpoint and early stopping need validation images"
+                .into(),
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| TrainError::file("creating folder", out, e))?;
+    let state_dir = out.join(STATE_DIR);
+    let params_json = serde_json::to_value(p).map_err(|e| TrainError::Params(e.to_string()))?;
+
+    let prior: Option<RunState> = if opts.resume {
+        Some(read_state(&state_dir, out)?)
+    } else {
+        remove_dir_if_exists(&state_dir)?;
+        None
+    };
+    if let Some(st) = &prior {
+        if st.params != params_json {
+            let differing = diff_keys(&st.params, &params_json);
+            return Err(TrainError::Resume {
+                dir: state_dir.clone(),
+                reason: format!(
+                    "params differ from the interrupted run ({}); resume with the same params, or start over without --resume",
+                    differing.join(", ")
+                ),
+            });
+        }
+        check_classes(&st.classes, &classes, "the interrupted run")?;
+        if st.data != data.content_id() {
+            return Err(TrainError::Resume {
+                dir: state_dir.clone(),
+                reason:
+                    "the training data changed since the run started (different preprocess cache)"
+                        .into(),
+            });
+        }
+    }
+
+    // The network, seeded; pretrained weights; everything frozen until an optimiser group takes it.
+    tch::manual_seed(p.seed as i64);
+    let mut vs = VarStore::new(device);
+    let net = res.architecture.build(&vs.root(), classes.len() as i64)?;
+    let trainable: BTreeSet<String> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .map(|(n, _)| n)
+        .collect();
+    if let Some(w) = &res.weights {
+        load_pretrained(&mut vs, w, res.architecture, &classes)?;
+    }
+    for t in vs.variables().values() {
+        let _ = t.set_requires_grad(false);
+    }
+    let n_groups = res.architecture.backbone_groups().len();
+    let eval_groups = match p.unfreeze {
+        Unfreeze::All => 0,
+        Unfreeze::Last(n) => n_groups - n.min(n_groups),
+    };
+
+    // Feature-extract: embeddings of every image, from the cache when possible.
+    let mut feature_info = None;
+    let features = if p.mode == Mode::FeatureExtract {
+        let weights = res.weights.clone().unwrap_or_default();
+        let weights_file = if weights.is_dir() {
+            weights.join(MODEL_FILE)
+        } else {
+            weights.clone()
+        };
+        let key = FeatureKey {
+            weights_blake3: features::hash_file(&weights_file)?,
+            weights: weights.display().to_string(),
+            data: data.content_id(),
+            size: data.image_size(),
+            normalization: data.normalization().to_string(),
+            architecture: res.architecture.to_string(),
+            flip: p.flip_features,
+            precision: if device.is_cuda() {
+                if amp { "cuda-autocast" } else { "cuda-f32" }
+            } else {
+                "cpu-f32"
+            }
+            .into(),
+            version: 1,
+        };
+        let dir = match &p.feature_cache {
+            Some(d) if d.is_absolute() => d.clone(),
+            Some(d) => opts.root.join(d),
+            None => opts.root.join("artifacts/.cache/features"),
+        };
+        let (f, info) = features::load_or_compute(
+            net.as_ref(),
+            data,
+            &key,
+            &dir,
+            p.eval_batch_size,
+            device,
+            amp,
+            opts.progress,
+        )?;
+        feature_info = Some(info);
+        Some(f)
+    } else {
+        None
+    };
+
+    let mut trainer = Trainer {
+        res: &res,
+        data,
+        device,
+        amp,
+        vs,
+        net,
+        trainable,
+        features,
+        eval_groups,
+    };
+    let steps = trainer.steps_per_epoch();
+    if steps == 0 {
+        return Err(TrainError::Data(format!(
+            "no full training batch of {}: lower `batch_size`",
+            p.batch_size
+        )));
+    }
+    let warmup_epochs = if p.mode == Mode::FineTune {
+        p.head_warmup_epochs
+    } else {
+        0
+    };
+
+    let mut st = match prior {
+        Some(st) => {
+            let weights = state_dir.join(MODEL_FILE);
+            birds_models::weights::load_state_dict(&mut trainer.vs, &weights, &[])?;
+            st
+        }
+        None => RunState {
+            format: 1,
+            params: params_json.clone(),
+            classes: classes.clone(),
+            data: data.content_id(),
+            epochs_done: 0,
+            planned_main_epochs: res.epochs,
+            best: None,
+            since_best: 0,
+            history: Vec::new(),
+            elapsed_s: 0.0,
+            loss_scale: LossScaler::default().scale,
+            train_images: 0.0,
+            train_seconds: 0.0,
+        },
+    };
+    let elapsed_before = st.elapsed_s;
+    let elapsed = |started: &Instant| elapsed_before + started.elapsed().as_secs_f64();
+
+    let mut phase = phase_of(p.mode, warmup_epochs, st.epochs_done);
+    let mut opt = trainer.optimizer_for(phase);
+    if opts.resume {
+        let path = state_dir.join(OPTIMIZER_FILE);
+        let tensors =
+            Tensor::read_safetensors(&path).map_err(|e| TrainError::file("reading", &path, e))?;
+        opt.load_state(tensors)?;
+    }
+    let mut scaler = LossScaler::with_scale(st.loss_scale);
+    let mut stopped = StopReason::Completed;
+    let mut last_epoch_s: Option<f64> = None;
+    let mut epochs_this_call = 0u32;
+    let label_smoothing = p.label_smoothing;
+
+    loop {
+        let total_epochs = warmup_epochs + st.planned_main_epochs;
+        let e = st.epochs_done;
+        if e >= total_epochs {
+            break;
+        }
+        if let (Some(budget), Some(epoch_s)) = (p.time_budget_s, last_epoch_s)
+            && elapsed(&started) + epoch_s > budget * 1.1
+        {
+            stopped = StopReason::TimeBudget;
+            break;
+        }
+        let new_phase = phase_of(p.mode, warmup_epochs, e);
+        if new_phase != phase {
+            // Head warm-up → fine-tune: the backbone joins; the head's optimiser state carries on.
+            trainer.add_backbone(&mut opt);
+            phase = new_phase;
+            tracing::info!(epoch = e + 1, trainable = opt.numel(), "backbone unfrozen");
+        }
+        let main_step0 = (e.saturating_sub(warmup_epochs)) as usize * steps;
+        let schedule = Schedule {
+            kind: p.schedule,
+            base_lr: res.lr,
+            total_steps: st.planned_main_epochs as usize * steps,
+            warmup_steps: if p.schedule == ScheduleKind::Cosine {
+                (p.warmup_epochs * steps as f64).round() as usize
+            } else {
+                0
+            },
+            min_factor: p.min_lr_factor,
+        };
+        let lr_at = |i: usize| {
+            if phase == Phase::HeadWarmup {
+                res.lr
+            } else {
+                schedule.lr(main_step0 + i)
+            }
+        };
+
+        // Train pass.
+        tch::manual_seed(p.seed.wrapping_add(u64::from(e)) as i64);
+        let epoch_start = Instant::now();
+        let bar = progress_bar(
+            steps as u64,
+            &format!("epoch {}/{}", e + 1, total_epochs),
+            opts.progress,
+        );
+        let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0, 0i64, 0usize, res.lr);
+        for (i, batch) in trainer.train_batches(e)?.enumerate() {
+            let (x, y) = batch?;
+            let x = to_device(&x, device);
+            let y = to_device(&y, device);
+            lr = lr_at(i);
+            opt.zero_grad();
+            let logits =
+                tch::autocast(amp, || trainer.forward_train(phase, &x)).to_kind(Kind::Float);
+            let loss = logits.cross_entropy_loss::<Tensor>(
+                &y,
+                None,
+                Reduction::Mean,
+                -100,
+                label_smoothing,
+            );
+            let loss_value = loss.double_value(&[]);
+            if !loss_value.is_finite() && !amp {
+                bar.abandon();
+                return Err(TrainError::Diverged {
+                    epoch: e + 1,
+                    step: i,
+                    value: loss_value,
+                });
+            }
+            let n = y.size()[0] as usize;
+            let mut apply = true;
+            if amp {
+                (&loss * scaler.scale).backward();
+                apply = scaler.unscale(&mut opt);
+            } else {
+                loss.backward();
+            }
+            if apply {
+                if let Some(c) = p.grad_clip {
+                    opt.clip_grad_norm(c);
+                }
+                opt.step(lr);
+            }
+            if loss_value.is_finite() {
+                loss_sum += loss_value * n as f64;
+            }
+            correct += logits
+                .argmax(-1, false)
+                .eq_tensor(&y)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+            seen += n;
+            bar.inc(1);
+            let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "loss {:.3} acc {:.1}% lr {:.1e} {:.1} img/s",
+                loss_sum / seen as f64,
+                100.0 * correct as f64 / seen as f64,
+                lr,
+                seen as f64 / secs
+            ));
+        }
+        bar.finish_and_clear();
+        let train_s = epoch_start.elapsed().as_secs_f64();
+        let (train_loss, train_acc) = (
+            loss_sum / seen.max(1) as f64,
+            correct as f64 / seen.max(1) as f64,
+        );
+        let (val_loss, val_acc, n_val, val_s) = trainer.evaluate(Split::Valid)?;
+        st.train_images += seen as f64;
+        st.train_seconds += train_s;
+        let phase_name = phase.as_str().to_string();
+        st.history.push(HistoryRow {
+            epoch: e + 1,
+            split: "train".into(),
+            phase: phase_name.clone(),
+            loss: train_loss,
+            accuracy: train_acc,
+            lr,
+            images_per_s: seen as f64 / train_s.max(1e-9),
+            seconds: train_s,
+        });
+        st.history.push(HistoryRow {
+            epoch: e + 1,
+            split: "valid".into(),
+            phase: phase_name,
+            loss: val_loss,
+            accuracy: val_acc,
+            lr,
+            images_per_s: n_val as f64 / val_s.max(1e-9),
+            seconds: val_s,
+        });
+        tracing::info!(
+            epoch = e + 1,
+            phase = phase.as_str(),
+            train_loss,
+            train_acc,
+            val_loss,
+            val_acc,
+            lr,
+            seconds = train_s + val_s,
+            "epoch done"
+        );
+
+        if better(p.select, val_acc, val_loss, st.best.as_ref()) {
+            st.best = Some(BestMetrics {
+                metric: p.select.as_str().into(),
+                epoch: e + 1,
+                val_accuracy: val_acc,
+                val_loss,
+                test_accuracy: None,
+                test_loss: None,
+            });
+            st.since_best = 0;
+            write_state_dict(&trainer.vs, &out.join(MODEL_FILE))?;
+            if let Some(best) = &st.best {
+                checkpoint_meta(&res, data, best.clone())?.write(out)?;
+            }
+        } else {
+            st.since_best += 1;
+        }
+        st.epochs_done = e + 1;
+        epochs_this_call += 1;
+        let epoch_s = epoch_start.elapsed().as_secs_f64();
+        last_epoch_s = Some(epoch_s);
+
+        // Time budget: after the first main-phase epoch, plan the main epochs that fit.
+        if let Some(budget) = p.time_budget_s
+            && st.epochs_done == warmup_epochs + 1
+        {
+            let fit = ((budget - elapsed(&started)) / epoch_s).floor().max(0.0) as u32;
+            let planned = (1 + fit).clamp(1, res.epochs);
+            if planned != st.planned_main_epochs {
+                tracing::info!(
+                    planned,
+                    asked = res.epochs,
+                    epoch_s,
+                    budget,
+                    "time budget: main epochs planned to fit"
+                );
+            }
+            st.planned_main_epochs = planned;
+        }
+        let early = phase != Phase::HeadWarmup
+            && p.patience.is_some_and(|patience| st.since_best >= patience);
+
+        st.elapsed_s = elapsed(&started);
+        st.loss_scale = scaler.scale;
+        save_state(out, &st, &trainer.vs, &opt)?;
+        write_history(
+            &out.join(birds_core::schema::train::HISTORY.file),
+            &st.history,
+        )?;
+        let title = format!("{} · {}", p.mode, res.architecture);
+        if let Err(e) = plot_curves(&out.join(CURVES_FILE), &st.history, &title) {
+            tracing::warn!(error = %e, "curves.png not drawn");
+        }
+        if early {
+            stopped = StopReason::EarlyStopping;
+            break;
+        }
+        if opts.stop_after_epochs == Some(epochs_this_call) {
+            return Err(TrainError::Stopped {
+                epochs_done: st.epochs_done,
+            });
+        }
+    }
+
+    if stopped == StopReason::Completed && st.planned_main_epochs < res.epochs {
+        stopped = StopReason::TimeBudget;
+    }
+
+    // The best epoch's weights, evaluated on the test split.
+    let Some(mut best) = st.best.clone() else {
+        return Err(TrainError::Data("no epoch ran".into()));
+    };
+    birds_models::weights::load_state_dict(&mut trainer.vs, &out.join(MODEL_FILE), &[])?;
+    if data.len(Split::Test) > 0 {
+        let (loss, acc, _, _) = trainer.evaluate(Split::Test)?;
+        best.test_accuracy = Some(acc);
+        best.test_loss = Some(loss);
+    }
+    checkpoint_meta(&res, data, best.clone())?.write(out)?;
+    let wall = elapsed(&started);
+    let summary = Summary {
+        mode: p.mode.to_string(),
+        model: res.architecture.to_string(),
+        epochs: st.epochs_done,
+        stopped,
+        wall_time_s: wall,
+        train_images_per_s: st.train_images / st.train_seconds.max(1e-9),
+        best_epoch: best.epoch,
+        best_val_accuracy: best.val_accuracy,
+        best_val_loss: best.val_loss,
+        test_accuracy: best.test_accuracy,
+        test_loss: best.test_loss,
+        images: [
+            data.len(Split::Train),
+            data.len(Split::Valid),
+            data.len(Split::Test),
+        ],
+        classes: classes.len(),
+        trainable_params: opt.numel(),
+        device: match device {
+            Device::Cuda(n) => format!("cuda:{n}"),
+            _ => "cpu".into(),
+        },
+        threads: tch::get_num_threads(),
+        feature_cache_hit: feature_info.as_ref().map(|i| i.hit),
+        feature_seconds: feature_info.as_ref().map(|i| i.seconds),
+    };
+    summary.write(out)?;
+    remove_dir_if_exists(&state_dir)?;
+    Ok(summary)
+}
+
+fn checkpoint_meta(
+    res: &Resolved,
+    data: &dyn DataSource,
+    best: BestMetrics,
+) -> Result<CheckpointMeta> {
+    Ok(CheckpointMeta {
+        format: FORMAT_VERSION,
+        birds_version: birds_core::VERSION.into(),
+        architecture: res.architecture,
+        classes: data.classes().to_vec(),
+        input_size: data.image_size(),
+        normalization: data.normalization(),
+        mode: res.params.mode.to_string(),
+        params: serde_json::to_value(&res.params).map_err(|e| TrainError::Params(e.to_string()))?,
+        best,
+    })
+}
+
+fn remove_dir_if_exists(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(TrainError::file("removing", dir, e)),
+    }
+}
+
+/// The top-level keys whose values differ between two JSON objects.
+fn diff_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return vec!["(not objects)".into()];
+    };
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            format!(
+                "`{k}`: {} then, {} now",
+                a.get(k).cloned().unwrap_or_default(),
+                b.get(k).cloned().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Writes `state/` as a whole: build `.state.tmp-<pid>/`, then swap it in (the old state is kept as `state.old`
+/// until the new one is in place, and [`read_state`] falls back to it).
+fn save_state(out: &Path, st: &RunState, vs: &VarStore, opt: &Optimizer) -> Result<()> {
+    let tmp = out.join(format!(".state.tmp-{}", std::process::id()));
+    remove_dir_if_exists(&tmp)?;
+    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::file("creating folder", &tmp, e))?;
+    write_state_dict(vs, &tmp.join(MODEL_FILE))?;
+    checkpoint::write_tensors(&opt.state_tensors(), &tmp.join(OPTIMIZER_FILE))?;
+    let json = serde_json::to_string(st).map_err(|e| TrainError::file("serialising", &tmp, e))?;
+    std::fs::write(tmp.join(STATE_FILE), json)
+        .map_err(|e| TrainError::file("writing", tmp.join(STATE_FILE), e))?;
+    let dir = out.join(STATE_DIR);
+    let old = out.join("state.old");
+    remove_dir_if_exists(&old)?;
+    if dir.exists() {
+        std::fs::rename(&dir, &old).map_err(|e| TrainError::file("renaming", &dir, e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::file("renaming", &tmp, e))?;
+    remove_dir_if_exists(&old)
+}
+
+fn read_state(dir: &Path, out: &Path) -> Result<RunState> {
+    let dir = if dir.join(STATE_FILE).is_file() {
+        dir.to_path_buf()
+    } else if out.join("state.old").join(STATE_FILE).is_file() {
+        // Killed between the two renames of save_state: the previous state is complete.
+        let old = out.join("state.old");
+        std::fs::rename(&old, dir).map_err(|e| TrainError::file("renaming", &old, e))?;
+        dir.to_path_buf()
+    } else {
+        let reason = if out.join(crate::summary::SUMMARY_FILE).is_file() {
+            "the run already completed (summary.json is there); run without --resume to train again"
+        } else {
+            "no saved state: nothing to resume (a run saves its state after each completed epoch); run without --resume"
+        };
+        return Err(TrainError::Resume {
+            dir: dir.to_path_buf(),
+            reason: reason.into(),
+        });
+    };
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::file("reading", &path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Resume {
+        dir: dir.clone(),
+        reason: format!("{}: {e}", path.display()),
+    })
+}

@@ -1,0 +1,519 @@
+//! End-to-end training tests on tiny synthetic data (4 classes, 32 px): every mode learns, frozen parts stay frozen,
+//! resume equals an uninterrupted run, checkpoints reload to the same predictions, bad params are refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use birds_core::{Normalization, Split};
+use birds_models::Checkpoint;
+use birds_models::checkpoint::MODEL_FILE;
+use birds_train::data::{DataSource, TensorData, synthetic};
+use birds_train::history::{HistoryRow, read_history};
+use birds_train::summary::StopReason;
+use birds_train::{Mode, RunOptions, TrainError, TrainParams, train};
+use tch::{Device, Kind, Tensor};
+
+fn opts(root: &Path) -> RunOptions {
+    RunOptions {
+        resume: false,
+        progress: false,
+        stop_after_epochs: None,
+        root: root.to_path_buf(),
+    }
+}
+
+/// Training data whose validation split is the training images themselves (to check memorisation), 8 per class.
+fn tiny(classes: usize) -> TensorData {
+    tiny_at(classes, 32)
+}
+
+fn tiny_at(classes: usize, size: i64) -> TensorData {
+    let d = synthetic(classes, size, 8, 2, 7).unwrap();
+    let all = |s: Split| {
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for b in d.eval_batches(s, 1000).unwrap() {
+            let (x, y) = b.unwrap();
+            xs.push(x);
+            ys.push(y);
+        }
+        (Tensor::cat(&xs, 0), Tensor::cat(&ys, 0))
+    };
+    let train = all(Split::Train);
+    let valid = (train.0.copy(), train.1.copy());
+    TensorData::new(
+        d.classes().to_vec(),
+        Normalization::Centered127,
+        train,
+        valid,
+        all(Split::Test),
+    )
+    .unwrap()
+}
+
+/// Real photos from the birds sample: the first `classes` species, `per_class` training images each (valid = the
+/// same images, to check memorisation), 2 test images each, resized to `size`.
+fn photos(classes: usize, per_class: usize, size: u32) -> TensorData {
+    let root = birds_core::paths::workspace_root().join("../shared/data/birds-sample");
+    assert!(
+        root.join("train").is_dir(),
+        "birds sample not found at {}",
+        root.display()
+    );
+    let mut names: Vec<String> = std::fs::read_dir(root.join("train"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.truncate(classes);
+    let load = |split: &str, n: usize| {
+        let (mut imgs, mut ys) = (Vec::new(), Vec::new());
+        for (c, name) in names.iter().enumerate() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(split).join(name))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            for f in files.into_iter().take(n) {
+                let img = birds_models::input::load_rgb(&f).unwrap();
+                imgs.push(birds_models::input::resize_square(&img, size));
+                ys.push(c as i64);
+            }
+        }
+        (
+            birds_models::input::images_to_tensor(&imgs, Normalization::Centered127),
+            Tensor::from_slice(&ys),
+        )
+    };
+    let train = load("train", per_class);
+    let valid = (train.0.copy(), train.1.copy());
+    TensorData::new(
+        names.clone(),
+        Normalization::Centered127,
+        train,
+        valid,
+        load("test", 2),
+    )
+    .unwrap()
+}
+
+/// The ImageNet Lite0 weights `just setup` converted (a randomly initialised Lite0 has no usable features: its
+/// activations vanish through the 16 blocks in evaluation mode).
+fn lite0_weights(_dir: &Path) -> PathBuf {
+    let path = birds_core::paths::default_weights();
+    assert!(
+        path.is_file(),
+        "{} missing: run `just setup`",
+        path.display()
+    );
+    path
+}
+
+/// libtorch's RNG is process-wide and the test harness runs tests on parallel threads: training tests take turns.
+static TORCH: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    let guard = TORCH.lock().unwrap_or_else(|e| e.into_inner());
+    // One intra-op thread: tiny tensors gain nothing from more, and OpenMP's spinning threads crawl when the
+    // machine is busy with other work.
+    tch::set_num_threads(1);
+    guard
+}
+
+fn params(mode: Mode, weights: Option<PathBuf>) -> TrainParams {
+    let mut p = TrainParams {
+        mode,
+        batch_size: 8,
+        eval_batch_size: 16,
+        weights,
+        device: "cpu".to_string().try_into().unwrap(),
+        label_smoothing: 0.0,
+        warmup_epochs: 0.0,
+        ..TrainParams::default()
+    };
+    p.feature_cache = Some(PathBuf::from("features"));
+    p
+}
+
+fn tensors(path: &Path) -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn feature_extract_learns_the_head_only_and_reuses_its_cache() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = lite0_weights(dir.path());
+    let data = photos(4, 6, 64);
+    let mut p = params(Mode::FeatureExtract, Some(weights.clone()));
+    p.epochs = Some(20);
+    p.lr = Some(0.002);
+    let out = dir.path().join("fe");
+    let s = train(&p, &data, &out, &opts(dir.path())).unwrap();
+    assert_eq!(s.feature_cache_hit, Some(false));
+    assert!(s.best_val_accuracy >= 0.99, "{s:?}");
+    // Frozen: every backbone tensor equals the weights file; the head is new.
+    let before = tensors(&weights);
+    let after = tensors(&out.join(MODEL_FILE));
+    for (name, t) in &after {
+        if name.starts_with("_fc.") {
+            assert_eq!(t.size()[0], 4, "{name}");
+        } else {
+            assert!(t.equal(&before[name]), "{name} changed");
+        }
+    }
+    // A second run finds the features in the cache and gives the same result.
+    let out2 = dir.path().join("fe2");
+    let s2 = train(&p, &data, &out2, &opts(dir.path())).unwrap();
+    assert_eq!(s2.feature_cache_hit, Some(true));
+    assert_eq!(s2.best_val_accuracy, s.best_val_accuracy);
+    assert_eq!(
+        std::fs::read(out.join(MODEL_FILE)).unwrap(),
+        std::fs::read(out2.join(MODEL_FILE)).unwrap()
+    );
+    // Different data (here: other images) means a different cache entry.
+    let s3 = train(
+        &p,
+        &photos(4, 5, 64),
+        &dir.path().join("fe3"),
+        &opts(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(s3.feature_cache_hit, Some(false));
+}
+
+/// Groups of Lite0: stem, blocks 0–15, head conv. `unfreeze: 3` trains blocks 14, 15, the head conv and the
+/// classifier.
+const TRAINED: [&str; 5] = ["_blocks.14.", "_blocks.15.", "_conv_head.", "_bn1.", "_fc."];
+
+#[test]
+fn fine_tune_keeps_the_frozen_blocks_exactly() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = lite0_weights(dir.path());
+    let data = photos(4, 6, 64);
+    let mut p = params(Mode::FineTune, Some(weights.clone()));
+    p.epochs = Some(2);
+    p.head_warmup_epochs = 1;
+    p.lr = Some(0.002);
+    p.unfreeze = birds_train::params::Unfreeze::Last(3);
+    let out = dir.path().join("ft");
+    let s = train(&p, &data, &out, &opts(dir.path())).unwrap();
+    let history = read_history(&out.join("history.parquet")).unwrap();
+    assert_eq!(history[0].phase, "head-warmup");
+    assert_eq!(history.last().map(|r| r.phase.as_str()), Some("fine-tune"));
+    // The unfrozen groups run in training mode (their BatchNorm statistics move); everything else, statistics
+    // included, must be bit-identical to the weights file.
+    let before = tensors(&weights);
+    let after = tensors(&out.join(MODEL_FILE));
+    let mut changed = Vec::new();
+    for (name, t) in &after {
+        if TRAINED.iter().any(|p| name.starts_with(p)) {
+            if name.starts_with("_fc.") || !t.equal(&before[name]) {
+                changed.push(name.clone());
+            }
+        } else {
+            assert!(t.equal(&before[name]), "frozen {name} changed");
+        }
+    }
+    assert!(
+        changed.iter().any(|n| n.ends_with("running_mean")),
+        "{changed:?}"
+    );
+    assert!(
+        changed.len() > 30,
+        "only {} trained tensors changed",
+        changed.len()
+    );
+    let trainable: usize = after
+        .iter()
+        .filter(|(n, _)| {
+            TRAINED.iter().any(|p| n.starts_with(p))
+                && !n.ends_with("running_mean")
+                && !n.ends_with("running_var")
+        })
+        .map(|(_, t)| t.numel())
+        .sum();
+    assert_eq!(s.trainable_params, trainable);
+}
+
+#[test]
+fn fine_tune_with_frozen_batch_norm_learns() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = lite0_weights(dir.path());
+    let data = photos(4, 6, 64);
+    let mut p = params(Mode::FineTune, Some(weights.clone()));
+    p.epochs = Some(8);
+    p.head_warmup_epochs = 1;
+    p.lr = Some(0.002);
+    p.backbone_lr_factor = 0.5;
+    p.unfreeze = birds_train::params::Unfreeze::Last(3);
+    p.freeze_bn = true;
+    let out = dir.path().join("ft");
+    let s = train(&p, &data, &out, &opts(dir.path())).unwrap();
+    assert!(s.best_val_accuracy >= 0.99, "{s:?}");
+    // freeze_bn: no BatchNorm statistic moved, while the unfrozen convolutions did.
+    let before = tensors(&weights);
+    let after = tensors(&out.join(MODEL_FILE));
+    for (name, t) in &after {
+        if name.ends_with("running_mean") || name.ends_with("running_var") {
+            assert!(t.equal(&before[name]), "{name} moved");
+        }
+    }
+    let w = "_blocks.15._project_conv.weight";
+    assert!(!after[w].equal(&before[w]), "{w} did not train");
+}
+
+#[test]
+fn scratch_learns_with_batch_norm_and_with_frn() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // 64 px: the last feature map is 2×2 (at 32 px it would be 1×1, where FRN reduces every value to its sign).
+    let data = tiny_at(4, 64);
+    for norm in ["batch-norm", "frn"] {
+        let mut p = params(Mode::Scratch, None)
+            .with_overrides(&[format!("norm={norm}"), "width=8".into()])
+            .unwrap();
+        p.epochs = Some(20);
+        p.lr = Some(0.003);
+        let out = dir.path().join(norm);
+        let s = train(&p, &data, &out, &opts(dir.path())).unwrap();
+        assert!(s.best_val_accuracy >= 0.99, "{norm}: {s:?}");
+        assert_eq!(s.model, format!("small-cnn({norm}, width 8)"));
+    }
+}
+
+fn curves(rows: &[HistoryRow]) -> Vec<(u32, String, String, f64, f64, f64)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.epoch,
+                r.split.clone(),
+                r.phase.clone(),
+                r.loss,
+                r.accuracy,
+                r.lr,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn resume_after_an_interruption_equals_an_uninterrupted_run() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = lite0_weights(dir.path());
+    let data = tiny(3);
+    let mut scratch = params(Mode::Scratch, None)
+        .with_overrides(&[
+            "width=8".into(),
+            "optimizer=sgd".into(),
+            "schedule=onecycle".into(),
+        ])
+        .unwrap();
+    scratch.epochs = Some(4);
+    scratch.lr = Some(0.05);
+    let mut fine = params(Mode::FineTune, Some(weights));
+    fine.epochs = Some(2);
+    fine.head_warmup_epochs = 1;
+    fine.lr = Some(0.01);
+    fine.grad_clip = Some(1.0);
+    fine.label_smoothing = 0.1;
+    // Fine-tune is interrupted right after the head warm-up, scratch in the middle.
+    for (name, p, stop) in [("scratch", scratch, 2), ("fine", fine, 1)] {
+        let whole = dir.path().join(format!("{name}-whole"));
+        let parts = dir.path().join(format!("{name}-parts"));
+        train(&p, &data, &whole, &opts(dir.path())).unwrap();
+        let mut first = opts(dir.path());
+        first.stop_after_epochs = Some(stop);
+        let e = train(&p, &data, &parts, &first).unwrap_err();
+        assert!(
+            matches!(e, TrainError::Stopped { epochs_done } if epochs_done == stop),
+            "{e}"
+        );
+        assert!(parts.join("state/state.json").is_file());
+        let mut resume = opts(dir.path());
+        resume.resume = true;
+        train(&p, &data, &parts, &resume).unwrap();
+        assert!(!parts.join("state").exists(), "state removed at the end");
+        assert_eq!(
+            curves(&read_history(&whole.join("history.parquet")).unwrap()),
+            curves(&read_history(&parts.join("history.parquet")).unwrap()),
+            "{name}: history differs"
+        );
+        assert_eq!(
+            std::fs::read(whole.join(MODEL_FILE)).unwrap(),
+            std::fs::read(parts.join(MODEL_FILE)).unwrap(),
+            "{name}: weights differ"
+        );
+        // Resuming a completed run is refused with the reason.
+        let e = train(&p, &data, &parts, &resume).unwrap_err().to_string();
+        assert!(e.contains("already completed"), "{e}");
+    }
+}
+
+#[test]
+fn same_seed_same_run_and_resume_checks_params() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny(3);
+    let mut p = params(Mode::Scratch, None)
+        .with_overrides(&["width=4".into()])
+        .unwrap();
+    p.epochs = Some(2);
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    train(&p, &data, &a, &opts(dir.path())).unwrap();
+    train(&p, &data, &b, &opts(dir.path())).unwrap();
+    assert_eq!(
+        std::fs::read(a.join(MODEL_FILE)).unwrap(),
+        std::fs::read(b.join(MODEL_FILE)).unwrap()
+    );
+    assert_eq!(
+        curves(&read_history(&a.join("history.parquet")).unwrap()),
+        curves(&read_history(&b.join("history.parquet")).unwrap())
+    );
+    // An interrupted run resumed with other params is refused, naming the param.
+    let c = dir.path().join("c");
+    let mut first = opts(dir.path());
+    first.stop_after_epochs = Some(1);
+    let _ = train(&p, &data, &c, &first).unwrap_err();
+    let mut other = p.clone();
+    other.lr = Some(0.5);
+    let mut resume = opts(dir.path());
+    resume.resume = true;
+    let e = train(&other, &data, &c, &resume).unwrap_err().to_string();
+    assert!(e.contains("`lr`") && e.contains("--resume"), "{e}");
+}
+
+#[test]
+fn checkpoint_reloads_to_the_same_predictions() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny(4);
+    let mut p = params(Mode::Scratch, None)
+        .with_overrides(&["width=8".into()])
+        .unwrap();
+    p.epochs = Some(3);
+    let out = dir.path().join("run");
+    let s = train(&p, &data, &out, &opts(dir.path())).unwrap();
+    let ckpt = Checkpoint::load(&out, Device::Cpu).unwrap();
+    assert_eq!(ckpt.meta.classes, data.classes());
+    assert_eq!(ckpt.meta.input_size, 32);
+    assert_eq!(ckpt.meta.mode, "scratch");
+    assert_eq!(ckpt.meta.best.test_accuracy, s.test_accuracy);
+    // The test loss recomputed from the reloaded checkpoint equals the one training recorded.
+    let (mut loss, mut correct, mut n) = (0.0, 0i64, 0i64);
+    for b in data.eval_batches(Split::Test, 16).unwrap() {
+        let (x, y) = b.unwrap();
+        let logits = tch::no_grad(|| ckpt.model.logits(&x, false));
+        loss += logits
+            .cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0)
+            .double_value(&[]);
+        correct += logits
+            .argmax(-1, false)
+            .eq_tensor(&y)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        n += y.size()[0];
+    }
+    assert_eq!(Some(correct as f64 / n as f64), s.test_accuracy);
+    assert!((loss / n as f64 - s.test_loss.unwrap()).abs() < 1e-6);
+    for f in [
+        "checkpoint.json",
+        "history.parquet",
+        "curves.png",
+        "summary.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+}
+
+#[test]
+fn stops_early_and_on_the_time_budget() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny(3);
+    // LR so small that nothing changes: validation never improves after epoch 1 (FRN has no running statistics).
+    let mut p = params(Mode::Scratch, None)
+        .with_overrides(&["width=4".into(), "norm=frn".into(), "patience=2".into()])
+        .unwrap();
+    p.epochs = Some(10);
+    p.lr = Some(1e-12);
+    let s = train(&p, &data, &dir.path().join("early"), &opts(dir.path())).unwrap();
+    assert_eq!(
+        (s.epochs, s.stopped, s.best_epoch),
+        (3, StopReason::EarlyStopping, 1)
+    );
+    // A budget far below one epoch's time: one epoch runs, then the plan shrinks to it.
+    let mut p = params(Mode::Scratch, None)
+        .with_overrides(&["width=4".into(), "time_budget_s=1e-9".into()])
+        .unwrap();
+    p.epochs = Some(5);
+    let s = train(&p, &data, &dir.path().join("budget"), &opts(dir.path())).unwrap();
+    assert_eq!((s.epochs, s.stopped), (1, StopReason::TimeBudget));
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny(4);
+    // Unknown mode, non-positive LR.
+    let e = TrainParams::from_json(&serde_json::json!({"mode": "distill"}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`mode`") && e.contains("feature-extract"), "{e}");
+    let mut p = params(Mode::Scratch, None);
+    p.lr = Some(0.0);
+    let e = train(&p, &data, &dir.path().join("x"), &opts(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`lr`") && e.contains("positive"), "{e}");
+    // Fine-tuning from a birds checkpoint trained on other classes.
+    let mut p = params(Mode::Scratch, None)
+        .with_overrides(&["width=4".into()])
+        .unwrap();
+    p.epochs = Some(1);
+    let first = dir.path().join("first");
+    train(&p, &data, &first, &opts(dir.path())).unwrap();
+    let other = tiny(3);
+    let mut again = p.clone();
+    again.mode = Mode::FineTune;
+    again.model = Some(birds_train::params::ModelName::SmallCnn);
+    again.weights = Some(first.clone());
+    let e = train(&again, &other, &dir.path().join("y"), &opts(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("classes mismatch") && e.contains("4 classes there, 3"),
+        "{e}"
+    );
+    // Same classes: fine-tuning from the checkpoint works.
+    train(&again, &data, &dir.path().join("z"), &opts(dir.path())).unwrap();
+    // Batch larger than the train split.
+    let mut p = params(Mode::Scratch, None);
+    p.batch_size = 1000;
+    let e = train(&p, &data, &dir.path().join("w"), &opts(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("batch_size"), "{e}");
+    // Resume without state.
+    let mut resume = opts(dir.path());
+    resume.resume = true;
+    let e = train(
+        &params(Mode::Scratch, None),
+        &data,
+        &dir.path().join("none"),
+        &resume,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("nothing to resume"), "{e}");
+}

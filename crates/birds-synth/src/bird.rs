@@ -1,0 +1,323 @@
+//! A species' parts as shapes in the bird's own frame: body centre at the origin, facing +x, y down, about one
+//! unit from tail tip to beak tip. [`crate::scene`] places the result in an image with a [`Similarity`].
+
+use crate::raster::{Canvas, P, Paint, Shape, Similarity, circle, p, rgbf, shade};
+use crate::rng::Rng;
+use crate::species::{BeakShape, BodyShape, Breast, Colour, Species, TailShape};
+
+/// One filled shape of the bird.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// The outline.
+    pub shape: Shape,
+    /// Its colour.
+    pub paint: Paint,
+    /// Optional clip shape (drawn only inside it).
+    pub clip: Option<Shape>,
+}
+
+/// Where the bird's feet are (local frame), for placing a perch.
+#[derive(Debug, Clone, Copy)]
+pub struct Anchors {
+    /// Midpoint between the feet.
+    pub feet: P,
+}
+
+const LEG: [f32; 3] = [72.0, 60.0, 54.0];
+
+fn rot(q: P, a: f32) -> P {
+    let (s, c) = a.sin_cos();
+    p(c * q.x - s * q.y, s * q.x + c * q.y)
+}
+
+fn add(a: P, b: P) -> P {
+    p(a.x + b.x, a.y + b.y)
+}
+
+/// A vertical gradient across a part (lighter on top, darker below), in local coordinates.
+fn shaded(c: [f32; 3], centre: P, half: f32) -> Paint {
+    Paint::Linear {
+        a: p(centre.x, centre.y - half),
+        b: p(centre.x, centre.y + half),
+        ca: shade(c, 1.12),
+        cb: shade(c, 0.7),
+    }
+}
+
+/// The bird's layers in drawing order, with small per-individual variation drawn from `rng` (proportions ±6 %,
+/// posture, colour ±4 %, spot placement). `rng = None` draws the species' canonical individual.
+pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
+    let mut jit = |amount: f32| -> f32 {
+        match rng.as_deref_mut() {
+            Some(r) => r.range(-amount, amount),
+            None => 0.0,
+        }
+    };
+    let gain = [1.0 + jit(0.04), 1.0 + jit(0.04), 1.0 + jit(0.04)];
+    let col = |c: Colour| {
+        let f = rgbf(c.rgb());
+        [f[0] * gain[0], f[1] * gain[1], f[2] * gain[2]]
+    };
+    let (rx, ry, rh, tilt) = match s.body {
+        BodyShape::Round => (0.30, 0.24, 0.150, -0.30),
+        BodyShape::Slender => (0.37, 0.165, 0.120, -0.22),
+        BodyShape::Plump => (0.37, 0.27, 0.165, -0.34),
+    };
+    let k = 1.0 + jit(0.06);
+    let (rx, ry, rh) = (rx * k, ry * (1.0 + jit(0.06)), rh * (1.0 + jit(0.06)));
+    let tilt = tilt + jit(0.08);
+    let mut out = Vec::new();
+    let mut push = |shape: Shape, paint: Paint, clip: Option<Shape>| {
+        out.push(Layer { shape, paint, clip })
+    };
+
+    // Legs and feet (behind the body).
+    let leg_top = [rot(p(0.08 * rx, 0.7 * ry), tilt), rot(p(-0.2 * rx, 0.7 * ry), tilt)];
+    let ground = 0.78 * ry + 0.14;
+    let mut feet = p(0.0, 0.0);
+    for top in leg_top {
+        let foot = p(top.x, ground);
+        push(
+            Shape::Capsule {
+                a: top,
+                b: foot,
+                r: 0.014,
+            },
+            Paint::Solid(LEG),
+            None,
+        );
+        push(
+            Shape::Capsule {
+                a: p(foot.x - 0.025, foot.y),
+                b: p(foot.x + 0.06, foot.y),
+                r: 0.012,
+            },
+            Paint::Solid(LEG),
+            None,
+        );
+        feet = p(feet.x + foot.x * 0.5, feet.y + foot.y * 0.5 + 0.006);
+    }
+
+    // Tail, from the rear of the body.
+    let wing_c = col(s.wing_colour);
+    let base = rot(p(-0.72 * rx, -0.05 * ry), tilt);
+    let dir = tilt + std::f32::consts::PI + 0.12 + jit(0.1);
+    let tail_local: Vec<P> = match s.tail {
+        TailShape::Short => vec![p(0.0, -0.06), p(0.17, -0.075), p(0.18, 0.0), p(0.17, 0.075), p(0.0, 0.06)],
+        TailShape::Long => vec![p(0.0, -0.05), p(0.42, -0.035), p(0.45, 0.0), p(0.42, 0.035), p(0.0, 0.05)],
+        TailShape::Forked => vec![p(0.0, -0.05), p(0.34, -0.13), p(0.21, 0.0), p(0.34, 0.13), p(0.0, 0.05)],
+        TailShape::Fan => vec![
+            p(0.0, -0.05),
+            p(0.2, -0.17),
+            p(0.25, -0.09),
+            p(0.27, 0.0),
+            p(0.25, 0.09),
+            p(0.2, 0.17),
+            p(0.0, 0.05),
+        ],
+    };
+    let tail: Vec<P> = tail_local.iter().map(|q| add(base, rot(*q, dir))).collect();
+    let tail_tip = add(base, rot(p(0.3, 0.0), dir));
+    push(
+        Shape::Polygon(tail),
+        Paint::Linear {
+            a: base,
+            b: tail_tip,
+            ca: shade(wing_c, 0.95),
+            cb: shade(wing_c, 0.7),
+        },
+        None,
+    );
+
+    // Body.
+    let body = Shape::Ellipse {
+        c: p(0.0, 0.0),
+        rx,
+        ry,
+        angle: tilt,
+    };
+    push(body.clone(), shaded(col(s.body_colour), p(0.0, 0.0), ry), None);
+
+    // Breast pattern, clipped to the body.
+    let bc = rot(p(0.38 * rx, 0.38 * ry), tilt);
+    let region = Shape::Ellipse {
+        c: bc,
+        rx: 0.55 * rx,
+        ry: 0.55 * ry,
+        angle: tilt,
+    };
+    match s.breast {
+        Breast::Plain => {}
+        Breast::Patch(c) => push(region, shaded(col(c), bc, 0.6 * ry), Some(body.clone())),
+        Breast::Spotted(c) | Breast::Streaked(c) => {
+            let streak = matches!(s.breast, Breast::Streaked(_));
+            for i in -3..=3 {
+                for j in -2..=2 {
+                    let off = if j % 2 == 0 { 0.0 } else { 0.035 };
+                    let q = add(bc, p(i as f32 * 0.07 + off + jit(0.01), j as f32 * 0.06 + jit(0.01)));
+                    if region.sdf(q) > -0.01 {
+                        continue;
+                    }
+                    let shape = if streak {
+                        Shape::Capsule {
+                            a: p(q.x - 0.008, q.y - 0.026),
+                            b: p(q.x + 0.008, q.y + 0.026),
+                            r: 0.011,
+                        }
+                    } else {
+                        circle(q, 0.021 + jit(0.004))
+                    };
+                    push(shape, Paint::Solid(col(c)), Some(body.clone()));
+                }
+            }
+        }
+    }
+
+    // Wing: a darker rim, the wing, then optional bars.
+    let wc = rot(p(-0.22 * rx, -0.08 * ry), tilt);
+    let wing_angle = tilt + 0.2 + jit(0.08);
+    let (wrx, wry) = (0.8 * rx, 0.5 * ry);
+    push(
+        Shape::Ellipse {
+            c: wc,
+            rx: wrx + 0.012,
+            ry: wry + 0.012,
+            angle: wing_angle,
+        },
+        Paint::Solid(shade(wing_c, 0.55)),
+        None,
+    );
+    let wing = Shape::Ellipse {
+        c: wc,
+        rx: wrx,
+        ry: wry,
+        angle: wing_angle,
+    };
+    push(wing.clone(), shaded(wing_c, wc, wry), None);
+    if s.wing_bars {
+        for t in [0.12, -0.22] {
+            let centre = add(wc, rot(p(t * wrx * 2.0, 0.0), wing_angle));
+            let across = rot(p(0.0, 1.2 * wry), wing_angle + 0.25);
+            push(
+                Shape::Capsule {
+                    a: p(centre.x - across.x, centre.y - across.y),
+                    b: p(centre.x + across.x, centre.y + across.y),
+                    r: 0.02,
+                },
+                Paint::Solid(col(Colour::White)),
+                Some(wing.clone()),
+            );
+        }
+    }
+
+    // Head, crest behind it.
+    let hc = rot(p(0.9 * rx, -0.6 * ry), tilt);
+    let hc = p(hc.x, hc.y - 0.25 * rh);
+    if let Some(c) = s.crest {
+        let crest = [
+            p(0.3, -0.8),
+            p(-0.45, -2.0),
+            p(-0.3, -1.3),
+            p(-1.35, -1.55),
+            p(-0.8, -0.5),
+        ]
+        .iter()
+        .map(|q| add(hc, p(q.x * rh, q.y * rh)))
+        .collect();
+        push(Shape::Polygon(crest), shaded(col(c), p(hc.x, hc.y - 1.3 * rh), rh), None);
+    }
+    push(circle(hc, rh), shaded(col(s.head_colour), hc, rh), None);
+
+    // Beak.
+    let f = s.beak_length.factor();
+    let beak_local: Vec<P> = match s.beak {
+        BeakShape::Conical => {
+            let l = 0.11 * f;
+            vec![p(-0.03, -0.06), p(0.4 * l, -0.045), p(l, 0.0), p(0.4 * l, 0.045), p(-0.03, 0.06)]
+        }
+        BeakShape::Thin => {
+            let l = 0.14 * f;
+            vec![p(-0.03, -0.028), p(l, 0.004), p(-0.03, 0.028)]
+        }
+        BeakShape::Hooked => {
+            let l = 0.11 * f;
+            vec![
+                p(-0.03, -0.055),
+                p(0.5 * l, -0.06),
+                p(0.9 * l, -0.035),
+                p(l, 0.02),
+                p(0.92 * l, 0.065),
+                p(0.8 * l, 0.025),
+                p(0.45 * l, 0.04),
+                p(-0.03, 0.05),
+            ]
+        }
+        BeakShape::Curved => {
+            let l = 0.2 * f;
+            let n = 8;
+            let centre = |t: f32| p(-0.03 + t * (l + 0.03), 0.35 * l * t * t);
+            let half = |t: f32| 0.026 * (1.0 - t) + 0.004;
+            let mut v: Vec<P> = (0..=n)
+                .map(|i| {
+                    let t = i as f32 / n as f32;
+                    let c = centre(t);
+                    p(c.x, c.y - half(t))
+                })
+                .collect();
+            v.extend((0..=n).rev().map(|i| {
+                let t = i as f32 / n as f32;
+                let c = centre(t);
+                p(c.x, c.y + half(t))
+            }));
+            v
+        }
+    };
+    let beak_base = add(hc, p(0.82 * rh, 0.12 * rh));
+    let beak_angle = 0.12 + jit(0.08);
+    let beak: Vec<P> = beak_local
+        .iter()
+        .map(|q| add(beak_base, rot(*q, beak_angle)))
+        .collect();
+    push(
+        Shape::Polygon(beak),
+        Paint::Linear {
+            a: p(beak_base.x, beak_base.y - 0.05),
+            b: p(beak_base.x, beak_base.y + 0.05),
+            ca: shade(col(s.beak_colour), 1.1),
+            cb: shade(col(s.beak_colour), 0.75),
+        },
+        None,
+    );
+
+    // Eye (with ring).
+    let ec = add(hc, p(0.36 * rh, -0.18 * rh));
+    if s.eye_ring {
+        push(circle(ec, 0.38 * rh), Paint::Solid(col(Colour::White)), None);
+    }
+    push(circle(ec, 0.2 * rh), Paint::Solid([14.0, 12.0, 12.0]), None);
+    push(
+        circle(add(ec, p(0.06 * rh, -0.07 * rh)), 0.06 * rh),
+        Paint::Solid([235.0, 235.0, 235.0]),
+        None,
+    );
+    (out, Anchors { feet })
+}
+
+/// Union of the layers' bounds after `t`: `(x0, y0, x1, y1)` in image pixels.
+pub fn bounds(layers: &[Layer], t: &Similarity) -> (f32, f32, f32, f32) {
+    layers.iter().fold(
+        (f32::MAX, f32::MAX, f32::MIN, f32::MIN),
+        |(a, b, c, d), l| {
+            let (x0, y0, x1, y1) = t.shape(&l.shape).bounds();
+            (a.min(x0), b.min(y0), c.max(x1), d.max(y1))
+        },
+    )
+}
+
+/// Draws the layers through `t`, recording their coverage (the mask).
+pub fn draw(canvas: &mut Canvas, layers: &[Layer], t: &Similarity) {
+    for l in layers {
+        let clip = l.clip.as_ref().map(|c| t.shape(c));
+        canvas.fill(&t.shape(&l.shape), &t.paint(&l.paint), clip.as_ref(), 1.0, true);
+    }
+}

@@ -1,0 +1,579 @@
+//! Writing a whole dataset: images, masks, `birds.csv`, `boxes.csv`, `species.json`, `synth.json` and the contact
+//! sheet, rayon-parallel and byte-for-byte deterministic.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use birds_core::Split;
+use birds_core::atomic::write_bytes;
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
+use image::{GrayImage, ImageEncoder, RgbImage};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::rng::Rng;
+use crate::scene::{self, Rendered};
+use crate::sheet;
+use crate::species::{Colour, Species, species};
+use crate::truth::{BOXES_FILE, BOXES_HEADER, mask_path_for};
+use crate::{Result, SynthError, SynthParams};
+
+/// The Kaggle `birds.csv` header, as the real dataset spells it.
+pub const CSV_HEADER: &str = "class id,filepaths,labels,data set,scientific name";
+/// File name of the Kaggle-format index.
+pub const CSV_FILE: &str = "birds.csv";
+/// File name of the species catalog written with the dataset.
+pub const SPECIES_FILE: &str = "species.json";
+/// File name of the run description (params, counts, planted defects).
+pub const SUMMARY_FILE: &str = "synth.json";
+/// File name of the contact sheet.
+pub const SHEET_FILE: &str = "contact_sheet.png";
+/// Samples per species shown on the contact sheet.
+pub const SHEET_SAMPLES: usize = 6;
+
+/// A dirty-data case planted by `defects: true`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Defect {
+    /// `label_whitespace`, `cross_split_near_duplicate` or `truncated_file`.
+    pub kind: &'static str,
+    /// The files concerned, relative to the dataset root.
+    pub paths: Vec<String>,
+    /// What was done.
+    pub note: String,
+}
+
+/// What [`generate`] wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// birds version that wrote it.
+    pub birds_version: &'static str,
+    /// The params used.
+    pub params: SynthParams,
+    /// Species labels in class-id order (sorted).
+    pub labels: Vec<String>,
+    /// Images written per split (defect files included), in `train, valid, test` order.
+    pub images: [usize; 3],
+    /// Planted defects (empty without `defects`).
+    pub defects: Vec<Defect>,
+}
+
+impl Summary {
+    /// Total images written.
+    pub fn total(&self) -> usize {
+        self.images.iter().sum()
+    }
+}
+
+/// One image to draw.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    split: Split,
+    class: usize,
+    index: usize,
+}
+
+/// One image written.
+#[derive(Debug)]
+struct Record {
+    job: Job,
+    path: String,
+    folder_label: String,
+    bbox: Option<(u32, u32, u32, u32)>,
+    mask_pixels: u64,
+    jpeg_quality: u8,
+    sample: Option<(RgbImage, GrayImage)>,
+}
+
+fn split_index(s: Split) -> u64 {
+    match s {
+        Split::Train => 0,
+        Split::Valid => 1,
+        Split::Test => 2,
+    }
+}
+
+/// The generator for image `index` of `class` in `split`: a function of these and the seed only.
+fn image_rng(seed: u64, job: Job) -> Rng {
+    Rng::derive(
+        "image",
+        &[seed, split_index(job.split), job.class as u64, job.index as u64],
+    )
+}
+
+fn encode_jpeg(img: &RgbImage, quality: u8, path: &Path) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    JpegEncoder::new_with_quality(&mut buf, quality)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|source| SynthError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(buf)
+}
+
+fn encode_png_gray(img: &GrayImage, path: &Path) -> Result<Vec<u8>> {
+    let mut buf = Cursor::new(Vec::new());
+    PngEncoder::new_with_quality(&mut buf, CompressionType::Default, PngFilter::Adaptive)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::L8,
+        )
+        .map_err(|source| SynthError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(buf.into_inner())
+}
+
+/// The two-space spelling of a label (`CRIMSON FINCH` → `CRIMSON  FINCH`), as in BIRDS 525's `PARAKETT  AUKLET`.
+fn two_space(label: &str) -> String {
+    label.replacen(' ', "  ", 1)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Species of a run and their class ids (index in the sorted labels, as ingest assigns them).
+fn catalog(params: &SynthParams) -> Result<(Vec<Species>, Vec<usize>)> {
+    let list = species(params.classes).ok_or_else(|| SynthError::Param {
+        key: "classes",
+        message: format!("{} is more than the species available", params.classes),
+    })?;
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by(|&a, &b| list[a].label.cmp(&list[b].label));
+    let mut class_id = vec![0; list.len()];
+    for (id, &i) in order.iter().enumerate() {
+        class_id[i] = id;
+    }
+    Ok((list, class_id))
+}
+
+/// The colours distractors may wear: every colour of every species in the run.
+fn palette(list: &[Species]) -> Vec<Colour> {
+    let mut p: Vec<Colour> = list.iter().flat_map(Species::colours).collect();
+    p.sort();
+    p.dedup();
+    p
+}
+
+fn file_name(index: usize, width: usize) -> String {
+    format!("{:0width$}.jpg", index + 1)
+}
+
+/// Checks that `dir` is absent or an empty folder.
+fn ensure_empty(dir: &Path) -> Result<()> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(SynthError::OutDir {
+                    path: dir.to_path_buf(),
+                    message: "exists and is not empty".into(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(birds_core::CoreError::io("reading folder", dir, e).into()),
+    }
+}
+
+/// Generates the dataset into `out_dir`, which must be absent or empty (the pipeline runner's fresh stage folder,
+/// for example). Shows a progress bar on stderr when it is a terminal.
+pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
+    params.validate()?;
+    ensure_empty(out_dir)?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| birds_core::CoreError::io("creating folder", out_dir, e))?;
+    let (list, class_id) = catalog(params)?;
+    let colours = palette(&list);
+    let width = 3.max(
+        params
+            .train
+            .max(params.valid)
+            .max(params.test)
+            .saturating_add(1)
+            .to_string()
+            .len(),
+    );
+    // With defects, the first species' folder in the split holding the duplicate is spelt with two spaces.
+    let dup_split = if params.valid > 0 {
+        Split::Valid
+    } else {
+        Split::Test
+    };
+    let variant_class = 0;
+    let folder_label = |split: Split, class: usize| -> String {
+        if params.defects && class == variant_class && split == Split::Valid && params.valid > 0 {
+            two_space(&list[class].label)
+        } else {
+            list[class].label.clone()
+        }
+    };
+
+    let jobs: Vec<Job> = Split::ALL
+        .iter()
+        .flat_map(|&split| {
+            (0..params.classes).flat_map(move |class| {
+                (0..params.count(split)).map(move |index| Job {
+                    split,
+                    class,
+                    index,
+                })
+            })
+        })
+        .collect();
+    tracing::info!(
+        images = jobs.len(),
+        classes = params.classes,
+        size = params.size,
+        seed = params.seed,
+        out = %out_dir.display(),
+        "drawing synthetic birds"
+    );
+    let bar = ProgressBar::new(jobs.len() as u64);
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed}<{eta}]") {
+        bar.set_style(style);
+    }
+    bar.set_message("synth");
+    // The first split with images provides the contact sheet's samples.
+    let sheet_split = Split::ALL
+        .into_iter()
+        .find(|&s| params.count(s) > 0)
+        .unwrap_or(Split::Train);
+
+    let records: Vec<Record> = jobs
+        .par_iter()
+        .map(|&job| -> Result<Record> {
+            let mut rng = image_rng(params.seed, job);
+            let r = scene::render(&list[job.class], params.size, &colours, &mut rng);
+            let label = folder_label(job.split, job.class);
+            let path = format!(
+                "{}/{}/{}",
+                job.split,
+                label,
+                file_name(job.index, width)
+            );
+            let rec = write_image(out_dir, &path, &r, job, label)?;
+            bar.inc(1);
+            Ok(Record {
+                sample: (job.split == sheet_split && job.index < SHEET_SAMPLES)
+                    .then(|| (r.image, r.mask)),
+                ..rec
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    bar.finish_and_clear();
+
+    let mut records = records;
+    let mut defects = Vec::new();
+    if params.defects {
+        plant_defects(
+            params,
+            out_dir,
+            &list,
+            &colours,
+            width,
+            dup_split,
+            variant_class,
+            &mut records,
+            &mut defects,
+        )?;
+    }
+
+    // birds.csv (Kaggle format) and boxes.csv (ground truth).
+    let mut csv = format!("{CSV_HEADER}\n");
+    let mut boxes = format!("{BOXES_HEADER}\n");
+    let mut images = [0usize; 3];
+    for r in &records {
+        let s = &list[r.job.class];
+        images[split_index(r.job.split) as usize] += 1;
+        csv.push_str(&format!(
+            "{}.0,{},{},{},{}\n",
+            class_id[r.job.class],
+            csv_field(&r.path),
+            csv_field(&r.folder_label),
+            r.job.split,
+            csv_field(&s.scientific_name)
+        ));
+        if let Some((x0, y0, x1, y1)) = r.bbox {
+            boxes.push_str(&format!(
+                "{},{},{},{},{x0},{y0},{x1},{y1},{},{}\n",
+                csv_field(&r.path),
+                csv_field(&mask_path_for(&r.path)),
+                csv_field(&r.folder_label),
+                r.job.split,
+                r.mask_pixels,
+                r.jpeg_quality
+            ));
+        }
+    }
+    write_bytes(&out_dir.join(CSV_FILE), csv.as_bytes())?;
+    write_bytes(&out_dir.join(BOXES_FILE), boxes.as_bytes())?;
+
+    // species.json: parts, class ids and the species each one differs from in a single part.
+    let entries: Vec<serde_json::Value> = list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let near: Vec<serde_json::Value> = list
+                .iter()
+                .filter_map(|o| {
+                    let d = s.differences(o);
+                    (d.len() == 1).then(|| serde_json::json!({"label": o.label, "part": d[0]}))
+                })
+                .collect();
+            serde_json::json!({
+                "class_id": class_id[i],
+                "species": s,
+                "differs_in_one_part_from": near,
+            })
+        })
+        .collect();
+    let mut sorted = entries;
+    sorted.sort_by_key(|e| e["class_id"].as_u64());
+    write_json(&out_dir.join(SPECIES_FILE), &sorted)?;
+
+    // Contact sheet: one row per species, in class-id order.
+    let mut rows: Vec<(usize, Vec<&(RgbImage, GrayImage)>)> = (0..list.len())
+        .map(|c| {
+            let samples = records
+                .iter()
+                .filter(|r| r.job.class == c)
+                .filter_map(|r| r.sample.as_ref())
+                .collect();
+            (c, samples)
+        })
+        .collect();
+    rows.sort_by_key(|(c, _)| class_id[*c]);
+    let rows: Vec<sheet::Row<'_>> = rows
+        .into_iter()
+        .map(|(c, samples)| sheet::Row {
+            species: &list[c],
+            samples,
+        })
+        .collect();
+    let sheet_img = sheet::contact_sheet(&rows, params.size.min(96));
+    let sheet_path = out_dir.join(SHEET_FILE);
+    let mut buf = Cursor::new(Vec::new());
+    PngEncoder::new_with_quality(&mut buf, CompressionType::Best, PngFilter::Adaptive)
+        .write_image(
+            sheet_img.as_raw(),
+            sheet_img.width(),
+            sheet_img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|source| SynthError::Encode {
+            path: sheet_path.clone(),
+            source,
+        })?;
+    write_bytes(&sheet_path, &buf.into_inner())?;
+
+    let mut labels: Vec<String> = list.iter().map(|s| s.label.clone()).collect();
+    labels.sort();
+    let summary = Summary {
+        birds_version: birds_core::VERSION,
+        params: params.clone(),
+        labels,
+        images,
+        defects,
+    };
+    write_json(&out_dir.join(SUMMARY_FILE), &summary)?;
+    tracing::info!(images = summary.total(), "synthetic dataset written");
+    Ok(summary)
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| SynthError::OutDir {
+        path: path.to_path_buf(),
+        message: format!("serialising: {e}"),
+    })?;
+    text.push('\n');
+    write_bytes(path, text.as_bytes())?;
+    Ok(())
+}
+
+fn write_image(
+    out_dir: &Path,
+    path: &str,
+    r: &Rendered,
+    job: Job,
+    folder_label: String,
+) -> Result<Record> {
+    let img_path = out_dir.join(path);
+    let jpeg = encode_jpeg(&r.image, r.jpeg_quality, &img_path)?;
+    write_bytes(&img_path, &jpeg)?;
+    let mask_path = out_dir.join(mask_path_for(path));
+    let png = encode_png_gray(&r.mask, &mask_path)?;
+    write_bytes(&mask_path, &png)?;
+    Ok(Record {
+        job,
+        path: path.to_string(),
+        folder_label,
+        bbox: r.bbox,
+        mask_pixels: r.mask_pixels,
+        jpeg_quality: r.jpeg_quality,
+        sample: None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plant_defects(
+    params: &SynthParams,
+    out_dir: &Path,
+    list: &[Species],
+    colours: &[Colour],
+    width: usize,
+    dup_split: Split,
+    variant_class: usize,
+    records: &mut Vec<Record>,
+    defects: &mut Vec<Defect>,
+) -> Result<()> {
+    // 1. Two-space label variant (only the valid split's folder and CSV rows).
+    if params.valid > 0 {
+        let label = &list[variant_class].label;
+        let variant = two_space(label);
+        let paths = records
+            .iter()
+            .filter(|r| r.job.split == Split::Valid && r.job.class == variant_class)
+            .map(|r| r.path.clone())
+            .collect();
+        defects.push(Defect {
+            kind: "label_whitespace",
+            paths,
+            note: format!("valid/{variant:?} is the same species as {label:?} in train and test"),
+        });
+    }
+
+    // 2. A cross-split near-duplicate: train image 1 of the second species, slightly brightened and re-encoded at
+    //    another quality, added to `dup_split`.
+    let dup_class = 1 % list.len();
+    let source = Job {
+        split: Split::Train,
+        class: dup_class,
+        index: 0,
+    };
+    let mut rng = image_rng(params.seed, source);
+    let r = scene::render(&list[dup_class], params.size, colours, &mut rng);
+    let mut copy = r.clone();
+    for px in copy.image.pixels_mut() {
+        for c in px.0.iter_mut() {
+            *c = c.saturating_add(6);
+        }
+    }
+    copy.jpeg_quality = if r.jpeg_quality > 80 { 65 } else { 92 };
+    let dup_job = Job {
+        split: dup_split,
+        class: dup_class,
+        index: params.count(dup_split),
+    };
+    let label = list[dup_class].label.clone();
+    let dup_path = format!(
+        "{}/{}/{}",
+        dup_split,
+        label,
+        file_name(dup_job.index, width)
+    );
+    let source_path = format!("train/{label}/{}", file_name(0, width));
+    records.push(write_image(out_dir, &dup_path, &copy, dup_job, label)?);
+    defects.push(Defect {
+        kind: "cross_split_near_duplicate",
+        paths: vec![source_path, dup_path],
+        note: "brightened by 6 levels and re-encoded at another JPEG quality".into(),
+    });
+
+    // 3. A truncated JPEG in train (listed in birds.csv; no mask, no box).
+    let trunc_class = 2 % list.len();
+    let trunc_job = Job {
+        split: Split::Train,
+        class: trunc_class,
+        index: params.train,
+    };
+    let mut rng = Rng::derive("truncated", &[params.seed]);
+    let r = scene::render(&list[trunc_class], params.size, colours, &mut rng);
+    let label = list[trunc_class].label.clone();
+    let path = format!("train/{label}/{}", file_name(trunc_job.index, width));
+    let full = out_dir.join(&path);
+    let jpeg = encode_jpeg(&r.image, r.jpeg_quality, &full)?;
+    let cut = jpeg.len() * 11 / 20;
+    write_bytes(&full, &jpeg[..cut])?;
+    records.push(Record {
+        job: trunc_job,
+        path: path.clone(),
+        folder_label: label,
+        bbox: None,
+        mask_pixels: 0,
+        jpeg_quality: r.jpeg_quality,
+        sample: None,
+    });
+    defects.push(Defect {
+        kind: "truncated_file",
+        paths: vec![path],
+        note: format!("first {cut} of {} bytes of a JPEG", jpeg.len()),
+    });
+    Ok(())
+}
+
+/// Generates into a fresh sibling folder of `out`, then moves it into place. An existing non-empty `out` is
+/// refused unless `overwrite` is set and it holds a previous synth dataset (`synth.json`); other folders are never
+/// removed.
+pub fn write_dataset(params: &SynthParams, out: &Path, overwrite: bool) -> Result<Summary> {
+    params.validate()?;
+    let exists_non_empty = ensure_empty(out).is_err();
+    if exists_non_empty {
+        if !overwrite {
+            return Err(SynthError::OutDir {
+                path: out.to_path_buf(),
+                message: "exists and is not empty (pass --force to replace a previous synth dataset)"
+                    .into(),
+            });
+        }
+        if !out.join(SUMMARY_FILE).is_file() {
+            return Err(SynthError::OutDir {
+                path: out.to_path_buf(),
+                message: format!(
+                    "is not a synth dataset (no {SUMMARY_FILE}); refusing to replace it"
+                ),
+            });
+        }
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "synth".into());
+    let sibling = |tag: &str| -> PathBuf {
+        out.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
+    };
+    let tmp = sibling("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let summary = match generate(params, &tmp) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    let io = |action, path: &Path, e| SynthError::from(birds_core::CoreError::io(action, path, e));
+    if out.exists() {
+        let old = sibling("old");
+        std::fs::rename(out, &old).map_err(|e| io("moving aside", out, e))?;
+        std::fs::rename(&tmp, out).map_err(|e| io("renaming into place", out, e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| io("removing", &old, e))?;
+    } else {
+        std::fs::rename(&tmp, out).map_err(|e| io("renaming into place", out, e))?;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,267 @@
+//! Whole-dataset tests on small images: determinism, CSV vs disk, masks vs pixels, defects.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use birds_synth::species::species;
+use birds_synth::truth::read_boxes;
+use birds_synth::{SynthParams, generate, write_dataset};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+fn small(seed: u64) -> SynthParams {
+    SynthParams {
+        classes: 4,
+        train: 3,
+        valid: 2,
+        test: 2,
+        size: 64,
+        seed,
+        defects: false,
+    }
+}
+
+/// Every file under `root` (relative path → bytes), sorted.
+fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if let (Ok(rel), Ok(bytes)) = (p.strip_prefix(root), std::fs::read(&p)) {
+                out.insert(rel.to_string_lossy().replace('\\', "/"), bytes);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn tree_hash(root: &Path) -> blake3::Hash {
+    let mut h = blake3::Hasher::new();
+    for (path, bytes) in tree(root) {
+        h.update(path.as_bytes());
+        h.update(&[0]);
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    h.finalize()
+}
+
+/// `(filepaths, labels, data set)` rows of birds.csv, checking the header and the class id format.
+fn csv_rows(root: &Path) -> Result<Vec<(String, String, String)>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(root.join("birds.csv"))?;
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("class id,filepaths,labels,data set,scientific name")
+    );
+    let mut rows = Vec::new();
+    for line in lines {
+        let f = birds_synth::truth::split_csv_line(line);
+        assert_eq!(f.len(), 5, "{line}");
+        assert!(f[0].ends_with(".0") && f[0].trim_end_matches(".0").parse::<u32>().is_ok(), "{line}");
+        rows.push((f[1].clone(), f[2].clone(), f[3].clone()));
+    }
+    Ok(rows)
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_differs() -> R {
+    let a = tempfile::tempdir()?;
+    let b = tempfile::tempdir()?;
+    let c = tempfile::tempdir()?;
+    generate(&small(7), a.path())?;
+    // Different thread counts must not change a byte.
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()?
+        .install(|| generate(&small(7), b.path()))?;
+    generate(&small(8), c.path())?;
+    assert_eq!(tree_hash(a.path()), tree_hash(b.path()));
+    let (ta, tc) = (tree(a.path()), tree(c.path()));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tc.keys().collect::<Vec<_>>());
+    assert_ne!(tree_hash(a.path()), tree_hash(c.path()));
+    let differing = ta
+        .iter()
+        .filter(|(k, v)| k.ends_with(".jpg") && tc.get(*k) != Some(*v))
+        .count();
+    assert_eq!(differing, 4 * 7, "every image changes with the seed");
+    Ok(())
+}
+
+#[test]
+fn csv_lists_exactly_the_images_on_disk() -> R {
+    let dir = tempfile::tempdir()?;
+    let summary = generate(&small(1), dir.path())?;
+    let rows = csv_rows(dir.path())?;
+    let listed: BTreeSet<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let on_disk: BTreeSet<String> = tree(dir.path())
+        .into_keys()
+        .filter(|k| k.ends_with(".jpg"))
+        .collect();
+    assert_eq!(listed, on_disk);
+    assert_eq!(rows.len(), 4 * 7);
+    assert_eq!(summary.images, [12, 8, 8]);
+    for (path, label, split) in &rows {
+        assert_eq!(path, &format!("{split}/{label}/{}", path.rsplit('/').next().unwrap_or("")));
+        let img = image::open(dir.path().join(path))?;
+        assert_eq!((img.width(), img.height()), (64, 64));
+    }
+    let labels: BTreeSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let expected: BTreeSet<String> = species(4).unwrap_or_default().into_iter().map(|s| s.label).collect();
+    assert_eq!(labels, expected.iter().map(String::as_str).collect());
+    // Class ids are the index in the sorted labels.
+    let text = std::fs::read_to_string(dir.path().join("birds.csv"))?;
+    let sorted: Vec<&String> = expected.iter().collect();
+    for line in text.lines().skip(1) {
+        let f = birds_synth::truth::split_csv_line(line);
+        let id = f[0].trim_end_matches(".0").parse::<usize>()?;
+        assert_eq!(sorted[id], &f[2]);
+    }
+    let sheet = image::open(dir.path().join("contact_sheet.png"))?;
+    assert!(sheet.height() > 4 * 64, "one row per species");
+    Ok(())
+}
+
+fn gray_mask(path: &Path) -> Result<image::GrayImage, Box<dyn std::error::Error>> {
+    let m = image::open(path)?;
+    assert!(matches!(m.color(), image::ColorType::L8), "{}", path.display());
+    Ok(m.to_luma8())
+}
+
+#[test]
+fn masks_cover_the_drawn_bird() -> R {
+    let dir = tempfile::tempdir()?;
+    let params = SynthParams {
+        size: 96,
+        ..small(3)
+    };
+    generate(&params, dir.path())?;
+    let list = species(params.classes).unwrap_or_default();
+    let boxes = read_boxes(dir.path())?;
+    assert_eq!(boxes.len(), 4 * 7);
+    let (mut inside_share, mut outside_share) = (0.0f64, 0.0f64);
+    for b in &boxes {
+        let img = image::open(dir.path().join(&b.path))?.to_rgb8();
+        let mask = gray_mask(&dir.path().join(&b.mask))?;
+        assert_eq!(mask.dimensions(), img.dimensions());
+        assert!(mask.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255), "binary mask");
+        let area = mask.pixels().filter(|p| p.0[0] == 255).count() as u64;
+        assert_eq!(area, b.mask_pixels);
+        let total = u64::from(img.width() * img.height());
+        assert!(area > total / 50 && area < total * 3 / 4, "{}: area {area}", b.path);
+        // Box = the mask's extent, inside the image, and the bird does not touch the border.
+        assert!(b.x_min > 0 && b.y_min > 0 && b.x_max < img.width() && b.y_max < img.height());
+        for (x, y, p) in mask.enumerate_pixels() {
+            let in_box = x >= b.x_min && x < b.x_max && y >= b.y_min && y < b.y_max;
+            assert!(p.0[0] == 0 || in_box);
+        }
+        // The species' own colours dominate inside the mask.
+        let s = list.iter().find(|s| s.label == b.label).ok_or("label")?;
+        let colours: Vec<[f32; 3]> = s.colours().iter().map(|c| c.rgb().map(f32::from)).collect();
+        let near = |p: &image::Rgb<u8>| {
+            colours.iter().any(|c| {
+                let d: f32 = (0..3).map(|k| (c[k] - f32::from(p.0[k])).powi(2)).sum();
+                d.sqrt() < 70.0
+            })
+        };
+        let (mut ni, mut nin, mut no, mut nout) = (0u32, 0u32, 0u32, 0u32);
+        for (x, y, p) in img.enumerate_pixels() {
+            if mask.get_pixel(x, y).0[0] == 255 {
+                ni += 1;
+                nin += u32::from(near(p));
+            } else {
+                no += 1;
+                nout += u32::from(near(p));
+            }
+        }
+        inside_share += f64::from(nin) / f64::from(ni.max(1));
+        outside_share += f64::from(nout) / f64::from(no.max(1));
+    }
+    let n = boxes.len() as f64;
+    let (inside_share, outside_share) = (inside_share / n, outside_share / n);
+    assert!(
+        inside_share > 0.6 && inside_share > 2.5 * outside_share,
+        "species colours inside the mask {inside_share:.2}, outside {outside_share:.2}"
+    );
+    Ok(())
+}
+
+#[test]
+fn defects_are_planted_as_described() -> R {
+    let dir = tempfile::tempdir()?;
+    let params = SynthParams {
+        defects: true,
+        ..small(5)
+    };
+    let summary = generate(&params, dir.path())?;
+    let kinds: Vec<&str> = summary.defects.iter().map(|d| d.kind).collect();
+    assert_eq!(
+        kinds,
+        vec!["label_whitespace", "cross_split_near_duplicate", "truncated_file"]
+    );
+    let rows = csv_rows(dir.path())?;
+    let on_disk: BTreeSet<String> = tree(dir.path())
+        .into_keys()
+        .filter(|k| k.ends_with(".jpg"))
+        .collect();
+    assert_eq!(rows.iter().map(|r| r.0.clone()).collect::<BTreeSet<_>>(), on_disk);
+    let list = species(4).unwrap_or_default();
+    let variant = list[0].label.replacen(' ', "  ", 1);
+    let valid_labels: BTreeSet<&str> = rows.iter().filter(|r| r.2 == "valid").map(|r| r.1.as_str()).collect();
+    assert!(valid_labels.contains(variant.as_str()), "{valid_labels:?}");
+    assert!(!valid_labels.contains(list[0].label.as_str()));
+    // The truncated file is a JPEG start without its end-of-image marker (lenient decoders fill the rest with
+    // grey, so ingest checks the marker); the duplicate decodes and is close to its source.
+    let trunc = std::fs::read(dir.path().join(PathBuf::from(&summary.defects[2].paths[0])))?;
+    assert!(trunc.starts_with(&[0xFF, 0xD8]) && !trunc.ends_with(&[0xFF, 0xD9]));
+    let whole = std::fs::read(dir.path().join(&rows[0].0))?;
+    assert!(whole.ends_with(&[0xFF, 0xD9]));
+    let (src, dup) = (&summary.defects[1].paths[0], &summary.defects[1].paths[1]);
+    assert!(src.starts_with("train/") && !dup.starts_with("train/"));
+    let a = image::open(dir.path().join(src))?.to_rgb8();
+    let b = image::open(dir.path().join(dup))?.to_rgb8();
+    let mean_abs: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| f64::from((i16::from(*x) - i16::from(*y)).abs()))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    assert!(mean_abs > 1.0 && mean_abs < 15.0, "{mean_abs}");
+    Ok(())
+}
+
+#[test]
+fn write_dataset_refuses_foreign_folders_and_replaces_its_own() -> R {
+    let dir = tempfile::tempdir()?;
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(&foreign)?;
+    std::fs::write(foreign.join("keep.txt"), b"mine")?;
+    let p = SynthParams {
+        classes: 2,
+        train: 1,
+        valid: 1,
+        test: 1,
+        size: 48,
+        ..Default::default()
+    };
+    let e = write_dataset(&p, &foreign, true).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("not a synth dataset"), "{e}");
+    assert!(foreign.join("keep.txt").is_file());
+    let out = dir.path().join("synth");
+    write_dataset(&p, &out, false)?;
+    let e = write_dataset(&p, &out, false).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("not empty"), "{e}");
+    let bigger = SynthParams { classes: 3, ..p };
+    write_dataset(&bigger, &out, true)?;
+    assert_eq!(csv_rows(&out)?.len(), 9);
+    let leftovers = std::fs::read_dir(dir.path())?.count();
+    assert_eq!(leftovers, 2, "no temporary folders left behind");
+    Ok(())
+}

@@ -1092,7 +1092,11 @@ fn section_gradcam(cx: &mut Ctx<'_>, data: &Loaded) -> String {
         escape(&method)
     );
     s.push_str(&checks_table(x, &method));
-    let _ = write!(s, "<h3>Why X, not Y ({n_why} misclassified image{})</h3>");
+    let _ = write!(
+        s,
+        "<h3>Why X, not Y ({n_why} misclassified image{})</h3>",
+        if n_why == 1 { "" } else { "s" }
+    );
     if n_why == 0 {
         s.push_str(r#"<p class="lead">No misclassified image among the explained ones.</p>"#);
     } else {

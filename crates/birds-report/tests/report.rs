@@ -66,7 +66,7 @@ fn every_section_has_its_numbers_and_data_is_escaped() -> TestResult {
     let needs = &html[html.find("id=\"needs-more-training\"").unwrap_or(0)..];
     assert!(needs.contains("<td class=\"n\">1</td><td>&lt;script&gt;alert(1)&lt;/script&gt;</td><td class=\"n\">5/8</td>"));
     // Grad-CAM: one why-not pair, two gallery images, the checks table.
-    assert!(html.contains("Why X, not Y (1 misclassified images)"));
+    assert!(html.contains("Why X, not Y (1 misclassified image)"));
     assert!(html.contains("Gallery (2 images)"));
     // The checks come from metrics.json: energy 55 % vs 20 % mask area, pointing 92.5 %, drops 0.300 vs 0.040.
     let gradcam = &html[html.find("id=\"gradcam\"").unwrap_or(0)..];

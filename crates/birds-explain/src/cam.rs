@@ -172,10 +172,10 @@ pub trait CamLayer {
     fn layer_name(&self) -> String;
 
     /// Activations of the layer for an input batch, `[N, C, h, w]`, in evaluation mode.
-    fn activations(&self, xs: &Tensor) -> Tensor;
+    fn activations(&self, xs: &Tensor) -> Result<Tensor>;
 
     /// Logits `[N, K]` from the layer's activations, in evaluation mode (differentiated by [`gradients`]).
-    fn logits_from_activations(&self, activations: &Tensor) -> Tensor;
+    fn logits_from_activations(&self, activations: &Tensor) -> Result<Tensor>;
 }
 
 /// The default target layer: the classifier's last feature map (`[N, 1280, 7, 7]` for Lite0 at 224).
@@ -187,12 +187,12 @@ impl CamLayer for LastFeatureMap<'_> {
         "features".into()
     }
 
-    fn activations(&self, xs: &Tensor) -> Tensor {
-        self.0.feature_map(xs, false)
+    fn activations(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(self.0.feature_map(xs, false))
     }
 
-    fn logits_from_activations(&self, activations: &Tensor) -> Tensor {
-        self.0.logits_from_feature_map(activations, false)
+    fn logits_from_activations(&self, activations: &Tensor) -> Result<Tensor> {
+        Ok(self.0.logits_from_feature_map(activations, false))
     }
 }
 
@@ -310,7 +310,7 @@ pub fn gradients(layer: &dyn CamLayer, xs: &Tensor, requests: &[Request]) -> Res
     if requests.is_empty() {
         return Err(ExplainError::Invalid("no CAM requests".into()));
     }
-    let acts = tch::no_grad(|| layer.activations(xs));
+    let acts = tch::no_grad(|| layer.activations(xs))?;
     let rows: Vec<i64> = requests.iter().map(|r| r.image as i64).collect();
     let identity = rows.len() as i64 == n && rows.iter().enumerate().all(|(i, &r)| i as i64 == r);
     let selected = if identity {
@@ -320,7 +320,7 @@ pub fn gradients(layer: &dyn CamLayer, xs: &Tensor, requests: &[Request]) -> Res
     };
     let leaf = selected.detach().set_requires_grad(true);
     let (class, predicted, logits, grads) = tch::with_grad(|| -> Result<_> {
-        let logits = layer.logits_from_activations(&leaf);
+        let logits = layer.logits_from_activations(&leaf)?;
         let k = *logits.size().last().unwrap_or(&0);
         let predicted = tensor_to_i64(&logits.detach().argmax(-1, false))?;
         let mut class = Vec::with_capacity(requests.len());
@@ -418,11 +418,11 @@ mod tests {
             fn layer_name(&self) -> String {
                 "x".into()
             }
-            fn activations(&self, xs: &Tensor) -> Tensor {
-                xs.shallow_clone()
+            fn activations(&self, xs: &Tensor) -> Result<Tensor> {
+                Ok(xs.shallow_clone())
             }
-            fn logits_from_activations(&self, a: &Tensor) -> Tensor {
-                a.mean_dim([2i64, 3].as_slice(), false, a.kind())
+            fn logits_from_activations(&self, a: &Tensor) -> Result<Tensor> {
+                Ok(a.mean_dim([2i64, 3].as_slice(), false, a.kind()))
             }
         }
         let x = Tensor::ones([2, 3, 2, 2], (Kind::Float, Device::Cpu));

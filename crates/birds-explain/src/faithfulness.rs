@@ -113,13 +113,13 @@ impl Classifier<'_> {
     }
 }
 
-/// One image of a deletion test.
-#[derive(Debug, Clone, Copy)]
+/// One image of a deletion test, with one or more maps (e.g. one per method) that share the baselines.
+#[derive(Debug, Clone)]
 pub struct DeletionItem<'a> {
     /// The image at the model's input size.
     pub image: &'a RgbImage,
-    /// Its map at the same size (any scale).
-    pub map: &'a Heatmap,
+    /// Its maps at the same size (any scale).
+    pub maps: Vec<&'a Heatmap>,
     /// The explained class.
     pub class: i64,
     /// Seeds the random selections (e.g. a hash of the image's path), so results do not depend on batch
@@ -127,14 +127,15 @@ pub struct DeletionItem<'a> {
     pub seed: u64,
 }
 
-/// Runs the deletion test for a batch of items. `grid` is the map's layer resolution `(h, w)` (for the smooth
-/// random control).
+/// Runs the deletion test for a batch of items: one [`Deletion`] per map of each item, in order. `grid` is the
+/// maps' layer resolution `(h, w)` (for the smooth random control). The untouched image and the two random
+/// controls are scored once per item, whatever the number of maps.
 pub fn deletion(
     classifier: &Classifier<'_>,
     items: &[DeletionItem<'_>],
     grid: (i64, i64),
     config: &DeletionConfig,
-) -> Result<Vec<Deletion>> {
+) -> Result<Vec<Vec<Deletion>>> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
@@ -144,49 +145,67 @@ pub fn deletion(
             config.fraction
         )));
     }
-    let mut variants: Vec<RgbImage> = Vec::with_capacity(4 * items.len());
+    let mut variants: Vec<RgbImage> = Vec::new();
+    let mut classes: Vec<i64> = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let (img, map) = (item.image, item.map);
-        if (img.width(), img.height()) != (map.width, map.height) {
-            return Err(ExplainError::Invalid(format!(
-                "deletion: image {i} is {}×{}, its map {}×{}",
-                img.width(),
-                img.height(),
-                map.width,
-                map.height
-            )));
+        let img = item.image;
+        for map in &item.maps {
+            if (img.width(), img.height()) != (map.width, map.height) {
+                return Err(ExplainError::Invalid(format!(
+                    "deletion: image {i} is {}×{}, its map {}×{}",
+                    img.width(),
+                    img.height(),
+                    map.width,
+                    map.height
+                )));
+            }
         }
         let sigma = (config.blur_sigma * f64::from(img.width().max(img.height()))) as f32;
         let blurred = image::imageops::blur(img, sigma.max(0.5));
         let seed = item.seed ^ config.seed;
+        let pixels = (img.width() * img.height()) as usize;
         let blobs = random_blobs(grid.0, grid.1, img.width(), img.height(), seed)?;
         variants.push(img.clone());
         variants.push(composite(
             img,
             &blurred,
-            &top_pixels(&map.values, config.fraction),
-        ));
-        variants.push(composite(
-            img,
-            &blurred,
-            &random_pixels(map.values.len(), config.fraction, seed),
+            &random_pixels(pixels, config.fraction, seed),
         ));
         variants.push(composite(
             img,
             &blurred,
             &top_pixels(&blobs, config.fraction),
         ));
+        for map in &item.maps {
+            variants.push(composite(
+                img,
+                &blurred,
+                &top_pixels(&map.values, config.fraction),
+            ));
+        }
+        classes.extend(std::iter::repeat_n(item.class, 3 + item.maps.len()));
     }
-    let classes: Vec<i64> = items.iter().flat_map(|it| [it.class; 4]).collect();
-    let p = classifier.class_probabilities(&variants, &classes)?;
-    Ok(p.chunks(4)
-        .map(|q| Deletion {
-            p_original: q[0],
-            drop_cam: q[0] - q[1],
-            drop_random: q[0] - q[2],
-            drop_blobs: q[0] - q[3],
-        })
-        .collect())
+    let mut p = Vec::with_capacity(variants.len());
+    for (imgs, cls) in variants.chunks(64).zip(classes.chunks(64)) {
+        p.extend(classifier.class_probabilities(imgs, cls)?);
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut at = 0;
+    for item in items {
+        let (p0, pr, pb) = (p[at], p[at + 1], p[at + 2]);
+        out.push(
+            (0..item.maps.len())
+                .map(|k| Deletion {
+                    p_original: p0,
+                    drop_cam: p0 - p[at + 3 + k],
+                    drop_random: p0 - pr,
+                    drop_blobs: p0 - pb,
+                })
+                .collect(),
+        );
+        at += 3 + item.maps.len();
+    }
+    Ok(out)
 }
 
 /// Mean drops over many images.
@@ -274,7 +293,7 @@ mod tests {
         };
         let item = DeletionItem {
             image: &img,
-            map: &map,
+            maps: vec![&map, &map],
             class: 1,
             seed: 3,
         };
@@ -282,12 +301,15 @@ mod tests {
             blur_sigma: 0.25,
             ..DeletionConfig::default()
         };
-        let out = deletion(&classifier, &[item], (4, 4), &config)?;
-        let d = out[0];
+        let out = deletion(&classifier, std::slice::from_ref(&item), (4, 4), &config)?;
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].len(), 2);
+        assert_eq!(out[0][0], out[0][1]);
+        let d = out[0][0];
         assert!(d.p_original > 0.9, "{d:?}");
         assert!(d.drop_cam > d.drop_random + 0.05, "{d:?}");
         assert!(d.drop_cam > d.drop_blobs, "{d:?}");
-        let s = summarise(&out);
+        let s = summarise(&out[0]);
         assert_eq!(s.cam_beats_random, 1.0);
         let small = Heatmap {
             width: 8,
@@ -295,7 +317,7 @@ mod tests {
             values: vec![0.0; 64],
         };
         let bad = DeletionItem {
-            map: &small,
+            maps: vec![&small],
             ..item
         };
         assert!(deletion(&classifier, &[bad], (4, 4), &DeletionConfig::default()).is_err());

@@ -238,7 +238,7 @@ pub fn explain(
     let ckpt = Checkpoint::load(&inputs.checkpoint, device)?;
     let classes = ckpt.meta.classes.clone();
     let model: &dyn birds_models::ImageClassifier = &*ckpt.model;
-    let layer = crate::layers::resolve(&ckpt, &params.layer)?;
+    let layer = crate::layers::resolve(&ckpt, &inputs.checkpoint, &params.layer)?;
     let layer: &dyn CamLayer = match &layer {
         Some(named) => named.as_ref(),
         None => &LastFeatureMap(model),
@@ -692,28 +692,20 @@ impl Context<'_> {
         let mut requests = Vec::new();
         let mut kinds = Vec::new();
         for (i, w) in works.iter().enumerate() {
-            requests.push(Request {
-                image: i,
-                target: Target::Predicted,
-            });
-            kinds.push(TargetKind::Predicted);
             let c = &self.candidates[w.candidate];
+            let mut push = |target, kind| {
+                requests.push(Request { image: i, target });
+                kinds.push(kind);
+            };
+            push(Target::Predicted, TargetKind::Predicted);
             if w.draw && self.params.why_not {
                 if let Some(t) = c.true_class {
-                    requests.push(Request {
-                        image: i,
-                        target: Target::Class(t),
-                    });
-                    kinds.push(TargetKind::True);
+                    push(Target::Class(t), TargetKind::True);
                 }
             }
             if w.draw {
                 if let Some(t) = self.class_target {
-                    requests.push(Request {
-                        image: i,
-                        target: Target::Class(t),
-                    });
-                    kinds.push(TargetKind::Class);
+                    push(Target::Class(t), TargetKind::Class);
                 }
             }
         }
@@ -722,45 +714,58 @@ impl Context<'_> {
         let logits = g.logits.to_device(Device::Cpu);
         let map_size = g.activations.size();
         let (gh, gw) = (map_size[2], map_size[3]);
-        // Which rows to keep: a `true` row equal to the predicted class repeats the predicted row.
-        let keep: Vec<bool> = (0..requests.len())
+        let n_req = requests.len();
+        // A `true` row whose class is the predicted one repeats the predicted row: dropped.
+        let keep: Vec<bool> = (0..n_req)
             .map(|m| kinds[m] != TargetKind::True || g.class[m] != g.predicted[m])
             .collect();
+        // The row of each image's predicted-class request.
+        let pred_row: Vec<usize> = (0..works.len())
+            .map(|i| {
+                (0..n_req)
+                    .find(|&m| kinds[m] == TargetKind::Predicted && g.image[m] == i)
+                    .unwrap_or(0)
+            })
+            .collect();
 
+        // Raw maps and their input-size heatmaps, per method.
+        let mut raws: Vec<Tensor> = Vec::with_capacity(self.methods.len());
+        let mut maps: Vec<Vec<Option<Heatmap>>> = Vec::with_capacity(self.methods.len());
         for &method in self.methods {
             let raw = g.cam(method).to_device(Device::Cpu).to_kind(Kind::Float);
-            let mut maps: Vec<Option<Heatmap>> = Vec::with_capacity(requests.len());
+            let mut per_row = Vec::with_capacity(n_req);
             for (m, &k) in keep.iter().enumerate() {
-                maps.push(if k {
+                per_row.push(if k {
                     Some(Heatmap::from_cam(&raw.get(m as i64), size, size)?)
                 } else {
                     None
                 });
             }
-            // Deletion for the predicted rows.
-            let pred_rows: Vec<usize> = (0..requests.len())
-                .filter(|&m| kinds[m] == TargetKind::Predicted)
-                .collect();
-            let items: Vec<DeletionItem<'_>> = pred_rows
-                .iter()
-                .filter_map(|&m| {
-                    let w = &works[g.image[m]];
-                    Some(DeletionItem {
-                        image: &images[g.image[m]],
-                        map: maps[m].as_ref()?,
-                        class: g.class[m],
-                        seed: stable_hash(&self.candidates[w.candidate].image),
-                    })
-                })
-                .collect();
-            let dels = faithfulness::deletion(self.classifier, &items, (gh, gw), &self.deletion)?;
-            let mut del_of: BTreeMap<usize, Deletion> = BTreeMap::new();
-            for (&m, d) in pred_rows.iter().zip(dels) {
-                del_of.insert(m, d);
-            }
+            raws.push(raw);
+            maps.push(per_row);
+        }
 
-            for m in 0..requests.len() {
-                let Some(map) = &maps[m] else { continue };
+        // Deletion test of every image's predicted-class maps, all methods sharing the baselines.
+        let items: Vec<DeletionItem<'_>> = (0..works.len())
+            .map(|i| {
+                let m = pred_row[i];
+                DeletionItem {
+                    image: &images[i],
+                    maps: maps
+                        .iter()
+                        .filter_map(|per_row| per_row[m].as_ref())
+                        .collect(),
+                    class: g.class[m],
+                    seed: stable_hash(&self.candidates[works[i].candidate].image),
+                }
+            })
+            .collect();
+        let dels = faithfulness::deletion(self.classifier, &items, (gh, gw), &self.deletion)?;
+
+        for (k, &method) in self.methods.iter().enumerate() {
+            let raw = &raws[k];
+            for m in 0..n_req {
+                let Some(map) = &maps[k][m] else { continue };
                 let i = g.image[m];
                 let w = &works[i];
                 let c = &self.candidates[w.candidate];
@@ -770,26 +775,26 @@ impl Context<'_> {
                     .and_then(|mask| metrics::localisation(map, mask));
                 let predicted = g.predicted[m];
                 let overlay = if w.draw {
-                    let rel = self.draw(
-                        w,
-                        c,
+                    let view = View {
+                        work: w,
                         method,
-                        kinds[m],
-                        g.class[m],
-                        &images[i],
-                        &raw.get(m as i64),
-                        masks[i].as_deref(),
+                        kind: kinds[m],
+                        class: g.class[m],
+                        image: &images[i],
+                        mask: masks[i].as_deref(),
                         predicted,
-                        &probs,
-                        m,
-                        loc,
-                    )?;
+                        probs: &probs,
+                        row: m,
+                    };
+                    let rel = self.draw(&view, &raw.get(m as i64), loc)?;
                     counters.overlays += 1;
                     Some(rel)
                 } else {
                     None
                 };
-                let d = del_of.get(&m);
+                let d = (kinds[m] == TargetKind::Predicted)
+                    .then(|| dels[i].get(k))
+                    .flatten();
                 rows.push(CamRow {
                     image: c.image.clone(),
                     split: c.split.map(|s| s.as_str().to_string()),
@@ -824,29 +829,24 @@ impl Context<'_> {
                     overlay,
                 });
             }
-            // Why-not panels: predicted next to true, for misclassified drawn images.
-            for m in 0..requests.len() {
+            // Why-not panels: the predicted class next to the true one, for misclassified drawn images.
+            for m in 0..n_req {
                 if kinds[m] != TargetKind::True || !keep[m] {
                     continue;
                 }
-                let Some(pm) = (0..requests.len())
-                    .find(|&p| kinds[p] == TargetKind::Predicted && g.image[p] == g.image[m])
-                else {
-                    continue;
-                };
                 let i = g.image[m];
-                self.why_not(
-                    &works[i],
+                let view = View {
+                    work: &works[i],
                     method,
-                    &images[i],
-                    &raw.get(pm as i64),
-                    &raw.get(m as i64),
-                    masks[i].as_deref(),
-                    g.predicted[m],
-                    g.class[m],
-                    &probs,
-                    m,
-                )?;
+                    kind: TargetKind::True,
+                    class: g.class[m],
+                    image: &images[i],
+                    mask: masks[i].as_deref(),
+                    predicted: g.predicted[m],
+                    probs: &probs,
+                    row: m,
+                };
+                self.why_not(&view, &raw.get(pred_row[i] as i64), &raw.get(m as i64))?;
                 counters.why_not += 1;
             }
         }
@@ -919,23 +919,17 @@ impl Context<'_> {
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn draw(
-        &self,
-        w: &Work,
-        c: &Candidate,
-        method: CamMethod,
-        kind: TargetKind,
-        class: i64,
-        img: &RgbImage,
-        raw: &Tensor,
-        mask: Option<&[bool]>,
-        predicted: i64,
-        probs: &Tensor,
-        row: usize,
-        loc: Option<Localisation>,
-    ) -> Result<String> {
-        let heat = self.heat(img, raw, mask)?;
+    fn draw(&self, v: &View<'_>, raw: &Tensor, loc: Option<Localisation>) -> Result<String> {
+        let (c, probs, row, predicted, class, kind, method) = (
+            &self.candidates[v.work.candidate],
+            v.probs,
+            v.row,
+            v.predicted,
+            v.class,
+            v.kind,
+            v.method,
+        );
+        let heat = self.heat(v.image, raw, v.mask)?;
         let p_pred = image_prob(probs, row, predicted);
         let correct = c.true_class.map(|t| t == predicted);
         let colour = match correct {
@@ -959,7 +953,7 @@ impl Context<'_> {
         };
         let mut third = format!("{} FOR {what}", method.as_str().to_uppercase());
         if let Some(e) = loc.and_then(|l| l.energy_in_mask) {
-            third.push_str(&format!(" IN MASK {:.0}%", e * 100.0));
+            third.push_str(&format!(", {:.0}% IN MASK", e * 100.0));
         }
         lines.push((third, GREY));
         let suffix = match kind {
@@ -967,25 +961,22 @@ impl Context<'_> {
             TargetKind::True => ".true".to_string(),
             TargetKind::Class => format!(".class-{}", slug(self.label(class))),
         };
-        let rel = self.rel_path("overlays", w, method, &suffix);
+        let rel = self.rel_path("overlays", v.work, method, &suffix);
         self.save(&rel, &render::with_caption(&heat, &lines))?;
         Ok(rel)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn why_not(
-        &self,
-        w: &Work,
-        method: CamMethod,
-        img: &RgbImage,
-        raw_pred: &Tensor,
-        raw_true: &Tensor,
-        mask: Option<&[bool]>,
-        predicted: i64,
-        truth: i64,
-        probs: &Tensor,
-        row: usize,
-    ) -> Result<()> {
+    fn why_not(&self, v: &View<'_>, raw_pred: &Tensor, raw_true: &Tensor) -> Result<()> {
+        let (w, method, img, mask, predicted, truth, probs, row) = (
+            v.work,
+            v.method,
+            v.image,
+            v.mask,
+            v.predicted,
+            v.class,
+            v.probs,
+            v.row,
+        );
         let c = &self.candidates[w.candidate];
         let mut plain = self.display(img);
         if let Some(mask) = mask {
@@ -1027,6 +1018,19 @@ impl Context<'_> {
         let rel = self.rel_path("why_not", w, method, "");
         self.save(&rel, &panel)
     }
+}
+
+/// One map to draw: the image, the request row and what it explains.
+struct View<'a> {
+    work: &'a Work,
+    method: CamMethod,
+    kind: TargetKind,
+    class: i64,
+    image: &'a RgbImage,
+    mask: Option<&'a [bool]>,
+    predicted: i64,
+    probs: &'a Tensor,
+    row: usize,
 }
 
 /// Probability of `class` in request row `row` (every row of an image carries that image's probabilities).

@@ -38,17 +38,18 @@ impl CamLayer for TinyNet {
         "conv1".into()
     }
 
-    fn activations(&self, xs: &Tensor) -> Tensor {
-        xs.conv2d(&self.conv1, Some(&self.bias1), [1, 1], [1, 1], [1, 1], 1)
-            .relu()
+    fn activations(&self, xs: &Tensor) -> birds_explain::Result<Tensor> {
+        Ok(xs
+            .conv2d(&self.conv1, Some(&self.bias1), [1, 1], [1, 1], [1, 1], 1)
+            .relu())
     }
 
-    fn logits_from_activations(&self, a: &Tensor) -> Tensor {
+    fn logits_from_activations(&self, a: &Tensor) -> birds_explain::Result<Tensor> {
         let h = a
             .conv2d(&self.conv2, Some(&self.bias2), [1, 1], [1, 1], [1, 1], 1)
             .relu();
-        h.mean_dim([2i64, 3].as_slice(), false, Kind::Double)
-            .linear(&self.fc, Some(&self.fc_bias))
+        Ok(h.mean_dim([2i64, 3].as_slice(), false, Kind::Double)
+            .linear(&self.fc, Some(&self.fc_bias)))
     }
 }
 
@@ -81,7 +82,7 @@ fn weights_match_finite_differences() {
         },
     ];
     let g = cam::gradients(&net, &x, &requests).unwrap();
-    let acts = net.activations(&x);
+    let acts = net.activations(&x).unwrap();
     let eps = 1e-6;
     for (n, &class) in targets.iter().enumerate() {
         let n = n as i64;
@@ -107,9 +108,13 @@ fn weights_match_finite_differences() {
                         .fill_(v - eps);
                     plus = plus.unsqueeze(0);
                     minus = minus.unsqueeze(0);
-                    let lp = net.logits_from_activations(&plus).double_value(&[0, class]);
+                    let lp = net
+                        .logits_from_activations(&plus)
+                        .unwrap()
+                        .double_value(&[0, class]);
                     let lm = net
                         .logits_from_activations(&minus)
+                        .unwrap()
                         .double_value(&[0, class]);
                     numeric[k][i][j] = (lp - lm) / (2.0 * eps);
                 }

@@ -24,15 +24,16 @@ impl CamLayer for WideConv {
     fn layer_name(&self) -> String {
         "wide".into()
     }
-    fn activations(&self, xs: &Tensor) -> Tensor {
-        xs.conv2d(&self.conv, None::<&Tensor>, [1, 1], [1, 1], [1, 1], 1)
-            .relu()
+    fn activations(&self, xs: &Tensor) -> birds_explain::Result<Tensor> {
+        Ok(xs
+            .conv2d(&self.conv, None::<&Tensor>, [1, 1], [1, 1], [1, 1], 1)
+            .relu())
     }
-    fn logits_from_activations(&self, a: &Tensor) -> Tensor {
+    fn logits_from_activations(&self, a: &Tensor) -> birds_explain::Result<Tensor> {
         // A non-linear head so that the backward pass has a real graph to free.
-        a.square()
+        Ok(a.square()
             .mean_dim([2i64, 3].as_slice(), false, Kind::Float)
-            .matmul(&self.head)
+            .matmul(&self.head))
     }
 }
 

@@ -10,6 +10,8 @@ use tch::nn::{self, Module, ModuleT};
 
 use crate::classifier::ImageClassifier;
 
+mod layers; // split at a named layer (stem, blocks.N, head) for Grad-CAM: forward_to, logits_from_layer
+
 /// Channels of the final feature map (the Grad-CAM target) and of the pooled embedding.
 pub const FEATURE_CHANNELS: i64 = 1280;
 /// Dropout before the classifier, as in the reference model.

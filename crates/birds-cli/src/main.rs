@@ -33,6 +33,8 @@ enum Command {
     Info(commands::info::Args),
     /// Classify images with the 1000-class ImageNet head of pretrained EfficientNet-Lite0 (top-5 ids).
     Imagenet(commands::imagenet::Args),
+    /// Draw the demo dataset: procedurally drawn bird species with ground-truth masks, Kaggle layout.
+    Synth(commands::synth::Args),
     /// Run a pipeline's stale stages (pipelines/NAME.yaml): cached, parallel with -j, logged.
     Run(commands::run::Args),
     /// Which stages of a pipeline are stale, and which dep, param or out made them so.
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => commands::info::run(&runtime, args),
         Command::Imagenet(args) => commands::imagenet::run(&runtime, args),
+        Command::Synth(args) => commands::synth::run(args),
         Command::Run(args) => commands::run::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Dag(args) => commands::dag::run(args),

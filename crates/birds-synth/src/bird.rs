@@ -67,12 +67,14 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
     let (rx, ry, rh) = (rx * k, ry * (1.0 + jit(0.06)), rh * (1.0 + jit(0.06)));
     let tilt = tilt + jit(0.08);
     let mut out = Vec::new();
-    let mut push = |shape: Shape, paint: Paint, clip: Option<Shape>| {
-        out.push(Layer { shape, paint, clip })
-    };
+    let mut push =
+        |shape: Shape, paint: Paint, clip: Option<Shape>| out.push(Layer { shape, paint, clip });
 
     // Legs and feet (behind the body).
-    let leg_top = [rot(p(0.08 * rx, 0.7 * ry), tilt), rot(p(-0.2 * rx, 0.7 * ry), tilt)];
+    let leg_top = [
+        rot(p(0.08 * rx, 0.7 * ry), tilt),
+        rot(p(-0.2 * rx, 0.7 * ry), tilt),
+    ];
     let ground = 0.78 * ry + 0.14;
     let mut feet = p(0.0, 0.0);
     for top in leg_top {
@@ -103,9 +105,27 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
     let base = rot(p(-0.72 * rx, -0.05 * ry), tilt);
     let dir = tilt + std::f32::consts::PI + 0.12 + jit(0.1);
     let tail_local: Vec<P> = match s.tail {
-        TailShape::Short => vec![p(0.0, -0.06), p(0.17, -0.075), p(0.18, 0.0), p(0.17, 0.075), p(0.0, 0.06)],
-        TailShape::Long => vec![p(0.0, -0.05), p(0.42, -0.035), p(0.45, 0.0), p(0.42, 0.035), p(0.0, 0.05)],
-        TailShape::Forked => vec![p(0.0, -0.05), p(0.34, -0.13), p(0.21, 0.0), p(0.34, 0.13), p(0.0, 0.05)],
+        TailShape::Short => vec![
+            p(0.0, -0.06),
+            p(0.17, -0.075),
+            p(0.18, 0.0),
+            p(0.17, 0.075),
+            p(0.0, 0.06),
+        ],
+        TailShape::Long => vec![
+            p(0.0, -0.05),
+            p(0.42, -0.035),
+            p(0.45, 0.0),
+            p(0.42, 0.035),
+            p(0.0, 0.05),
+        ],
+        TailShape::Forked => vec![
+            p(0.0, -0.05),
+            p(0.34, -0.13),
+            p(0.21, 0.0),
+            p(0.34, 0.13),
+            p(0.0, 0.05),
+        ],
         TailShape::Fan => vec![
             p(0.0, -0.05),
             p(0.2, -0.17),
@@ -136,7 +156,11 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
         ry,
         angle: tilt,
     };
-    push(body.clone(), shaded(col(s.body_colour), p(0.0, 0.0), ry), None);
+    push(
+        body.clone(),
+        shaded(col(s.body_colour), p(0.0, 0.0), ry),
+        None,
+    );
 
     // Breast pattern, clipped to the body.
     let bc = rot(p(0.38 * rx, 0.38 * ry), tilt);
@@ -154,7 +178,13 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
             for i in -3..=3 {
                 for j in -2..=2 {
                     let off = if j % 2 == 0 { 0.0 } else { 0.035 };
-                    let q = add(bc, p(i as f32 * 0.07 + off + jit(0.01), j as f32 * 0.06 + jit(0.01)));
+                    let q = add(
+                        bc,
+                        p(
+                            i as f32 * 0.07 + off + jit(0.01),
+                            j as f32 * 0.06 + jit(0.01),
+                        ),
+                    );
                     if region.sdf(q) > -0.01 {
                         continue;
                     }
@@ -224,7 +254,11 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
         .iter()
         .map(|q| add(hc, p(q.x * rh, q.y * rh)))
         .collect();
-        push(Shape::Polygon(crest), shaded(col(c), p(hc.x, hc.y - 1.3 * rh), rh), None);
+        push(
+            Shape::Polygon(crest),
+            shaded(col(c), p(hc.x, hc.y - 1.3 * rh), rh),
+            None,
+        );
     }
     push(circle(hc, rh), shaded(col(s.head_colour), hc, rh), None);
 
@@ -233,7 +267,13 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
     let beak_local: Vec<P> = match s.beak {
         BeakShape::Conical => {
             let l = 0.11 * f;
-            vec![p(-0.03, -0.06), p(0.4 * l, -0.045), p(l, 0.0), p(0.4 * l, 0.045), p(-0.03, 0.06)]
+            vec![
+                p(-0.03, -0.06),
+                p(0.4 * l, -0.045),
+                p(l, 0.0),
+                p(0.4 * l, 0.045),
+                p(-0.03, 0.06),
+            ]
         }
         BeakShape::Thin => {
             let l = 0.14 * f;
@@ -292,7 +332,11 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
     // Eye (with ring).
     let ec = add(hc, p(0.36 * rh, -0.18 * rh));
     if s.eye_ring {
-        push(circle(ec, 0.38 * rh), Paint::Solid(col(Colour::White)), None);
+        push(
+            circle(ec, 0.38 * rh),
+            Paint::Solid(col(Colour::White)),
+            None,
+        );
     }
     push(circle(ec, 0.2 * rh), Paint::Solid([14.0, 12.0, 12.0]), None);
     push(
@@ -318,6 +362,12 @@ pub fn bounds(layers: &[Layer], t: &Similarity) -> (f32, f32, f32, f32) {
 pub fn draw(canvas: &mut Canvas, layers: &[Layer], t: &Similarity) {
     for l in layers {
         let clip = l.clip.as_ref().map(|c| t.shape(c));
-        canvas.fill(&t.shape(&l.shape), &t.paint(&l.paint), clip.as_ref(), 1.0, true);
+        canvas.fill(
+            &t.shape(&l.shape),
+            &t.paint(&l.paint),
+            clip.as_ref(),
+            1.0,
+            true,
+        );
     }
 }

@@ -98,7 +98,12 @@ fn split_index(s: Split) -> u64 {
 fn image_rng(seed: u64, job: Job) -> Rng {
     Rng::derive(
         "image",
-        &[seed, split_index(job.split), job.class as u64, job.index as u64],
+        &[
+            seed,
+            split_index(job.split),
+            job.class as u64,
+            job.index as u64,
+        ],
     )
 }
 
@@ -245,7 +250,8 @@ pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
         "drawing synthetic birds"
     );
     let bar = ProgressBar::new(jobs.len() as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed}<{eta}]") {
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed}<{eta}]")
+    {
         bar.set_style(style);
     }
     bar.set_message("synth");
@@ -261,17 +267,12 @@ pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
             let mut rng = image_rng(params.seed, job);
             let r = scene::render(&list[job.class], params.size, &colours, &mut rng);
             let label = folder_label(job.split, job.class);
-            let path = format!(
-                "{}/{}/{}",
-                job.split,
-                label,
-                file_name(job.index, width)
-            );
+            let path = format!("{}/{}/{}", job.split, label, file_name(job.index, width));
             let rec = write_image(out_dir, &path, &r, job, label)?;
             bar.inc(1);
             Ok(Record {
                 sample: (job.split == sheet_split && job.index < SHEET_SAMPLES)
-                    .then(|| (r.image, r.mask)),
+                    .then_some((r.image, r.mask)),
                 ..rec
             })
         })
@@ -537,8 +538,9 @@ pub fn write_dataset(params: &SynthParams, out: &Path, overwrite: bool) -> Resul
         if !overwrite {
             return Err(SynthError::OutDir {
                 path: out.to_path_buf(),
-                message: "exists and is not empty (pass --force to replace a previous synth dataset)"
-                    .into(),
+                message:
+                    "exists and is not empty (pass --force to replace a previous synth dataset)"
+                        .into(),
             });
         }
         if !out.join(SUMMARY_FILE).is_file() {

@@ -95,6 +95,9 @@ mod tests {
             .map(|(x, y, _)| (x, y))
             .collect();
         assert!(!lit.is_empty());
-        assert!(lit.iter().all(|&(x, y)| x >= 1 && x < 1 + text_width("AB1", 1) && (1..8).contains(&y)));
+        assert!(
+            lit.iter()
+                .all(|&(x, y)| x >= 1 && x < 1 + text_width("AB1", 1) && (1..8).contains(&y))
+        );
     }
 }

@@ -64,13 +64,23 @@ impl SynthParams {
                 format!("{} px is out of range {MIN_SIZE}..={MAX_SIZE}", self.size),
             );
         }
-        for (key, n) in [("train", self.train), ("valid", self.valid), ("test", self.test)] {
+        for (key, n) in [
+            ("train", self.train),
+            ("valid", self.valid),
+            ("test", self.test),
+        ] {
             if n > MAX_PER_SPLIT {
-                return bad(key, format!("{n} images per class is more than {MAX_PER_SPLIT}"));
+                return bad(
+                    key,
+                    format!("{n} images per class is more than {MAX_PER_SPLIT}"),
+                );
             }
         }
         if self.train + self.valid + self.test == 0 {
-            return bad("train", "train, valid and test are all 0: nothing to draw".into());
+            return bad(
+                "train",
+                "train, valid and test are all 0: nothing to draw".into(),
+            );
         }
         if self.defects && (self.train == 0 || self.valid + self.test == 0) {
             return bad(

@@ -11,6 +11,9 @@ use crate::raster::{Canvas, Paint, Shape, Similarity, p, rgbf, shade};
 use crate::rng::Rng;
 use crate::species::{Colour, Species};
 
+/// A bounding box `(x_min, y_min, x_max, y_max)` in pixels, max exclusive.
+pub type BBox = (u32, u32, u32, u32);
+
 /// A rendered image with its ground truth.
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -19,7 +22,7 @@ pub struct Rendered {
     /// The bird's pixels: 255 inside, 0 outside.
     pub mask: GrayImage,
     /// Bounding box of the mask `(x_min, y_min, x_max, y_max)`, max exclusive; `None` if the mask is empty.
-    pub bbox: Option<(u32, u32, u32, u32)>,
+    pub bbox: Option<BBox>,
     /// Pixels inside the mask.
     pub mask_pixels: u64,
     /// JPEG quality to encode this image with.
@@ -62,7 +65,9 @@ struct ValueNoise {
 
 impl ValueNoise {
     fn new(rng: &mut Rng, g: usize) -> Self {
-        let v = (0..(g + 1) * (g + 1)).map(|_| rng.range(-1.0, 1.0)).collect();
+        let v = (0..(g + 1) * (g + 1))
+            .map(|_| rng.range(-1.0, 1.0))
+            .collect();
         Self { g, v }
     }
     fn at(&self, u: f32, v: f32) -> f32 {
@@ -100,7 +105,11 @@ fn background(canvas: &mut Canvas, rng: &mut Rng, palette: &[Colour]) {
     let (gc, gf) = (2 + rng.below(4), 8 + rng.below(10));
     let coarse = ValueNoise::new(rng, gc);
     let fine = ValueNoise::new(rng, gf);
-    let tints = [rng.range(0.7, 1.3), rng.range(0.7, 1.3), rng.range(0.7, 1.3)];
+    let tints = [
+        rng.range(0.7, 1.3),
+        rng.range(0.7, 1.3),
+        rng.range(0.7, 1.3),
+    ];
     let (ca, fa) = (rng.range(12.0, 40.0), rng.range(4.0, 14.0));
     let (w, h) = (canvas.w as f32, canvas.h as f32);
     canvas.fill_fn(|x, y| {
@@ -140,7 +149,8 @@ fn background(canvas: &mut Canvas, rng: &mut Rng, palette: &[Colour]) {
                 Shape::Polygon(
                     (0..n)
                         .map(|i| {
-                            let a = a0 + i as f32 * std::f32::consts::TAU / n as f32
+                            let a = a0
+                                + i as f32 * std::f32::consts::TAU / n as f32
                                 + rng.range(-0.3, 0.3);
                             let rr = r * rng.range(0.6, 1.0);
                             p(c.x + rr * a.cos(), c.y + rr * a.sin())
@@ -256,7 +266,7 @@ pub fn render(species: &Species, size: u32, palette: &[Colour], rng: &mut Rng) -
     }
 }
 
-fn mask_of(canvas: &Canvas) -> (GrayImage, Option<(u32, u32, u32, u32)>, u64) {
+fn mask_of(canvas: &Canvas) -> (GrayImage, Option<BBox>, u64) {
     let mut mask = GrayImage::new(canvas.w as u32, canvas.h as u32);
     let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
     let mut n = 0u64;

@@ -70,7 +70,11 @@ fn outline(img: &RgbImage, mask: &GrayImage) -> RgbImage {
     let mut out = img.clone();
     let (w, h) = mask.dimensions();
     let inside = |x: i64, y: i64| {
-        x >= 0 && y >= 0 && x < i64::from(w) && y < i64::from(h) && mask.get_pixel(x as u32, y as u32).0[0] > 127
+        x >= 0
+            && y >= 0
+            && x < i64::from(w)
+            && y < i64::from(h)
+            && mask.get_pixel(x as u32, y as u32).0[0] > 127
     };
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for y in 0..h {
@@ -80,7 +84,11 @@ fn outline(img: &RgbImage, mask: &GrayImage) -> RgbImage {
                 continue;
             }
             (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-            if !(inside(xi - 1, yi) && inside(xi + 1, yi) && inside(xi, yi - 1) && inside(xi, yi + 1)) {
+            if !(inside(xi - 1, yi)
+                && inside(xi + 1, yi)
+                && inside(xi, yi - 1)
+                && inside(xi, yi + 1))
+            {
                 out.put_pixel(x, y, Rgb([255, 0, 255]));
             }
         }

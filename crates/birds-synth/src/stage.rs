@@ -44,7 +44,11 @@ mod tests {
 
     #[test]
     fn checks_params_and_writes_into_out_dir() -> Result<(), StageError> {
-        assert!(SynthStage.check_params(&serde_json::json!({"size": 64})).is_ok());
+        assert!(
+            SynthStage
+                .check_params(&serde_json::json!({"size": 64}))
+                .is_ok()
+        );
         let e = SynthStage
             .check_params(&serde_json::json!({"sizes": 64}))
             .err()
@@ -56,7 +60,8 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("classes"), "{e}");
         let dir = tempfile::tempdir()?;
-        let params = serde_json::json!({"classes": 2, "train": 2, "valid": 1, "test": 1, "size": 48});
+        let params =
+            serde_json::json!({"classes": 2, "train": 2, "valid": 1, "test": 1, "size": 48});
         let inputs = BTreeMap::new();
         let ctx = StageContext {
             name: "synth",

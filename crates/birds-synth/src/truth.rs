@@ -103,9 +103,12 @@ pub fn read_boxes(root: &Path) -> Result<Vec<BirdBox>> {
             return Err(bad(i + 1, format!("{} fields, expected 10", f.len())));
         }
         let num = |k: usize| -> Result<u64> {
-            f[k].trim()
-                .parse::<u64>()
-                .map_err(|_| bad(i + 1, format!("column {k} is {:?}, not a whole number", f[k])))
+            f[k].trim().parse::<u64>().map_err(|_| {
+                bad(
+                    i + 1,
+                    format!("column {k} is {:?}, not a whole number", f[k]),
+                )
+            })
         };
         let small = |k: usize| -> Result<u32> {
             u32::try_from(num(k)?).map_err(|_| bad(i + 1, format!("column {k} too large")))

@@ -53,7 +53,10 @@ fn tree_hash(root: &Path) -> blake3::Hash {
 }
 
 /// `(filepaths, labels, data set)` rows of birds.csv, checking the header and the class id format.
-fn csv_rows(root: &Path) -> Result<Vec<(String, String, String)>, Box<dyn std::error::Error>> {
+/// `(filepaths, labels, data set)` of each row.
+type Rows = Vec<(String, String, String)>;
+
+fn csv_rows(root: &Path) -> Result<Rows, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(root.join("birds.csv"))?;
     let mut lines = text.lines();
     assert_eq!(
@@ -64,7 +67,10 @@ fn csv_rows(root: &Path) -> Result<Vec<(String, String, String)>, Box<dyn std::e
     for line in lines {
         let f = birds_synth::truth::split_csv_line(line);
         assert_eq!(f.len(), 5, "{line}");
-        assert!(f[0].ends_with(".0") && f[0].trim_end_matches(".0").parse::<u32>().is_ok(), "{line}");
+        assert!(
+            f[0].ends_with(".0") && f[0].trim_end_matches(".0").parse::<u32>().is_ok(),
+            "{line}"
+        );
         rows.push((f[1].clone(), f[2].clone(), f[3].clone()));
     }
     Ok(rows)
@@ -108,12 +114,19 @@ fn csv_lists_exactly_the_images_on_disk() -> R {
     assert_eq!(rows.len(), 4 * 7);
     assert_eq!(summary.images, [12, 8, 8]);
     for (path, label, split) in &rows {
-        assert_eq!(path, &format!("{split}/{label}/{}", path.rsplit('/').next().unwrap_or("")));
+        assert_eq!(
+            path,
+            &format!("{split}/{label}/{}", path.rsplit('/').next().unwrap_or(""))
+        );
         let img = image::open(dir.path().join(path))?;
         assert_eq!((img.width(), img.height()), (64, 64));
     }
     let labels: BTreeSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-    let expected: BTreeSet<String> = species(4).unwrap_or_default().into_iter().map(|s| s.label).collect();
+    let expected: BTreeSet<String> = species(4)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.label)
+        .collect();
     assert_eq!(labels, expected.iter().map(String::as_str).collect());
     // Class ids are the index in the sorted labels.
     let text = std::fs::read_to_string(dir.path().join("birds.csv"))?;
@@ -130,7 +143,11 @@ fn csv_lists_exactly_the_images_on_disk() -> R {
 
 fn gray_mask(path: &Path) -> Result<image::GrayImage, Box<dyn std::error::Error>> {
     let m = image::open(path)?;
-    assert!(matches!(m.color(), image::ColorType::L8), "{}", path.display());
+    assert!(
+        matches!(m.color(), image::ColorType::L8),
+        "{}",
+        path.display()
+    );
     Ok(m.to_luma8())
 }
 
@@ -150,11 +167,18 @@ fn masks_cover_the_drawn_bird() -> R {
         let img = image::open(dir.path().join(&b.path))?.to_rgb8();
         let mask = gray_mask(&dir.path().join(&b.mask))?;
         assert_eq!(mask.dimensions(), img.dimensions());
-        assert!(mask.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255), "binary mask");
+        assert!(
+            mask.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255),
+            "binary mask"
+        );
         let area = mask.pixels().filter(|p| p.0[0] == 255).count() as u64;
         assert_eq!(area, b.mask_pixels);
         let total = u64::from(img.width() * img.height());
-        assert!(area > total / 50 && area < total * 3 / 4, "{}: area {area}", b.path);
+        assert!(
+            area > total / 50 && area < total * 3 / 4,
+            "{}: area {area}",
+            b.path
+        );
         // Box = the mask's extent, inside the image, and the bird does not touch the border.
         assert!(b.x_min > 0 && b.y_min > 0 && b.x_max < img.width() && b.y_max < img.height());
         for (x, y, p) in mask.enumerate_pixels() {
@@ -203,17 +227,28 @@ fn defects_are_planted_as_described() -> R {
     let kinds: Vec<&str> = summary.defects.iter().map(|d| d.kind).collect();
     assert_eq!(
         kinds,
-        vec!["label_whitespace", "cross_split_near_duplicate", "truncated_file"]
+        vec![
+            "label_whitespace",
+            "cross_split_near_duplicate",
+            "truncated_file"
+        ]
     );
     let rows = csv_rows(dir.path())?;
     let on_disk: BTreeSet<String> = tree(dir.path())
         .into_keys()
         .filter(|k| k.ends_with(".jpg"))
         .collect();
-    assert_eq!(rows.iter().map(|r| r.0.clone()).collect::<BTreeSet<_>>(), on_disk);
+    assert_eq!(
+        rows.iter().map(|r| r.0.clone()).collect::<BTreeSet<_>>(),
+        on_disk
+    );
     let list = species(4).unwrap_or_default();
     let variant = list[0].label.replacen(' ', "  ", 1);
-    let valid_labels: BTreeSet<&str> = rows.iter().filter(|r| r.2 == "valid").map(|r| r.1.as_str()).collect();
+    let valid_labels: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.2 == "valid")
+        .map(|r| r.1.as_str())
+        .collect();
     assert!(valid_labels.contains(variant.as_str()), "{valid_labels:?}");
     assert!(!valid_labels.contains(list[0].label.as_str()));
     // The truncated file is a JPEG start without its end-of-image marker (lenient decoders fill the rest with
@@ -251,12 +286,18 @@ fn write_dataset_refuses_foreign_folders_and_replaces_its_own() -> R {
         size: 48,
         ..Default::default()
     };
-    let e = write_dataset(&p, &foreign, true).err().map(|e| e.to_string()).unwrap_or_default();
+    let e = write_dataset(&p, &foreign, true)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("not a synth dataset"), "{e}");
     assert!(foreign.join("keep.txt").is_file());
     let out = dir.path().join("synth");
     write_dataset(&p, &out, false)?;
-    let e = write_dataset(&p, &out, false).err().map(|e| e.to_string()).unwrap_or_default();
+    let e = write_dataset(&p, &out, false)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("not empty"), "{e}");
     let bigger = SynthParams { classes: 3, ..p };
     write_dataset(&bigger, &out, true)?;

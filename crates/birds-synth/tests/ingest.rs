@@ -28,8 +28,20 @@ fn ingest_finds_no_anomalies_in_a_clean_dataset() -> R {
     assert_eq!(report.totals.ok, summary.total());
     assert_eq!(report.totals.errors, 0);
     let labels: Vec<&str> = report.classes.iter().map(|c| c.label.as_str()).collect();
-    assert_eq!(labels, summary.labels.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(report.classes.iter().all(|c| (c.train, c.valid, c.test) == (4, 2, 2)));
+    assert_eq!(
+        labels,
+        summary
+            .labels
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        report
+            .classes
+            .iter()
+            .all(|c| (c.train, c.valid, c.test) == (4, 2, 2))
+    );
     let csv = report.csv.ok_or("birds.csv not read")?;
     assert_eq!(csv.matched, summary.total());
     assert!(report.leakage.is_empty() && report.near_duplicates.is_empty());
@@ -51,7 +63,11 @@ fn ingest_reports_every_planted_defect() -> R {
         .iter()
         .map(|s| s.spelling.as_str())
         .collect();
-    assert!(spellings.iter().any(|s| s.contains("  ")), "{spellings:?} ({})", spelling.note);
+    assert!(
+        spellings.iter().any(|s| s.contains("  ")),
+        "{spellings:?} ({})",
+        spelling.note
+    );
     // The near-duplicate crosses splits.
     let (a, b) = (&dup.paths[0], &dup.paths[1]);
     assert!(

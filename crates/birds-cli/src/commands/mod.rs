@@ -2,6 +2,7 @@
 
 pub mod imagenet;
 pub mod info;
+pub mod synth;
 pub mod ingest;
 pub mod preprocess;
 pub mod evaluate;

@@ -59,6 +59,11 @@ enum Command {
     /// Train a classifier on a preprocess cache: feature-extract, fine-tune or scratch (`train smoke`: a few
     /// CUDA/CPU steps on a synthetic batch).
     Train(commands::train::Args),
+    /// Top-5 species of images under a trained checkpoint (default: the default pipeline's fine-tuned model), with
+    /// an optional Grad-CAM overlay.
+    Predict(commands::predict::Args),
+    /// Write the self-contained HTML report from stage output folders (what the pipeline's `report` stage does).
+    Report(commands::report::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -95,6 +100,8 @@ fn main() -> ExitCode {
         Command::Explain(args) => commands::explain::run(&runtime, args),
         Command::Compare(args) => commands::compare::run(&runtime, args),
         Command::Train(args) => commands::train::run(&runtime, args),
+        Command::Predict(args) => commands::predict::run(&runtime, args),
+        Command::Report(args) => commands::report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

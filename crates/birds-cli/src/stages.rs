@@ -4,5 +4,14 @@ use birds_core::stage::Stage;
 
 /// Every built-in stage, in the order `birds stages` lists them.
 pub fn builtin() -> Vec<&'static dyn Stage> {
-    vec![&birds_ingest::IngestStage, &birds_preprocess::PreprocessStage, &birds_train::stage::TrainStage, &birds_train::stage::CompareStage, &birds_evaluate::EvaluateStage, &birds_explain::ExplainStage]
+    vec![
+        &birds_synth::SynthStage,
+        &birds_ingest::IngestStage,
+        &birds_preprocess::PreprocessStage,
+        &birds_train::stage::TrainStage,
+        &birds_train::stage::CompareStage,
+        &birds_evaluate::EvaluateStage,
+        &birds_explain::ExplainStage,
+        &birds_report::ReportStage,
+    ]
 }

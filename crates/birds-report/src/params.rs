@@ -20,8 +20,10 @@ pub struct ReportParams {
     pub needs_more_training: usize,
     /// Images in the Grad-CAM gallery.
     pub gallery: usize,
-    /// Longest side of a thumbnail in pixels (Grad-CAM overlays are drawn at twice this).
+    /// Longest side of a thumbnail in pixels.
     pub thumbnail_px: u32,
+    /// Longest side of a Grad-CAM overlay in pixels (overlays are never enlarged).
+    pub overlay_px: u32,
     /// Ingest anomalies listed (the rest are counted).
     pub anomalies: usize,
 }
@@ -36,6 +38,7 @@ impl Default for ReportParams {
             needs_more_training: 15,
             gallery: 16,
             thumbnail_px: 112,
+            overlay_px: 320,
             anomalies: 12,
         }
     }
@@ -61,6 +64,12 @@ impl ReportParams {
             if value > max {
                 return bad(key, format!("{value} is out of range 0..={max}"));
             }
+        }
+        if !(32..=1024).contains(&self.overlay_px) {
+            return bad(
+                "overlay_px",
+                format!("{} is out of range 32..=1024", self.overlay_px),
+            );
         }
         if !(32..=512).contains(&self.thumbnail_px) {
             return bad(

@@ -98,7 +98,8 @@ h3{margin:16px 0 8px;font-size:15px}
 .tile.warn b{color:var(--bad)}
 table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
 th,td{border-bottom:1px solid var(--line);padding:4px 9px;text-align:left;vertical-align:top}
-th{background:#eef3f6;font-weight:600;white-space:nowrap}
+th{background:#eef3f6;font-weight:600;vertical-align:bottom}
+.wide{overflow-x:auto;max-width:100%}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.best td{background:#e7f6ee;font-weight:600}
 table.sortable th{cursor:pointer;user-select:none}
@@ -115,6 +116,7 @@ summary{cursor:pointer;font-weight:600}
 ul.findings{margin:6px 0;padding-left:20px}
 ul.findings li{margin:2px 0}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
+.charts svg{max-width:100%;height:auto}
 svg text{font-family:system-ui,"DejaVu Sans",sans-serif}
 svg .ctitle{font-size:13px;font-weight:600;fill:#14323f}
 svg .tick{font-size:11px;fill:#5f6b73}
@@ -127,15 +129,16 @@ svg .hl{font-size:11px;fill:#1d2327}
 .pair h3{margin:0 0 6px}
 .thumbs{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
 figure{margin:0;text-align:center;font-size:12px;color:var(--muted)}
-figure img{display:block;border-radius:4px;border:1px solid var(--line);margin:0 auto 3px}
+figure img{display:block;border-radius:4px;border:1px solid var(--line);margin:0 auto 3px;max-width:100%;height:auto}
 figure.wrong img{border:3px solid var(--bad)}
 figure.ref img{border:3px solid var(--good)}
 figure.missing .noimg{width:110px;height:90px;border:1px dashed #bbb;border-radius:4px;display:flex;flex-direction:column;align-items:center;justify-content:center;word-break:break-all;padding:4px}
 .sep{align-self:center;color:var(--muted);font-size:12px;padding:0 6px}
-.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:14px}
-.whynot{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:14px}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:14px}
+.whynot{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px}
 .card{border:1px solid var(--line);border-radius:6px;padding:8px;background:#fcfdfe}
 .card .pairimgs{display:flex;gap:8px;justify-content:center}
+.card .pairimgs figure{flex:1 1 0;min-width:0}
 .card p{margin:6px 0 0;font-size:12px;color:var(--muted);word-break:break-word}
 .bad{color:var(--bad)} .good{color:var(--good)}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:12px}
@@ -486,10 +489,10 @@ fn section_training(cx: &mut Ctx<'_>, data: &Loaded) -> String {
         "top-1 accuracy",
         &acc,
         Some((0.0, 1.0)),
-        580,
+        560,
         300,
     ));
-    s.push_str(&line_chart("Loss", "cross-entropy", &loss, None, 580, 300));
+    s.push_str(&line_chart("Loss", "cross-entropy", &loss, None, 560, 300));
     s.push_str("</div>");
     let warm: Vec<String> = data
         .runs
@@ -535,7 +538,7 @@ fn section_comparison(cx: &mut Ctx<'_>, data: &Loaded) -> String {
         .max_by(|a, b| score(a.1).total_cmp(&score(b.1)))
         .map(|(i, _)| i);
     let mut s = String::from(
-        r#"<table class="sortable"><thead><tr><th>run</th><th>mode</th><th>model</th><th class="n" data-type="num">epochs</th><th>stopped</th><th class="n" data-type="num">wall time</th><th class="n" data-type="num">train img/s</th><th class="n" data-type="num">trainable params</th><th class="n" data-type="num">best epoch</th><th class="n" data-type="num">best val acc</th><th class="n" data-type="num">val loss</th><th class="n" data-type="num">test acc</th></tr></thead><tbody>"#,
+        r#"<div class="wide"><table class="sortable"><thead><tr><th>run</th><th>mode</th><th>model</th><th class="n" data-type="num">epochs</th><th>stopped</th><th class="n" data-type="num">wall time</th><th class="n" data-type="num">train img/s</th><th class="n" data-type="num">trainable params</th><th class="n" data-type="num">best epoch</th><th class="n" data-type="num">best val acc</th><th class="n" data-type="num">val loss</th><th class="n" data-type="num">test acc</th></tr></thead><tbody>"#,
     );
     for (i, run) in data.runs.iter().enumerate() {
         let m = &run.summary;
@@ -573,7 +576,7 @@ fn section_comparison(cx: &mut Ctx<'_>, data: &Loaded) -> String {
             m.test_accuracy.map(pct).unwrap_or_else(|| "–".into()),
         );
     }
-    s.push_str("</tbody></table>");
+    s.push_str("</tbody></table></div>");
     let pretrained = data
         .runs
         .iter()
@@ -1028,7 +1031,7 @@ fn section_gradcam(cx: &mut Ctx<'_>, data: &Loaded) -> String {
             None => groups.push((r.image.clone(), vec![r])),
         }
     }
-    let side = cx.params.thumbnail_px * 2;
+    let side = cx.params.overlay_px;
     let mut why = String::new();
     let mut gallery = String::new();
     let (mut n_why, mut n_gallery) = (0, 0);

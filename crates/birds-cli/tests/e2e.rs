@@ -1,0 +1,274 @@
+//! The whole job end to end with the real binary: `pipelines/default.yaml` itself, shrunk with `--set` (3 species,
+//! 64 px, 1–2 epochs), in a temporary project. Checks that the report has every section with real numbers, that a
+//! second run runs nothing, that a changed training param reruns only training and what follows, and `birds predict`
+//! (top-5, JSON, CAM overlay, unreadable images).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// The overrides that make the default pipeline tiny.
+const TINY: &[&str] = &[
+    "synth.classes=3",
+    "synth.train=8",
+    "synth.valid=3",
+    "synth.test=3",
+    "synth.size=64",
+    "preprocess.size=64",
+    "preprocess.margin=0",
+    "train-feature-extract.epochs=2",
+    "train-feature-extract.batch_size=8",
+    "train-fine-tune.epochs=1",
+    "train-fine-tune.batch_size=8",
+    "train-scratch.epochs=2",
+    "train-scratch.batch_size=8",
+    "explain.classes=2",
+    "explain.check_images=6",
+    "explain.overlay_size=96",
+];
+
+/// The checkout this test was built from (the pipeline file under test is its `pipelines/default.yaml`).
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// A temporary project holding a copy of the real default pipeline.
+    fn new() -> TestResult<Self> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir_all(dir.path().join("pipelines"))?;
+        std::fs::copy(
+            workspace().join("pipelines/default.yaml"),
+            dir.path().join("pipelines/default.yaml"),
+        )?;
+        Ok(Self { dir })
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn birds(&self, args: &[&str]) -> TestResult<Output> {
+        Ok(Command::new(env!("CARGO_BIN_EXE_birds"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env("BIRDS_THREADS", "2")
+            .output()?)
+    }
+
+    /// `birds <args> --set …` for every tiny override.
+    fn birds_tiny(&self, args: &[&str], extra_sets: &[&str]) -> TestResult<Output> {
+        let mut all: Vec<&str> = args.to_vec();
+        for s in TINY.iter().chain(extra_sets) {
+            all.push("--set");
+            all.push(s);
+        }
+        self.birds(&all)
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(out: Output, what: &str) -> TestResult<String> {
+    if !out.status.success() {
+        return Err(format!("{what} failed:\n{}", text(&out)).into());
+    }
+    Ok(text(&out))
+}
+
+/// Stage names `birds run --dry-run` says would run (lines `<stage>  would run: <reasons>`).
+fn would_run(dry: &str) -> Vec<String> {
+    dry.lines()
+        .filter(|l| l.contains("  would run: "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn tiny_default_pipeline_report_rerun_and_predict() -> TestResult {
+    let p = Project::new()?;
+
+    // 1. The whole pipeline.
+    let log = ok(p.birds_tiny(&["run", "default"], &[])?, "birds run")?;
+    let html_path = p.path("artifacts/default/report/index.html");
+    let html = std::fs::read_to_string(&html_path).map_err(|e| format!("{e}: {log}"))?;
+    for (id, _) in birds_report::SECTIONS {
+        assert!(
+            html.contains(&format!("<section id=\"{id}\">")),
+            "section {id}"
+        );
+    }
+    assert!(!html.contains("class=\"not-run\""), "every input was given");
+    // Ingest found the planted defects: the truncated JPEG and the cross-split near-duplicate.
+    assert!(html.contains("<span>undecodable</span>"));
+    let undecodable = html.find("<span>undecodable</span>").unwrap_or(0);
+    assert!(
+        html[..undecodable].ends_with("<b>1</b>"),
+        "one truncated file"
+    );
+    // Three training runs in the comparison table with real accuracies.
+    for run in ["train-feature-extract", "train-fine-tune", "train-scratch"] {
+        assert!(
+            html.contains(&format!("<td>{run}</td>")),
+            "{run} in the comparison"
+        );
+    }
+    assert!(html.contains("class=\"verdict\""));
+    let tile = html
+        .find("</b><span>top-1 accuracy</span>")
+        .and_then(|i| html[..i].rfind("<b>").map(|j| html[j + 3..i].to_string()))
+        .unwrap_or_default();
+    let value: f64 = tile
+        .trim_end_matches(" %")
+        .parse()
+        .map_err(|e| format!("{e}: {tile:?}"))?;
+    assert!((0.0..=100.0).contains(&value), "{tile}");
+    // Per-class rows for the 3 species, the heatmap, pairs or "no confusions", Grad-CAM overlays inlined.
+    let per_class = &html[html.find("id=\"per-class-table\"").unwrap_or(0)..];
+    let per_class = &per_class[..per_class.find("</table>").unwrap_or(per_class.len())];
+    assert_eq!(per_class.matches("<tr><td class=\"n\" data-v=").count(), 3);
+    assert_eq!(html.matches("<rect ").count(), 9, "3×3 heatmap");
+    assert!(html.contains("Most-confused pairs"));
+    let gradcam = &html[html.find("<section id=\"gradcam\">").unwrap_or(0)..];
+    assert!(
+        gradcam.contains("data:image/jpeg;base64,"),
+        "overlays inlined"
+    );
+    assert!(
+        gradcam.contains("share of CAM energy inside the bird mask"),
+        "localisation on synth masks"
+    );
+    assert!(html.contains("efficientnet-lite0") && html.contains("small-cnn"));
+
+    // 2. Nothing is stale afterwards.
+    let dry = ok(
+        p.birds_tiny(&["run", "default", "--dry-run"], &[])?,
+        "dry run",
+    )?;
+    assert!(would_run(&dry).is_empty(), "nothing to run:\n{dry}");
+
+    // 3. A changed training param reruns only that run and what reads it.
+    let dry = ok(
+        p.birds_tiny(
+            &["run", "default", "--dry-run"],
+            &["train-fine-tune.lr=0.002"],
+        )?,
+        "dry run with a changed lr",
+    )?;
+    let mut stages = would_run(&dry);
+    stages.sort();
+    assert_eq!(
+        stages,
+        [
+            "compare",
+            "evaluate",
+            "explain",
+            "report",
+            "train-fine-tune"
+        ],
+        "{dry}"
+    );
+
+    // 4. predict: top-5 (3 classes here, so 3 lines), JSON, CAM overlay.
+    let ckpt = p.path("artifacts/default/train-fine-tune");
+    let image = first_image(&p.path("artifacts/default/synth/test"))?;
+    let cam = p.path("cam.png");
+    let out = ok(
+        p.birds(&[
+            "predict",
+            "--checkpoint",
+            &ckpt.display().to_string(),
+            "--cam",
+            &cam.display().to_string(),
+            &image.display().to_string(),
+        ])?,
+        "predict",
+    )?;
+    assert!(
+        out.contains("  1. ") && out.contains("  3. ") && out.contains(" %"),
+        "{out}"
+    );
+    let overlay = image::open(&cam)?.to_rgb8();
+    assert_eq!(overlay.width(), 320);
+    assert!(overlay.height() > 320, "caption strip below the map");
+    // Without --checkpoint it finds artifacts/default/train-fine-tune from the project folder.
+    let out = ok(
+        p.birds(&["predict", "--json", &image.display().to_string()])?,
+        "predict --json",
+    )?;
+    let line = out.lines().find(|l| l.starts_with('{')).unwrap_or("{}");
+    let v: serde_json::Value = serde_json::from_str(line)?;
+    let top = v["top"].as_array().cloned().unwrap_or_default();
+    assert_eq!(top.len(), 3);
+    let sum: f64 = top.iter().filter_map(|g| g["probability"].as_f64()).sum();
+    assert!(
+        (sum - 1.0).abs() < 1e-3,
+        "3 classes: probabilities sum to 1, got {sum}"
+    );
+
+    // Unreadable images: a clear error naming the file, a non-zero exit, the good image still printed.
+    let bad = p.path("not-an-image.jpg");
+    std::fs::write(&bad, b"definitely not a jpeg")?;
+    let out = p.birds(&[
+        "predict",
+        &image.display().to_string(),
+        &bad.display().to_string(),
+        &p.path("missing.png").display().to_string(),
+    ])?;
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("not-an-image.jpg") && t.contains("missing.png"),
+        "{t}"
+    );
+    assert!(t.contains("2 of 3 image(s) could not be read"), "{t}");
+    assert!(
+        t.contains("  1. "),
+        "the readable image is still classified: {t}"
+    );
+    assert!(!t.contains("panicked"), "{t}");
+    Ok(())
+}
+
+fn first_image(dir: &Path) -> TestResult<PathBuf> {
+    let mut species: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    species.sort();
+    let first = species.first().ok_or("no species folder")?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(first)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    files.sort();
+    Ok(files.first().ok_or("no image")?.clone())
+}
+
+#[test]
+fn predict_without_a_checkpoint_explains_what_to_do() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_birds"))
+        .args(["predict", "x.jpg"])
+        .current_dir(dir.path())
+        .output()?;
+    let t = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        t.contains("just pipeline") && t.contains("--checkpoint"),
+        "{t}"
+    );
+    Ok(())
+}

@@ -61,6 +61,8 @@ pub struct Report {
     pub overall: Summary,
     /// Headline figures per evaluated split.
     pub by_split: BTreeMap<String, Summary>,
+    /// The splits present among the evaluated images, in canonical order, joined by ` + ` (e.g. `valid + test`).
+    pub splits: String,
     /// Off-diagonal pairs with at least `min_confused` errors, largest first.
     pub most_confused: Vec<Cell>,
     /// Classes ordered by the Wilson lower bound of their recall.
@@ -76,11 +78,13 @@ impl Report {
         let confusion = ConfusionMatrix::from_scores(scores);
         let per_class = metrics::per_class(scores, &confusion, TOP_K);
         let mut by_split = BTreeMap::new();
+        let mut present = Vec::new();
         for split in Split::ALL {
             let rows: Vec<usize> = (0..eval.images.len())
                 .filter(|&i| eval.images[i].split == split)
                 .collect();
             if !rows.is_empty() {
+                present.push(split.as_str());
                 by_split.insert(
                     split.as_str().to_string(),
                     metrics::summarize(&scores.select(&rows)),
@@ -103,6 +107,7 @@ impl Report {
             confusion,
             per_class,
             by_split,
+            splits: present.join(" + "),
             ranking,
             top_losses: order,
         }

@@ -325,7 +325,7 @@ pub fn per_class(out_dir: &Path, eval: &Evaluation, report: &Report) -> Result<(
          `zero_division=0`; top-5 recall: the true class among the five most probable; confidence: mean top-1 \
          probability over the class's images; gap: confidence − recall (positive = over-confident); \
          recall ≥: Wilson 95 % lower bound.\n\n",
-        report.by_split.keys().cloned().collect::<Vec<_>>().join(" + "),
+        report.splits,
         report.overall.images
     ));
     md.push_str(
@@ -534,17 +534,11 @@ pub fn needs_more_training(out_dir: &Path, eval: &Evaluation, report: &Report) -
     let mut md = format!(
         "# Classes that need more training\n\nRanked by the Wilson 95 % lower bound of recall over the evaluated \
          images ({}; {:.1} per class on average). With so few images per class a recall of 3/5 and one of 5/5 \
-         are not far apart, so the ranking uses how low the recall could plausibly be, not the raw recall: a class \
-         with 0 of 5 correct ranks before one with 0 of 1.\n\n\
+         are not far apart, so the ranking uses how low the recall could plausibly be, not the raw recall (among \
+         classes with no correct image, 0 of 5 ranks before 0 of 1). \"recall ≥\": that Wilson bound.\n\n\
          | rank | class | correct | recall | recall ≥ | train images | most errors went to | next step |\n\
          |---:|---|---:|---:|---:|---:|---|---|\n",
-        report
-            .by_split
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" + "),
-        per_class_images
+        report.splits, per_class_images
     );
     for x in r {
         md.push_str(&format!(
@@ -566,8 +560,8 @@ pub fn needs_more_training(out_dir: &Path, eval: &Evaluation, report: &Report) -
     Ok(())
 }
 
-/// `top_losses.png` from the report's top losses; `thumb(sample)` gives an image's pixels. Nothing is written
-/// when the report keeps no top loss.
+/// `top_losses.png` from the report's top losses; `thumb(sample)` gives an image's pixels. When the report keeps no
+/// top loss nothing is drawn (and a grid left by an earlier run in `out_dir` is removed).
 pub fn top_losses(
     out_dir: &Path,
     eval: &Evaluation,
@@ -576,6 +570,11 @@ pub fn top_losses(
     thumb: &dyn Fn(u32) -> Option<image::RgbImage>,
 ) -> Result<()> {
     if report.top_losses.is_empty() {
+        let stale = out_dir.join(files::TOP_LOSSES_PNG);
+        if stale.exists() {
+            std::fs::remove_file(&stale)
+                .map_err(|e| birds_core::CoreError::io("removing", &stale, e))?;
+        }
         return Ok(());
     }
     let s = &eval.scores;

@@ -36,6 +36,11 @@ cuda-smoke: build
 bench-train THREADS="2": build
     scripts/bench/train_step.sh {{THREADS}}
 
+# Every benchmark beside its peer (Pillow, PyTorch, pytorch-grad-cam, DVC), interleaved rounds, medians → docs/benchmarks.md.
+bench ROUNDS="3": setup
+    bash scripts/bench/peers.sh
+    BENCH_ROUNDS={{ROUNDS}} python3 scripts/bench/run_all.py
+
 # Format and lint.
 lint:
     cargo fmt --all -- --check

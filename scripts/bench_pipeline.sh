@@ -6,20 +6,21 @@
 #   scripts/bench_pipeline.sh            # uses target/release/birds (run `just build` first)
 #   RUNS=10 DATA=/path/to/images BIRDS=target/debug/birds scripts/bench_pipeline.sh
 #
-# DVC is installed with pip into a venv under $DVC_VENV (default: /tmp/birds-bench-dvc-venv), reused across runs.
+# DVC comes from the venv $DVC_VENV (default: .venv-bench, the peers' venv of `just bench`, made by
+# scripts/bench/peers.sh); where that has no dvc, it is installed there with pip.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 BIRDS=$(realpath "${BIRDS:-target/release/birds}")
 DATA=$(realpath "${DATA:-../shared/data/birds-sample}")
 RUNS=${RUNS:-5}
-DVC_VENV=${DVC_VENV:-/tmp/birds-bench-dvc-venv}
+DVC_VENV=${DVC_VENV:-$ROOT/.venv-bench}
 [[ -x $BIRDS ]] || { echo "no birds binary at $BIRDS: run \`just build\` (or set BIRDS=)" >&2; exit 1; }
 [[ -d $DATA ]] || { echo "no data folder at $DATA" >&2; exit 1; }
 
 if [[ ! -x $DVC_VENV/bin/dvc ]]; then
   echo "installing dvc into $DVC_VENV (pip) ..." >&2
-  python3 -m venv "$DVC_VENV"
+  [[ -x $DVC_VENV/bin/python ]] || python3 -m venv "$DVC_VENV"
   "$DVC_VENV/bin/pip" install --quiet --disable-pip-version-check dvc >&2
 fi
 DVC=$DVC_VENV/bin/dvc
@@ -106,5 +107,17 @@ printf '%-34s %7s ms %7s ms\n' "no-op rerun (run / repro)" "$birds_noop" "$dvc_n
 printf '%-34s %7s ms %7s ms\n' "status" "$birds_status" "$dvc_status"
 printf '%-34s %7s ms %7s ms\n' "process start-up (--version)" "$birds_floor" "$dvc_floor"
 printf '%-34s %7s ms\n' "no-op rerun, birds' own work" "$birds_inproc"
+# Peak RSS (getrusage max RSS, via GNU time) of one more no-op rerun and status of each tool; untimed.
+if [[ -x /usr/bin/time ]]; then
+  rss() {
+    (cd "$1" && shift && /usr/bin/time -f %M -o "$WORK/rss" "$@" >/dev/null 2>&1) && echo $(($(cat "$WORK/rss") / 1024))
+  }
+  printf '%-34s %7s MB %7s MB\n' "peak RSS, no-op rerun" \
+    "$(rss "$WORK/birds" "$BIRDS" run bench)" "$(rss "$WORK/dvc" "$DVC" repro -q)"
+  printf '%-34s %7s MB %7s MB\n' "peak RSS, status" \
+    "$(rss "$WORK/birds" "$BIRDS" status bench)" "$(rss "$WORK/dvc" "$DVC" status -q)"
+else
+  echo "peak RSS: not measured (/usr/bin/time missing: apt-get install time)"
+fi
 echo "(birds' own work = what \`birds run\` reports after it has started: load, hash check, decide; the rest of the"
 echo " no-op figure is process start-up, dominated by loading libtorch, which the binary links for its model commands)"

@@ -6,16 +6,17 @@
 #   scripts/bench/train_step.sh [THREADS=2] [ROUNDS=3] [BATCH=16] [STEPS=10]
 #
 # Needs: a release build of birds (`cargo build --release -p birds-cli`) and a full PyTorch with
-# efficientnet-lite-pytorch ($BIRDS_BENCH_PYTHON, default /work/fullvenv/bin/python).
+# efficientnet-lite-pytorch ($BIRDS_BENCH_PYTHON, default .venv-bench/bin/python from `bash scripts/bench/peers.sh`).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 threads=${1:-2}
 rounds=${2:-3}
 batch=${3:-16}
 steps=${4:-10}
-python=${BIRDS_BENCH_PYTHON:-/work/fullvenv/bin/python}
+python=${BIRDS_BENCH_PYTHON:-$root/.venv-bench/bin/python}
 birds="$root/target/release/birds"
 [[ -x "$birds" ]] || { echo "build first: cargo build --release -p birds-cli" >&2; exit 1; }
+[[ -x "$python" ]] || { echo "no PyTorch peer at $python: run bash scripts/bench/peers.sh (or set BIRDS_BENCH_PYTHON)" >&2; exit 1; }
 # The birds binary sets these itself at start-up (mallopt); Python needs them from the environment.
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000
 export OMP_NUM_THREADS=$threads

@@ -33,8 +33,6 @@ enum Command {
     Info(commands::info::Args),
     /// Classify images with the 1000-class ImageNet head of pretrained EfficientNet-Lite0 (top-5 ids).
     Imagenet(commands::imagenet::Args),
-    /// Draw the demo dataset: procedurally drawn bird species with ground-truth masks, Kaggle layout.
-    Synth(commands::synth::Args),
     /// Run a pipeline's stale stages (pipelines/NAME.yaml): cached, parallel with -j, logged.
     Run(commands::run::Args),
     /// Which stages of a pipeline are stale, and which dep, param or out made them so.
@@ -43,11 +41,13 @@ enum Command {
     Dag(commands::dag::Args),
     /// List the built-in stages a pipeline can `uses:`.
     Stages(commands::stages::Args),
+    /// Decode and resize images once into a training cache (`preprocess preview`: augmentation grid PNG).
+    Preprocess(commands::preprocess::Args),
     /// Index a dataset into images.parquet/classes.parquet and audit it (bad files, label spellings, CSV
     /// mismatches, duplicates and leakage across splits).
     Ingest(commands::ingest::Args),
-    /// Decode and resize images once into a training cache (`preprocess preview`: augmentation grid PNG).
-    Preprocess(commands::preprocess::Args),
+    /// Draw the demo dataset: procedurally drawn bird species with ground-truth masks, Kaggle layout.
+    Synth(commands::synth::Args),
     /// Per-class report of a trained model: confusion, calibration, top losses, and the species that need more
     /// training.
     Evaluate(commands::evaluate::Args),
@@ -89,13 +89,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => commands::info::run(&runtime, args),
         Command::Imagenet(args) => commands::imagenet::run(&runtime, args),
-        Command::Synth(args) => commands::synth::run(args),
         Command::Run(args) => commands::run::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Dag(args) => commands::dag::run(args),
         Command::Stages(args) => commands::stages::run(args),
-        Command::Ingest(args) => commands::ingest::run(&runtime, args),
         Command::Preprocess(args) => commands::preprocess::run(&runtime, args),
+        Command::Ingest(args) => commands::ingest::run(&runtime, args),
+        Command::Synth(args) => commands::synth::run(args),
         Command::Evaluate(args) => commands::evaluate::run(&runtime, args),
         Command::Explain(args) => commands::explain::run(&runtime, args),
         Command::Compare(args) => commands::compare::run(&runtime, args),

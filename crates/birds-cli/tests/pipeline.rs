@@ -738,3 +738,104 @@ fn runner_files_inside_a_dep_folder_do_not_make_it_stale() -> TestResult {
     assert_eq!(p.run_ok(&["run", "p"])?, vec!["snap"]);
     Ok(())
 }
+
+/// A tiny Kaggle-layout dataset: 2 species × 3 splits × 2 small PNGs with distinct patterns.
+fn tiny_dataset(root: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let mut seed = 0u32;
+    for split in ["train", "valid", "test"] {
+        for species in ["MALLARD DUCK", "CEDAR WAXWING"] {
+            for k in 0..2 {
+                seed += 1;
+                let img = image::RgbImage::from_fn(24, 24, |x, y| {
+                    let v = (x * (seed + 3) + y * (seed * 7 + 1) + (x * y) % (seed + 2)) % 256;
+                    image::Rgb([v as u8, (255 - v) as u8, ((v * 3) % 256) as u8])
+                });
+                let path = root.join(split).join(species).join(format!("{k}.png"));
+                std::fs::create_dir_all(path.parent().unwrap_or(root))?;
+                img.save(&path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+const WITH_INGEST: &str = r#"stages:
+  - name: ingest
+    uses: ingest
+    deps: { data: data }
+    params: { near_duplicate_distance: 5 }
+  - name: files
+    cmd: ls artifacts/p/ingest > out/files.txt; echo files >> ran.txt
+    deps: [ingest]
+    outs: [out/files.txt]
+  - name: other
+    cmd: echo other > out/other.txt; echo other >> ran.txt
+    outs: [out/other.txt]
+"#;
+
+#[test]
+fn ingest_stage_in_a_pipeline() -> TestResult {
+    let p = Project::new()?;
+    tiny_dataset(&p.path("data"))?;
+    p.pipeline(WITH_INGEST)?;
+    let ran = |out: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("  running: "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    let out = p.birds(&["run", "p", "-j", "2"])?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(sorted(ran(&out)), vec!["files", "ingest", "other"]);
+    assert!(p.path("artifacts/p/ingest/images.parquet").is_file());
+    assert!(p.read("out/files.txt").contains("images.parquet"));
+    let lock = p.lock()?;
+    assert_eq!(lock.stages["ingest"].uses.as_deref(), Some("ingest"));
+    assert_eq!(lock.stages["ingest"].deps["data"].files, Some(12));
+    p.take_ran();
+
+    // No-op; then touching an image changes nothing.
+    let out = p.birds(&["run", "p"])?;
+    assert!(ran(&out).is_empty(), "{}", text(&out));
+    set_mtime(&p.path("data/train/MALLARD DUCK/0.png"), 1)?;
+    let out = p.birds(&["run", "p"])?;
+    assert!(ran(&out).is_empty(), "{}", text(&out));
+
+    // An ingest param: ingest reruns (and whatever reads it if its outputs changed), never `other`.
+    let out = p.birds(&["run", "p", "--set", "ingest.near_duplicate_distance=3"])?;
+    assert!(out.status.success(), "{}", text(&out));
+    let r = ran(&out);
+    assert_eq!(
+        r.first().map(String::as_str),
+        Some("ingest"),
+        "{}",
+        text(&out)
+    );
+    assert!(!r.contains(&String::from("other")));
+    assert_eq!(
+        p.lock()?.stages["ingest"].params,
+        serde_json::json!({"near_duplicate_distance": 3})
+    );
+
+    // A new image: ingest reruns; its changed outputs rerun `files`.
+    tiny_dataset(&p.path("data2"))?;
+    std::fs::copy(
+        p.path("data2/test/CEDAR WAXWING/1.png"),
+        p.path("data/test/CEDAR WAXWING/9.png"),
+    )?;
+    let out = p.birds(&["run", "p", "--set", "ingest.near_duplicate_distance=3"])?;
+    assert_eq!(ran(&out), vec!["ingest", "files"], "{}", text(&out));
+
+    // The stage's own param check, with the line.
+    let out = p.birds(&["run", "p", "--set", "ingest.near_dup=3"])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(
+            "p.yaml:5:5: stage `ingest` (uses ingest): bad params: unknown field `near_dup`"
+        ),
+        "{}",
+        text(&out)
+    );
+    Ok(())
+}

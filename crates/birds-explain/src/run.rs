@@ -61,7 +61,7 @@ pub struct Summary {
     pub layer: String,
     /// Methods computed.
     pub methods: Vec<String>,
-    /// Split the candidates came from (null for explicit images).
+    /// Split(s) the candidates came from, e.g. `test` or `valid+test` (null for explicit images).
     pub split: Option<String>,
     /// How images were selected.
     pub selection: SelectionSummary,
@@ -285,7 +285,12 @@ pub fn explain(
             None,
         )
     } else {
-        let (c, s) = split_candidates(&source, inputs, params.split()?, &classes)?;
+        let wanted = match (params.split()?, &inputs.evaluation) {
+            (Some(s), _) => vec![s],
+            (None, Some(dir)) => select::evaluated_splits(dir)?,
+            (None, None) => Vec::new(),
+        };
+        let (c, s) = split_candidates(&source, inputs, &wanted, &classes)?;
         (c, Some(s))
     };
     if candidates.is_empty() {
@@ -297,7 +302,7 @@ pub fn explain(
                 .unwrap_or_default(),
             reason: format!(
                 "no images to explain in split {}",
-                split.map(|s| s.as_str()).unwrap_or("-")
+                split.as_deref().unwrap_or("-")
             ),
         });
     }
@@ -452,7 +457,7 @@ pub fn explain(
         input_size: source.size(),
         layer: layer.layer_name(),
         methods: methods.iter().map(|m| m.to_string()).collect(),
-        split: split.map(|s| s.as_str().to_string()),
+        split,
         selection: SelectionSummary {
             source: selection_source,
             weak_classes,
@@ -506,14 +511,14 @@ fn open_cache(dir: &Path, ckpt: &Checkpoint, checkpoint: &Path) -> Result<Cache>
     Ok(cache)
 }
 
-/// Candidates of one split from the cache or the index. Without a split param: `test`, else `valid`, else
-/// `train`, whichever is first non-empty.
+/// Candidates of the `wanted` splits from the cache or the index, and the splits' name (`test`, `valid+test`).
+/// With no split wanted: `test`, else `valid`, else `train`, whichever is first non-empty.
 fn split_candidates(
     source: &ImageSource,
     inputs: &Inputs,
-    split: Option<Split>,
+    wanted: &[Split],
     classes: &[String],
-) -> Result<(Vec<Candidate>, Split)> {
+) -> Result<(Vec<Candidate>, String)> {
     let all: Vec<Candidate> = if let Some(cache) = source.cache() {
         cache
             .samples()
@@ -545,18 +550,25 @@ fn split_candidates(
             "images: give a cache or an index input, or image paths".into(),
         ));
     };
-    let chosen = match split {
-        Some(s) => s,
-        None => [Split::Test, Split::Valid, Split::Train]
+    let chosen: Vec<Split> = if wanted.is_empty() {
+        [Split::Test, Split::Valid, Split::Train]
             .into_iter()
             .find(|s| all.iter().any(|c| c.split == Some(*s)))
-            .unwrap_or(Split::Test),
+            .into_iter()
+            .collect()
+    } else {
+        wanted.to_vec()
     };
+    let name = chosen
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("+");
     Ok((
         all.into_iter()
-            .filter(|c| c.split == Some(chosen))
+            .filter(|c| c.split.is_some_and(|s| chosen.contains(&s)))
             .collect(),
-        chosen,
+        name,
     ))
 }
 
@@ -885,10 +897,13 @@ impl Context<'_> {
 
     fn rel_path(&self, folder: &str, w: &Work, method: CamMethod, suffix: &str) -> String {
         let c = &self.candidates[w.candidate];
+        // The slug of the file name is lossy (extension dropped, non-ASCII folded), so a short hash of the whole
+        // image path keeps two images of one class folder (`1.jpg`, `1.png`; `ä.jpg`, `ö.jpg`) apart.
         let stem = Path::new(&c.image)
             .file_stem()
             .map(|s| slug(&s.to_string_lossy()))
             .unwrap_or_else(|| "image".into());
+        let stem = format!("{stem}-{:06x}", stable_hash(&c.image) & 0xff_ffff);
         let group = match (&c.split, &c.label) {
             (Some(s), Some(l)) => format!("{}/{}", s.as_str(), slug(l)),
             (None, _) => format!("explicit/{:03}", w.candidate),

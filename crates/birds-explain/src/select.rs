@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
-use birds_core::schema::evaluate::NEEDS_MORE_TRAINING;
+use birds_core::Split;
+use birds_core::schema::evaluate::{NEEDS_MORE_TRAINING, PREDICTIONS};
 use polars::prelude::*;
 
 use crate::source::Candidate;
@@ -162,6 +163,41 @@ pub fn read_ranking(dir: &Path, classes: &[String]) -> Result<Vec<WeakClass>> {
     out.sort_by_key(|w| w.rank);
     if out.is_empty() {
         return Err(err("no ranked class is a class of the model".into()));
+    }
+    Ok(out)
+}
+
+/// The splits the evaluate stage evaluated (the distinct `split` values of its `predictions.parquet` in `dir`),
+/// in train, valid, test order.
+pub fn evaluated_splits(dir: &Path) -> Result<Vec<Split>> {
+    let path = dir.join(PREDICTIONS.file);
+    let err = |reason: String| ExplainError::Parquet {
+        path: path.clone(),
+        reason,
+    };
+    let file = File::open(&path).map_err(|e| ExplainError::Input {
+        path: path.clone(),
+        reason: format!(
+            "{e} (is {} a `birds evaluate` output folder?)",
+            dir.display()
+        ),
+    })?;
+    let df = ParquetReader::new(file)
+        .with_columns(Some(vec!["split".into()]))
+        .finish()
+        .map_err(|e| err(e.to_string()))?;
+    let col = df
+        .column("split")
+        .map_err(|_| err("missing column `split`".into()))?;
+    let values = col.str().map_err(|e| err(e.to_string()))?;
+    let mut out = Vec::new();
+    for s in [Split::Train, Split::Valid, Split::Test] {
+        if values.iter().any(|v| v == Some(s.as_str())) {
+            out.push(s);
+        }
+    }
+    if out.is_empty() {
+        return Err(err("no evaluated images".into()));
     }
     Ok(out)
 }

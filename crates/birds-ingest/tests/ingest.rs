@@ -942,3 +942,24 @@ fn birds_sample_indexes_cleanly_and_finds_its_one_recropped_photo() {
         vec!["1 duplicate pair(s) across splits (leakage)".to_string()]
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Docs stay in step with the schema.
+
+#[test]
+fn docs_show_the_schemas_from_birds_core() {
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ingest.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap_or_default();
+    for schema in [
+        &birds_core::schema::ingest::IMAGES,
+        &birds_core::schema::ingest::CLASSES,
+    ] {
+        let table = schema.to_markdown();
+        assert!(
+            doc.contains(&table),
+            "{} must contain the {} table exactly:\n\n{table}",
+            doc_path.display(),
+            schema.file
+        );
+    }
+}

@@ -3,7 +3,12 @@
 //! (so machine load affects both alike), reporting medians.
 //!
 //! `cargo run --release -p birds-models --example malloc_effect [-- ROUNDS]`
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, unsafe_code)]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unsafe_code
+)]
 
 use std::time::Instant;
 
@@ -31,11 +36,19 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let model = EfficientNetLite0::new(&vs.root(), 30);
-    let mut opt = nn::Sgd { momentum: 0.9, ..Default::default() }.build(&vs, 1e-3).unwrap();
+    let mut opt = nn::Sgd {
+        momentum: 0.9,
+        ..Default::default()
+    }
+    .build(&vs, 1e-3)
+    .unwrap();
     let eval_x = Tensor::randn([32, 3, 224, 224], (Kind::Float, Device::Cpu));
     let train_x = Tensor::randn([16, 3, 224, 224], (Kind::Float, Device::Cpu));
     let train_y = Tensor::randint(30, [16], (Kind::Int64, Device::Cpu));
@@ -52,7 +65,9 @@ fn main() {
             eval[tuned as usize].push(64.0 / t.elapsed().as_secs_f64());
             let t = Instant::now();
             for _ in 0..3 {
-                let loss = model.logits(&train_x, true).cross_entropy_for_logits(&train_y);
+                let loss = model
+                    .logits(&train_x, true)
+                    .cross_entropy_for_logits(&train_y);
                 opt.backward_step(&loss);
             }
             train[tuned as usize].push(48.0 / t.elapsed().as_secs_f64());

@@ -424,8 +424,11 @@ impl TrainParams {
                 format!("{} must be positive", p.backbone_lr_factor),
             );
         }
-        if p.batch_size == 0 || p.eval_batch_size == 0 {
+        if p.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
+        }
+        if p.eval_batch_size == 0 {
+            return bad("eval_batch_size", "must be at least 1".into());
         }
         if !(0.0..1.0).contains(&p.momentum) {
             return bad("momentum", format!("{} must be in [0, 1)", p.momentum));

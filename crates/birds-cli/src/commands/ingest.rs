@@ -59,7 +59,9 @@ fn parse_layout(s: &str) -> Result<Layout, String> {
         "auto" => Ok(Layout::Auto),
         "kaggle" => Ok(Layout::Kaggle),
         "flat" => Ok(Layout::Flat),
-        other => Err(format!("unknown layout {other:?}: expected auto, kaggle or flat")),
+        other => Err(format!(
+            "unknown layout {other:?}: expected auto, kaggle or flat"
+        )),
     }
 }
 
@@ -117,7 +119,13 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
             progress: !args.quiet,
         },
     )
-    .with_context(|| format!("ingesting {} into {}", args.data.display(), args.out.display()))?;
+    .with_context(|| {
+        format!(
+            "ingesting {} into {}",
+            args.data.display(),
+            args.out.display()
+        )
+    })?;
     let r = &out.report;
     println!(
         "{} image files under {} ({} layout): {} decodable, {} not; {} classes",

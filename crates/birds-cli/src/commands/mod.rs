@@ -1,15 +1,15 @@
 //! One module per subcommand; each has `Args` (clap) and `run`.
 
+pub mod compare;
+pub mod evaluate;
+pub mod explain;
 pub mod imagenet;
 pub mod info;
-pub mod synth;
 pub mod ingest;
 pub mod predict;
 pub mod preprocess;
 pub mod report;
-pub mod evaluate;
-pub mod explain;
-pub mod compare;
+pub mod synth;
 pub mod train;
 // Pipeline runner (birds-pipeline): run, status, dag, stages.
 pub mod dag;

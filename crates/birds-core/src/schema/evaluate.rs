@@ -74,14 +74,22 @@ pub static PER_CLASS: Schema = Schema {
             "evaluated images of the class (the evaluated splits together)",
         ),
         col("predicted", U32, "evaluated images predicted as the class"),
-        col("correct", U32, "evaluated images of the class predicted correctly"),
+        col(
+            "correct",
+            U32,
+            "evaluated images of the class predicted correctly",
+        ),
         col(
             "precision",
             F64,
             "`correct / predicted`, 0 when nothing was predicted as the class",
         ),
         col("recall", F64, "`correct / support`, 0 without support"),
-        col("f1", F64, "harmonic mean of precision and recall, 0 when both are 0"),
+        col(
+            "f1",
+            F64,
+            "harmonic mean of precision and recall, 0 when both are 0",
+        ),
         col(
             "top5_recall",
             F64,
@@ -141,12 +149,12 @@ pub static MOST_CONFUSED: Schema = Schema {
         col("true_label", Str, "true class label"),
         col("pred_id", U32, "predicted class id"),
         col("pred_label", Str, "predicted class label"),
-        col("count", U32, "images of the true class predicted as the other"),
         col(
-            "share",
-            F64,
-            "`count` / evaluated images of the true class",
+            "count",
+            U32,
+            "images of the true class predicted as the other",
         ),
+        col("share", F64, "`count` / evaluated images of the true class"),
     ],
 };
 
@@ -167,11 +175,7 @@ pub static NEEDS_MORE_TRAINING: Schema = Schema {
             "Wilson 95 % lower bound of the recall (null when no image was evaluated)",
         ),
         col("train_images", U32, "training images of the class"),
-        col_null(
-            "main_confuser",
-            Str,
-            "the class most of its errors went to",
-        ),
+        col_null("main_confuser", Str, "the class most of its errors went to"),
         col(
             "main_confuser_count",
             U32,

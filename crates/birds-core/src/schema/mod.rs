@@ -111,11 +111,11 @@ pub fn all() -> Vec<&'static Schema> {
         &preprocess::PREPROCESSED,
         &train::HISTORY,
         &train::COMPARISON,
+        &explain::CAMS,
         &evaluate::PREDICTIONS,
         &evaluate::PER_CLASS,
         &evaluate::CONFUSION,
         &evaluate::MOST_CONFUSED,
         &evaluate::NEEDS_MORE_TRAINING,
-        &explain::CAMS,
     ]
 }

@@ -18,7 +18,7 @@ birds="$root/target/release/birds"
 [[ -x "$birds" ]] || { echo "build first: cargo build --release -p birds-cli" >&2; exit 1; }
 [[ -x "$python" ]] || { echo "no PyTorch peer at $python: run bash scripts/bench/peers.sh (or set BIRDS_BENCH_PYTHON)" >&2; exit 1; }
 # The birds binary sets these itself at start-up (mallopt); Python needs them from the environment.
-export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000
+export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 MALLOC_ARENA_MAX=1
 export OMP_NUM_THREADS=$threads
 tch=() py=()
 for r in $(seq "$rounds"); do

@@ -41,24 +41,24 @@ enum Command {
     Dag(commands::dag::Args),
     /// List the built-in stages a pipeline can `uses:`.
     Stages(commands::stages::Args),
-    /// Decode and resize images once into a training cache (`preprocess preview`: augmentation grid PNG).
-    Preprocess(commands::preprocess::Args),
+    /// Draw the demo dataset: procedurally drawn bird species with ground-truth masks, Kaggle layout.
+    Synth(commands::synth::Args),
     /// Index a dataset into images.parquet/classes.parquet and audit it (bad files, label spellings, CSV
     /// mismatches, duplicates and leakage across splits).
     Ingest(commands::ingest::Args),
-    /// Draw the demo dataset: procedurally drawn bird species with ground-truth masks, Kaggle layout.
-    Synth(commands::synth::Args),
+    /// Decode and resize images once into a training cache (`preprocess preview`: augmentation grid PNG).
+    Preprocess(commands::preprocess::Args),
+    /// Train a classifier on a preprocess cache: feature-extract, fine-tune or scratch (`train smoke`: a few
+    /// CUDA/CPU steps on a synthetic batch).
+    Train(commands::train::Args),
+    /// One table across training runs (mode, model, epochs, wall time, best val and test accuracy).
+    Compare(commands::compare::Args),
     /// Per-class report of a trained model: confusion, calibration, top losses, and the species that need more
     /// training.
     Evaluate(commands::evaluate::Args),
     /// Grad-CAM / Grad-CAM++ overlays for the weakest classes (or given images), with checks: energy inside the
     /// bird mask, pointing game, deletion test.
     Explain(commands::explain::Args),
-    /// One table across training runs (mode, model, epochs, wall time, best val and test accuracy).
-    Compare(commands::compare::Args),
-    /// Train a classifier on a preprocess cache: feature-extract, fine-tune or scratch (`train smoke`: a few
-    /// CUDA/CPU steps on a synthetic batch).
-    Train(commands::train::Args),
     /// Top-5 species of images under a trained checkpoint (default: the default pipeline's fine-tuned model), with
     /// an optional Grad-CAM overlay.
     Predict(commands::predict::Args),

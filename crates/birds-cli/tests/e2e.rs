@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use polars::prelude::{ParquetReader, SerReader};
+
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 /// The overrides that make the default pipeline tiny.
@@ -15,11 +17,12 @@ const TINY: &[&str] = &[
     "synth.valid=3",
     "synth.test=3",
     "synth.size=64",
-    "preprocess.size=64",
-    "preprocess.margin=0",
+    "preprocess.size=56",
+    "preprocess.margin=8",
     "train-feature-extract.epochs=2",
     "train-feature-extract.batch_size=8",
     "train-fine-tune.epochs=1",
+    "train-fine-tune.head_warmup_epochs=1",
     "train-fine-tune.batch_size=8",
     "train-scratch.epochs=2",
     "train-scratch.batch_size=8",
@@ -216,6 +219,39 @@ fn tiny_default_pipeline_report_rerun_and_predict() -> TestResult {
     assert!(
         (sum - 1.0).abs() < 1e-3,
         "3 classes: probabilities sum to 1, got {sum}"
+    );
+    // predict frames a file as evaluation framed it in the cache (56 px centre of the 64 px stored image): the same
+    // top class and probability as evaluate's row for that image.
+    let rel = image.strip_prefix(p.path("artifacts/default/synth"))?;
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    let preds = ParquetReader::new(std::fs::File::open(
+        p.path("artifacts/default/evaluate/predictions.parquet"),
+    )?)
+    .finish()?;
+    let paths = preds.column("path")?.str()?.clone();
+    let row = (0..preds.height())
+        .find(|&i| paths.get(i) == Some(rel.as_str()))
+        .ok_or_else(|| format!("{rel} not in predictions.parquet"))?;
+    let eval_label = preds
+        .column("pred_label")?
+        .str()?
+        .get(row)
+        .unwrap_or_default()
+        .to_string();
+    let eval_conf = preds
+        .column("confidence")?
+        .f64()?
+        .get(row)
+        .unwrap_or(f64::NAN);
+    assert_eq!(
+        top[0]["label"].as_str(),
+        Some(eval_label.as_str()),
+        "{line}"
+    );
+    let conf = top[0]["probability"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (conf - eval_conf).abs() < 1e-4,
+        "predict gives {conf}, evaluate gave {eval_conf} for {rel}"
     );
 
     // Unreadable images: a clear error naming the file, a non-zero exit, the good image still printed.

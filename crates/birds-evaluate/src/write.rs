@@ -61,7 +61,10 @@ pub fn check_schema(df: &DataFrame, schema: &Schema) -> std::result::Result<(), 
     }
     for (col, spec) in df.columns().iter().zip(schema.columns) {
         let want = dtype_of(spec.ty);
-        if col.dtype() != &want {
+        // A list of strings is written as a list of categoricals (see `pandas_readable`), so files read back
+        // carry that type.
+        let written = spec.ty == ColumnType::ListStr && col.dtype() == &list_of_categorical();
+        if col.dtype() != &want && !written {
             return Err(format!(
                 "{}: column `{}` is {}, schema says {want}",
                 schema.file,
@@ -75,6 +78,26 @@ pub fn check_schema(df: &DataFrame, schema: &Schema) -> std::result::Result<(), 
                 schema.file, spec.name
             ));
         }
+    }
+    Ok(())
+}
+
+fn list_of_categorical() -> DataType {
+    DataType::List(Box::new(DataType::from_categories(Categories::global())))
+}
+
+/// polars writes strings as Arrow `string_view`, and pyarrow (26) cannot convert a *list* of `string_view` to pandas
+/// ("Not implemented type for Arrow list to pandas"), so `pandas.read_parquet` failed on `predictions.parquet`.
+/// Lists of strings are therefore written as lists of categoricals (Arrow dictionaries of plain strings), which
+/// pandas, pyarrow, duckdb and polars all read as lists of strings.
+fn pandas_readable(df: &mut DataFrame, schema: &Schema) -> PolarsResult<()> {
+    for spec in schema
+        .columns
+        .iter()
+        .filter(|c| c.ty == ColumnType::ListStr)
+    {
+        let cast = df.column(spec.name)?.cast(&list_of_categorical())?;
+        df.replace(spec.name, cast)?;
     }
     Ok(())
 }
@@ -97,6 +120,7 @@ fn write_parquet(
     let err = parquet_err(&path);
     let mut df = DataFrame::new(height, columns).map_err(&err)?;
     check_schema(&df, schema).map_err(|m| err(PolarsError::SchemaMismatch(m.into())))?;
+    pandas_readable(&mut df, schema).map_err(&err)?;
     birds_core::atomic::write_with(&path, |tmp| -> Result<()> {
         let file = File::create(tmp).map_err(|e| birds_core::CoreError::io("creating", tmp, e))?;
         let mut writer = std::io::BufWriter::new(file);

@@ -120,6 +120,7 @@ fn checkpoint(
             test_accuracy: None,
             test_loss: None,
         },
+        eval_view: None,
     }
     .write(dir)?;
     Ok(dir.to_path_buf())

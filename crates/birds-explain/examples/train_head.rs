@@ -160,6 +160,7 @@ fn main() -> Result<()> {
             test_accuracy: None,
             test_loss: None,
         },
+        eval_view: None,
     }
     .write(&out)?;
     let _ = model.num_classes();

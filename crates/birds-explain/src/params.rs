@@ -31,7 +31,8 @@ pub struct ExplainParams {
     pub images: Vec<String>,
     /// Also explain this class (a label of the model) for every drawn image.
     pub class: Option<String>,
-    /// Draw "why X, not Y" panels (maps for the predicted and the true class) for misclassified images.
+    /// Misclassified drawn images also get a map for their true class and a "why X, not Y" panel (predicted beside
+    /// true); false: predicted-class maps only.
     pub why_not: bool,
     /// Images of the split used for the localisation and deletion checks (spread over the classes; 0 = none).
     pub check_images: usize,
@@ -70,7 +71,7 @@ impl Default for ExplainParams {
             alpha: 0.5,
             overlay_size: 320,
             batch_size: 16,
-            device: "cpu".into(),
+            device: "auto".into(),
         }
     }
 }

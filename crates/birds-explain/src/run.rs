@@ -259,10 +259,15 @@ pub fn explain(
             size: c.size(),
             ..c.manifest().params.clone()
         },
-        None => PreprocessParams {
-            size: ckpt.meta.input_size,
-            ..PreprocessParams::default()
-        },
+        // Files without a cache: framed as the checkpoint's evaluation saw its images.
+        None => PreprocessParams::for_eval_view(
+            ckpt.meta.input_size,
+            ckpt.meta
+                .eval_view
+                .as_ref()
+                .map(|v| (v.resize.as_str(), v.filter.as_str(), v.stored_side)),
+        )
+        .map_err(|e| ExplainError::Params(format!("the checkpoint's eval_view: {e}")))?,
     };
     let source = ImageSource::new(cache, geometry, inputs.masks.clone());
     let class_target = match &params.class {

@@ -94,6 +94,7 @@ fn world() -> World {
             test_accuracy: None,
             test_loss: None,
         },
+        eval_view: None,
     }
     .write(&checkpoint)
     .unwrap();

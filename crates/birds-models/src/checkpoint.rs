@@ -65,6 +65,23 @@ pub struct CheckpointMeta {
     pub params: serde_json::Value,
     /// Figures of the checkpointed epoch.
     pub best: BestMetrics,
+    /// How evaluation framed an image before the network saw it (absent for data not from a preprocess cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_view: Option<EvalView>,
+}
+
+/// The preprocess cache's evaluation view: the image resized to `stored_side` (with `resize` and `filter`), then
+/// its centred `input_size` square. `birds predict` and explain on image files frame images the same way, so they
+/// see what training and evaluation saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalView {
+    /// Resize mode of the cache: `shorter-side+center-crop` or `stretch`.
+    pub resize: String,
+    /// Resampling filter of the cache, e.g. `bilinear`.
+    pub filter: String,
+    /// Side of the stored square (`input_size + margin`).
+    pub stored_side: u32,
 }
 
 impl CheckpointMeta {
@@ -204,6 +221,7 @@ mod tests {
                 test_accuracy: None,
                 test_loss: None,
             },
+            eval_view: None,
         }
     }
 

@@ -29,7 +29,7 @@ pub mod small_cnn;
 pub mod weights;
 
 pub use architecture::{Architecture, Network};
-pub use checkpoint::{Checkpoint, CheckpointMeta};
+pub use checkpoint::{Checkpoint, CheckpointMeta, EvalView};
 pub use classifier::ImageClassifier;
 pub use efficientnet::EfficientNetLite0;
 pub use error::{ModelError, Result};

@@ -133,6 +133,21 @@ impl Default for PreprocessParams {
 }
 
 impl PreprocessParams {
+    /// The geometry of an evaluation view at input side `size`: resize mode, filter and stored side as a
+    /// checkpoint recorded them (`birds_models::EvalView` fields), or the defaults (no margin) when none was.
+    pub fn for_eval_view(size: u32, view: Option<(&str, &str, u32)>) -> Result<Self> {
+        let mut params = Self {
+            size,
+            ..Self::default()
+        };
+        if let Some((resize, filter, stored_side)) = view {
+            params.mode = resize.parse()?;
+            params.filter = filter.parse()?;
+            params.margin = stored_side.saturating_sub(size);
+        }
+        Ok(params)
+    }
+
     /// The stored side: `size + margin`.
     pub fn stored_side(&self) -> u32 {
         self.size.saturating_add(self.margin)

@@ -114,7 +114,7 @@ table.sortable th[aria-sort=descending]::after{content:" \25BC";color:var(--acce
 details{border:1px solid var(--line);border-radius:6px;padding:6px 10px;background:#fbfcfd}
 summary{cursor:pointer;font-weight:600}
 ul.findings{margin:6px 0;padding-left:20px}
-ul.findings li{margin:2px 0}
+ul.findings li{margin:2px 0;white-space:pre-wrap}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
 .charts svg{max-width:100%;height:auto}
 svg text{font-family:system-ui,"DejaVu Sans",sans-serif}
@@ -542,10 +542,7 @@ fn section_comparison(cx: &mut Ctx<'_>, data: &Loaded) -> String {
     );
     for (i, run) in data.runs.iter().enumerate() {
         let m = &run.summary;
-        let stopped = serde_json::to_value(m.stopped)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let stopped = m.stopped.as_str();
         let _ = write!(
             s,
             r#"<tr{}><td>{}</td><td>{}</td><td>{}</td><td class="n" data-v="{}">{}</td><td>{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td></tr>"#,
@@ -559,7 +556,7 @@ fn section_comparison(cx: &mut Ctx<'_>, data: &Loaded) -> String {
             escape(&m.model),
             m.epochs,
             m.epochs,
-            escape(&stopped),
+            escape(stopped),
             sort_key(Some(m.wall_time_s)),
             duration(m.wall_time_s),
             sort_key(Some(m.train_images_per_s)),

@@ -77,6 +77,15 @@ impl DataSource for CacheSource {
         self.normalization
     }
 
+    fn eval_view(&self) -> Option<birds_models::EvalView> {
+        let params = &self.cache.manifest().params;
+        Some(birds_models::EvalView {
+            resize: params.mode.as_str().into(),
+            filter: params.filter.as_str().into(),
+            stored_side: self.cache.stored_side(),
+        })
+    }
+
     fn content_id(&self) -> String {
         self.content_id.clone()
     }

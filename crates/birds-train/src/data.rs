@@ -31,6 +31,10 @@ pub trait DataSource {
     fn image_size(&self) -> u32;
     /// The pixel normalisation applied to the images.
     fn normalization(&self) -> Normalization;
+    /// How evaluation framed the images (recorded in the checkpoint); `None` for in-memory tensors.
+    fn eval_view(&self) -> Option<birds_models::EvalView> {
+        None
+    }
     /// A string that changes whenever the pixels, labels or split membership change (feature-cache key).
     fn content_id(&self) -> String;
     /// Samples in `split`.

@@ -241,8 +241,9 @@ pub struct TrainParams {
     pub device: DeviceParam,
     /// Mixed precision (autocast + loss scaling) on CUDA; ignored on CPU.
     pub amp: bool,
-    /// Stop at the epoch boundary where the next epoch would exceed this many seconds of wall time; the schedule is
-    /// shortened to the epochs that fit (measured on the first epoch). null = no budget.
+    /// Wall-time budget in seconds. After the first main-phase epoch (fine-tune: the first after the head warm-up)
+    /// the main phase is re-planned to the epochs that fit, so the schedule ends on time; and the run stops at an
+    /// epoch boundary when the next epoch would end more than 10 % past the budget. null = no budget.
     pub time_budget_s: Option<f64>,
     /// Pixel normalisation fed to the network (recorded in the checkpoint).
     pub normalization: Normalization,

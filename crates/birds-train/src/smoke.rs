@@ -4,6 +4,8 @@
 //! A step is exactly what fine-tuning does in its main phase: forward in training mode (BatchNorm batch statistics,
 //! drop-connect, dropout), label-smoothed cross-entropy, backward through every layer, AdamW update. On CUDA the
 //! forward runs under autocast (float16) with dynamic loss scaling and the batch is copied from pinned memory.
+//! With [`SmokeOptions::forward`] a step is an eval-mode forward pass without gradients instead (the
+//! forward benchmark against PyTorch).
 
 use std::time::Instant;
 
@@ -35,6 +37,8 @@ pub struct SmokeOptions {
     pub classes: i64,
     /// Autocast + loss scaling on CUDA.
     pub amp: bool,
+    /// Time eval-mode forward passes without gradients (inference) instead of train steps.
+    pub forward: bool,
 }
 
 impl Default for SmokeOptions {
@@ -47,6 +51,7 @@ impl Default for SmokeOptions {
             size: 224,
             classes: 30,
             amp: true,
+            forward: false,
         }
     }
 }
@@ -54,6 +59,8 @@ impl Default for SmokeOptions {
 /// What it measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct SmokeReport {
+    /// `train-step` or `forward`.
+    pub mode: &'static str,
     /// `cpu` or `cuda:N`.
     pub device: String,
     /// Whether autocast ran.
@@ -66,7 +73,7 @@ pub struct SmokeReport {
     pub steps: usize,
     /// libtorch intra-op threads.
     pub threads: i32,
-    /// Training images per second over the timed steps.
+    /// Images per second over the timed steps (trained on, or only forwarded with `forward`).
     pub images_per_s: f64,
     /// Milliseconds per step.
     pub step_ms: f64,
@@ -160,21 +167,29 @@ pub fn run_smoke(opts: &SmokeOptions) -> Result<SmokeReport> {
         }
         let x = to_device(&images, device);
         let y = to_device(&labels, device);
-        opt.zero_grad();
-        let logits = tch::autocast(amp, || net.logits(&x, true)).to_kind(Kind::Float);
-        let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.1);
-        let apply = if amp {
-            (&loss * scaler.scale).backward();
-            scaler.unscale(&mut opt)
+        let loss = if opts.forward {
+            tch::no_grad(|| {
+                let logits = tch::autocast(amp, || net.logits(&x, false)).to_kind(Kind::Float);
+                logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.1)
+            })
         } else {
-            loss.backward();
-            true
+            opt.zero_grad();
+            let logits = tch::autocast(amp, || net.logits(&x, true)).to_kind(Kind::Float);
+            let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.1);
+            let apply = if amp {
+                (&loss * scaler.scale).backward();
+                scaler.unscale(&mut opt)
+            } else {
+                loss.backward();
+                true
+            };
+            if apply {
+                opt.step(1e-3);
+            } else {
+                skipped += 1;
+            }
+            loss
         };
-        if apply {
-            opt.step(1e-3);
-        } else {
-            skipped += 1;
-        }
         let value = loss.double_value(&[]);
         if i == 0 {
             first = value;
@@ -189,6 +204,11 @@ pub fn run_smoke(opts: &SmokeOptions) -> Result<SmokeReport> {
     let seconds = start.elapsed().as_secs_f64();
     let images = (opts.steps as i64 * opts.batch_size) as f64;
     Ok(SmokeReport {
+        mode: if opts.forward {
+            "forward"
+        } else {
+            "train-step"
+        },
         device: match device {
             Device::Cuda(n) => format!("cuda:{n}"),
             _ => "cpu".into(),

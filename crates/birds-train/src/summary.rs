@@ -27,6 +27,23 @@ pub enum StopReason {
     TimeBudget,
 }
 
+impl StopReason {
+    /// The name `summary.json` uses: `completed`, `early-stopping` or `time-budget`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::EarlyStopping => "early-stopping",
+            Self::TimeBudget => "time-budget",
+        }
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -841,6 +841,7 @@ fn checkpoint_meta(
         mode: res.params.mode.to_string(),
         params: serde_json::to_value(&res.params).map_err(|e| TrainError::Params(e.to_string()))?,
         best,
+        eval_view: data.eval_view(),
     })
 }
 

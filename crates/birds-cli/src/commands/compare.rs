@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use birds_train::summary::{ComparisonRow, Summary, compare, markdown};
+use birds_train::summary::{compare, markdown, read_runs};
 
 use super::Runtime;
 
@@ -24,19 +24,7 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
     let rows = match &args.out {
         Some(out) => compare(&args.runs, out)
             .with_context(|| format!("writing the comparison into {}", out.display()))?,
-        None => args
-            .runs
-            .iter()
-            .map(|dir| {
-                Ok(ComparisonRow {
-                    run: dir
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| dir.display().to_string()),
-                    summary: Summary::read(dir)?,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?,
+        None => read_runs(&args.runs).context("reading the runs' summary.json")?,
     };
     print!("{}", markdown(&rows));
     if let Some(out) = &args.out {

@@ -60,7 +60,7 @@ pub struct Args {
     /// Correctly classified images drawn per weak class (most confident first).
     #[arg(long, value_name = "N", default_value_t = 2)]
     correct: usize,
-    /// No "why X, not Y" panels for misclassified images.
+    /// Predicted-class maps only: no true-class maps and no "why X, not Y" panels for misclassified images.
     #[arg(long)]
     no_why_not: bool,
     /// Images of the split in the localisation/deletion checks (spread over the classes; 0: no checks).
@@ -82,7 +82,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 16)]
     batch_size: usize,
     /// Device: auto, cpu, cuda or cuda:N.
-    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
     device: String,
 }
 

@@ -2,17 +2,18 @@
 //! overlay of what the model looked at.
 //!
 //! Without `--checkpoint` the default pipeline's fine-tuned model is used: `artifacts/default/train-fine-tune`,
-//! looked up from the current folder upwards (like `birds run` finds `pipelines/`). Images are prepared as the
-//! evaluation saw them: the shorter side resized to the checkpoint's input size, the centre square cropped, the
-//! checkpoint's normalisation applied.
+//! looked up from the current folder upwards (like `birds run` finds `pipelines/`). Images are framed as the
+//! evaluation saw them (the checkpoint's `eval_view`: resized to the cache's stored side, the centred input-size
+//! square cropped; without one, the shorter side resized to the input size), and the checkpoint's normalisation
+//! applied.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use birds_explain::cam::{self, CamMethod, LastFeatureMap, Request};
 use birds_explain::render::{self, GREY, Heatmap, WHITE};
-use birds_models::Checkpoint;
 use birds_models::runtime::DeviceSpec;
+use birds_models::{Checkpoint, CheckpointMeta};
 use birds_preprocess::params::PreprocessParams;
 use image::RgbImage;
 use serde::Serialize;
@@ -100,16 +101,19 @@ fn cam_path(out: &Path, i: usize, n: usize) -> PathBuf {
     out.with_file_name(format!("{stem}-{}.{ext}", i + 1))
 }
 
-/// Decodes and prepares one image as the model sees it.
-fn prepare(path: &Path, size: u32) -> anyhow::Result<RgbImage> {
-    let params = PreprocessParams {
-        size,
-        ..PreprocessParams::default()
-    };
+/// Decodes and frames one image as the model saw images in evaluation: the checkpoint's recorded eval view (resize
+/// to the cache's stored side, centred crop), else the shorter side resized to the input size and centre-cropped.
+fn prepare(path: &Path, meta: &CheckpointMeta) -> anyhow::Result<RgbImage> {
+    let size = meta.input_size;
+    let view = meta
+        .eval_view
+        .as_ref()
+        .map(|v| (v.resize.as_str(), v.filter.as_str(), v.stored_side));
+    let params =
+        PreprocessParams::for_eval_view(size, view).context("the checkpoint's eval_view")?;
     let mut resizer = fast_image_resize::Resizer::new();
-    let prepared = birds_preprocess::resize::prepare(&mut resizer, path, &params)?;
-    let side = params.stored_side();
-    RgbImage::from_raw(side, side, prepared.pixels)
+    let pixels = birds_preprocess::resize::prepare_eval_view(&mut resizer, path, &params)?;
+    RgbImage::from_raw(size, size, pixels)
         .with_context(|| format!("{}: resize returned the wrong byte count", path.display()))
 }
 
@@ -135,7 +139,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     let n = args.images.len();
     for (i, path) in args.images.iter().enumerate() {
-        let img = match prepare(path, meta.input_size) {
+        let img = match prepare(path, meta) {
             Ok(img) => img,
             Err(e) => {
                 eprintln!("error: {e:#}");

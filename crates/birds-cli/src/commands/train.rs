@@ -74,6 +74,9 @@ struct SmokeArgs {
     /// Disable autocast on CUDA.
     #[arg(long)]
     no_amp: bool,
+    /// Time eval-mode forward passes without gradients (inference) instead of train steps.
+    #[arg(long)]
+    forward: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -117,7 +120,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
     } else {
         let pct = |v: f64| format!("{:.1}%", 100.0 * v);
         println!(
-            "{} {}: {} epochs ({:?}) in {:.0}s, best val {} (epoch {}), test {}",
+            "{} {}: {} epochs ({}) in {:.0}s, best val {} (epoch {}), test {}",
             summary.mode,
             summary.model,
             summary.epochs,
@@ -142,13 +145,15 @@ fn smoke(s: SmokeArgs) -> anyhow::Result<()> {
         size: s.size,
         classes: 30,
         amp: !s.no_amp,
+        forward: s.forward,
     })?;
     if s.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
     println!(
-        "device {} amp {} threads {}: batch {} at {}px, {} steps: {:.1} images/s ({:.0} ms/step), loss {:.3} → {:.3}, {} skipped",
+        "{} on device {} amp {} threads {}: batch {} at {}px, {} steps: {:.1} images/s ({:.0} ms/step), loss {:.3} → {:.3}, {} skipped",
+        report.mode,
         report.device,
         report.amp,
         report.threads,

@@ -169,6 +169,18 @@ fn definitions() -> BTreeMap<&'static str, &'static str> {
             "cam_beats_random",
             "share of images whose drop_cam exceeds drop_random",
         ),
+        (
+            "cam_beats_blobs",
+            "share of images whose drop_cam exceeds drop_blobs",
+        ),
+        (
+            "energy_ratio",
+            "energy_in_mask / mask_area: how many times the chance level the map puts on the bird",
+        ),
+        (
+            "above_chance",
+            "share of maps with more energy inside the mask than the mask's area",
+        ),
     ])
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use birds_core::Split;
 use birds_core::schema::evaluate::{NEEDS_MORE_TRAINING, PREDICTIONS};
@@ -103,29 +103,37 @@ pub fn rank_from_predictions(
         .collect()
 }
 
-/// Reads the evaluate stage's ranking (`needs_more_training.parquet` in `dir`), keeping classes of the model.
-pub fn read_ranking(dir: &Path, classes: &[String]) -> Result<Vec<WeakClass>> {
-    let path = dir.join(NEEDS_MORE_TRAINING.file);
-    let err = |reason: String| ExplainError::Parquet {
-        path: path.clone(),
-        reason,
-    };
-    let file = File::open(&path).map_err(|e| ExplainError::Input {
+/// Reads `columns` of the evaluate stage's Parquet file `file` in `dir`; returns its path (for error messages) too.
+fn read_evaluate_output(dir: &Path, file: &str, columns: &[&str]) -> Result<(PathBuf, DataFrame)> {
+    let path = dir.join(file);
+    let handle = File::open(&path).map_err(|e| ExplainError::Input {
         path: path.clone(),
         reason: format!(
             "{e} (is {} a `birds evaluate` output folder?)",
             dir.display()
         ),
     })?;
-    let df = ParquetReader::new(file)
-        .with_columns(Some(vec![
-            "rank".into(),
-            "label".into(),
-            "evaluated".into(),
-            "recall".into(),
-        ]))
+    let df = ParquetReader::new(handle)
+        .with_columns(Some(columns.iter().map(|&c| c.into()).collect()))
         .finish()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| ExplainError::Parquet {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    Ok((path, df))
+}
+
+/// Reads the evaluate stage's ranking (`needs_more_training.parquet` in `dir`), keeping classes of the model.
+pub fn read_ranking(dir: &Path, classes: &[String]) -> Result<Vec<WeakClass>> {
+    let (path, df) = read_evaluate_output(
+        dir,
+        NEEDS_MORE_TRAINING.file,
+        &["rank", "label", "evaluated", "recall"],
+    )?;
+    let err = |reason: String| ExplainError::Parquet {
+        path: path.clone(),
+        reason,
+    };
     let col = |name: &str, dt: DataType| -> Result<Series> {
         df.column(name)
             .map_err(|_| err(format!("missing column `{name}`")))?
@@ -170,22 +178,11 @@ pub fn read_ranking(dir: &Path, classes: &[String]) -> Result<Vec<WeakClass>> {
 /// The splits the evaluate stage evaluated (the distinct `split` values of its `predictions.parquet` in `dir`),
 /// in train, valid, test order.
 pub fn evaluated_splits(dir: &Path) -> Result<Vec<Split>> {
-    let path = dir.join(PREDICTIONS.file);
+    let (path, df) = read_evaluate_output(dir, PREDICTIONS.file, &["split"])?;
     let err = |reason: String| ExplainError::Parquet {
         path: path.clone(),
         reason,
     };
-    let file = File::open(&path).map_err(|e| ExplainError::Input {
-        path: path.clone(),
-        reason: format!(
-            "{e} (is {} a `birds evaluate` output folder?)",
-            dir.display()
-        ),
-    })?;
-    let df = ParquetReader::new(file)
-        .with_columns(Some(vec!["split".into()]))
-        .finish()
-        .map_err(|e| err(e.to_string()))?;
     let col = df
         .column("split")
         .map_err(|_| err("missing column `split`".into()))?;

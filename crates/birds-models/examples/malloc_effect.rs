@@ -54,13 +54,13 @@ fn main() {
     let train_y = Tensor::randint(30, [16], (Kind::Int64, Device::Cpu));
     let (mut eval, mut train) = ([vec![], vec![]], [vec![], vec![]]);
     // warm-up
-    tch::no_grad(|| model.logits(&eval_x, false));
+    let _ = tch::no_grad(|| model.logits(&eval_x, false));
     for _ in 0..rounds {
         for tuned in [false, true] {
             set_malloc(tuned);
             let t = Instant::now();
             for _ in 0..2 {
-                tch::no_grad(|| model.logits(&eval_x, false));
+                let _ = tch::no_grad(|| model.logits(&eval_x, false));
             }
             eval[tuned as usize].push(64.0 / t.elapsed().as_secs_f64());
             let t = Instant::now();

@@ -272,14 +272,7 @@ pub fn explain(
             ..c.manifest().params.clone()
         },
         // Files without a cache: framed as the checkpoint's evaluation saw its images.
-        None => PreprocessParams::for_eval_view(
-            ckpt.meta.input_size,
-            ckpt.meta
-                .eval_view
-                .as_ref()
-                .map(|v| (v.resize.as_str(), v.filter.as_str(), v.stored_side)),
-        )
-        .map_err(|e| ExplainError::Params(format!("the checkpoint's eval_view: {e}")))?,
+        None => source::file_geometry(&ckpt.meta)?,
     };
     let source = ImageSource::new(cache, geometry, inputs.masks.clone());
     let class_target = match &params.class {

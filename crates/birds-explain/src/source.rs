@@ -54,6 +54,17 @@ pub fn class_index(classes: &[String], label: &str) -> Option<i64> {
     classes.iter().position(|c| c == label).map(|i| i as i64)
 }
 
+/// How image files are framed for `meta`'s model: as its evaluation framed them (the checkpoint's `eval_view`:
+/// the cache's resize mode, filter and stored side), else the shorter side resized to the input size.
+pub fn file_geometry(meta: &birds_models::CheckpointMeta) -> Result<PreprocessParams> {
+    let view = meta
+        .eval_view
+        .as_ref()
+        .map(|v| (v.resize.as_str(), v.filter.as_str(), v.stored_side));
+    PreprocessParams::for_eval_view(meta.input_size, view)
+        .map_err(|e| ExplainError::Params(format!("the checkpoint's eval_view: {e}")))
+}
+
 /// Reads images at the model's input size, and masks when a masks root is given.
 #[derive(Debug)]
 pub struct ImageSource {
@@ -116,11 +127,15 @@ impl ImageSource {
                     })?;
                 Ok(center_crop(&full, cache.size()))
             }
-            Pixels::File(path) => {
-                let img = resize::decode_rgb(path)?;
-                self.fit(&img, path, self.geometry.filter)
-            }
+            Pixels::File(path) => self.load_file(path),
         }
+    }
+
+    /// An image file framed as the model sees it: decoded, resized like the geometry says (stored side, mode,
+    /// filter), the centre `size` square (what `birds predict` feeds the model).
+    pub fn load_file(&self, path: &Path) -> Result<RgbImage> {
+        let img = resize::decode_rgb(path)?;
+        self.fit(&img, path, self.geometry.filter)
     }
 
     /// Resizes like the cache (stored side, mode, filter), then crops the centre `size` square.

@@ -138,28 +138,6 @@ pub fn prepare(
     })
 }
 
-/// Decodes `path` and frames it as the cache's evaluation view: resized as `params` say (to `size + margin`), then
-/// the centred `size`×`size` square, on whole pixels (the loader's eval crop). Returns `size`² × 3 bytes, HWC.
-pub fn prepare_eval_view(
-    resizer: &mut fir::Resizer,
-    path: &Path,
-    params: &PreprocessParams,
-) -> Result<Vec<u8>> {
-    let stored = params.stored_side() as usize;
-    let size = (params.size as usize).min(stored);
-    let prepared = prepare(resizer, path, params)?;
-    if size == stored {
-        return Ok(prepared.pixels);
-    }
-    let off = (stored - size) / 2;
-    let mut out = Vec::with_capacity(size * size * 3);
-    for y in off..off + size {
-        let row = (y * stored + off) * 3;
-        out.extend_from_slice(&prepared.pixels[row..row + size * 3]);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

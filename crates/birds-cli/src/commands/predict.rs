@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use birds_explain::cam::{self, CamMethod, LastFeatureMap, Request};
 use birds_explain::render::{self, GREY, Heatmap, WHITE};
+use birds_explain::source::{self, ImageSource};
 use birds_models::runtime::DeviceSpec;
 use birds_models::{Checkpoint, CheckpointMeta};
-use birds_preprocess::params::PreprocessParams;
 use image::RgbImage;
 use serde::Serialize;
 use tch::{Kind, Tensor};
@@ -104,17 +104,8 @@ fn cam_path(out: &Path, i: usize, n: usize) -> PathBuf {
 /// Decodes and frames one image as the model saw images in evaluation: the checkpoint's recorded eval view (resize
 /// to the cache's stored side, centred crop), else the shorter side resized to the input size and centre-cropped.
 fn prepare(path: &Path, meta: &CheckpointMeta) -> anyhow::Result<RgbImage> {
-    let size = meta.input_size;
-    let view = meta
-        .eval_view
-        .as_ref()
-        .map(|v| (v.resize.as_str(), v.filter.as_str(), v.stored_side));
-    let params =
-        PreprocessParams::for_eval_view(size, view).context("the checkpoint's eval_view")?;
-    let mut resizer = fast_image_resize::Resizer::new();
-    let pixels = birds_preprocess::resize::prepare_eval_view(&mut resizer, path, &params)?;
-    RgbImage::from_raw(size, size, pixels)
-        .with_context(|| format!("{}: resize returned the wrong byte count", path.display()))
+    let source = ImageSource::new(None, source::file_geometry(meta)?, None);
+    Ok(source.load_file(path)?)
 }
 
 /// Classifies each image; prints its top classes (and writes a CAM overlay with `--cam`). Unreadable images are

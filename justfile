@@ -37,8 +37,8 @@ bench-train THREADS="2": build
     scripts/bench/train_step.sh {{THREADS}}
 
 # Every benchmark beside its peer (Pillow, PyTorch, pytorch-grad-cam, DVC), interleaved rounds, medians → docs/benchmarks.md.
+# Builds the release binary while the peers' venv (.venv-bench, scripts/bench/peers.sh) installs beside it.
 bench ROUNDS="3": setup
-    bash scripts/bench/peers.sh
     BENCH_ROUNDS={{ROUNDS}} python3 scripts/bench/run_all.py
 
 # Format and lint.

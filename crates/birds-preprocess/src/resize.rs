@@ -75,22 +75,26 @@ pub fn resize_square(
         path: "<in memory>".into(),
         reason: e,
     };
-    let src = fir::images::ImageRef::new(
+    // Typed (RGB8-only) views: the untyped `ImageRef`/`Image` pair dispatches at run time over every pixel type
+    // fast_image_resize supports, which compiles its SIMD kernels for all of them (most of this crate's
+    // release build time); the cache only ever holds RGB8.
+    let src = fir::images::TypedImageRef::<fir::pixels::U8x3>::from_buffer(
         img.width(),
         img.height(),
         img.as_raw(),
-        fir::PixelType::U8x3,
     )
     .map_err(|e| fail(e.to_string()))?;
-    let mut dst = fir::images::Image::new(side, side, fir::PixelType::U8x3);
+    let mut out = vec![0u8; side as usize * side as usize * 3];
+    let mut dst = fir::images::TypedImage::<fir::pixels::U8x3>::from_buffer(side, side, &mut out)
+        .map_err(|e| fail(e.to_string()))?;
     let (left, top, w, h) = source_box(img.width(), img.height(), mode);
     let options = fir::ResizeOptions::new()
         .resize_alg(fir::ResizeAlg::Convolution(fir_filter(filter)))
         .crop(left, top, w, h);
     resizer
-        .resize(&src, &mut dst, &options)
+        .resize_typed(&src, &mut dst, &options)
         .map_err(|e| fail(e.to_string()))?;
-    Ok(dst.into_vec())
+    Ok(out)
 }
 
 /// One image decoded and resized to the stored square.

@@ -480,6 +480,13 @@ def bench_loader(_tmp: Path):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def sh(*cmd) -> str:
+    try:
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
 def machine() -> dict:
     cpu = "?"
     try:
@@ -496,12 +503,6 @@ def machine() -> dict:
     except (OSError, AttributeError):
         pass
 
-    def sh(*cmd):
-        try:
-            return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return "?"
-
     commit = sh("git", "rev-parse", "--short=12", "HEAD")
     dirty = sh("git", "status", "--porcelain", "--untracked-files=no")
     return {
@@ -511,7 +512,6 @@ def machine() -> dict:
         "os": f"{platform.system()} {platform.release()}",
         "commit": commit + (" (with uncommitted changes)" if dirty else ""),
         "rustc": sh("rustc", "--version"),
-        "python": sh(str(PY), "--version"),
         "load_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
@@ -694,6 +694,7 @@ def main() -> int:
     cold_build = not BIRDS.is_file()
     prep = prepare()
     prep["cold_build"] = cold_build
+    info["python"] = sh(str(PY), "--version")  # the peer venv may only exist now
     for p in [BIRDS, PY] + [EXAMPLES / n for n in BENCH_EXAMPLES]:
         if not p.is_file():
             print(f"bench: {rel(p)} missing after the build and peer install", file=sys.stderr)

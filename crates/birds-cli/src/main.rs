@@ -2,6 +2,8 @@
 //! and calls library functions; no logic lives here.
 #![allow(clippy::print_stdout)]
 
+#[macro_use]
+mod out;
 mod commands;
 mod stages;
 

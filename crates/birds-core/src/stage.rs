@@ -68,6 +68,22 @@ pub trait Stage: Send + Sync {
     /// Validates params before anything runs (unknown keys, out-of-range values). The message names the key.
     fn check_params(&self, params: &serde_json::Value) -> Result<(), String>;
 
+    /// Files the stage reads that its `deps:` do not name, resolved from its params and the environment (for
+    /// example the pretrained weights that `BIRDS_WEIGHTS` or the default install location points at), each with
+    /// a label for messages (`weights`). The runner hashes their contents into the stage's cache key like deps, so
+    /// pointing at other weights reruns the stage, and `birds status` names the label when one changed. Called
+    /// after [`Stage::check_params`] succeeded, with the same params; `inputs` are the stage's resolved `deps:`
+    /// (an implicit file that a dep already provides should not be listed again). A file that cannot be resolved
+    /// is an error naming what is missing.
+    fn implicit_deps(
+        &self,
+        _params: &serde_json::Value,
+        _inputs: &BTreeMap<String, PathBuf>,
+        _root: &Path,
+    ) -> Result<Vec<(String, PathBuf)>, String> {
+        Ok(Vec::new())
+    }
+
     /// Runs the stage.
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError>;
 }

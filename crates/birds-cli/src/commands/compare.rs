@@ -26,9 +26,9 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("writing the comparison into {}", out.display()))?,
         None => read_runs(&args.runs).context("reading the runs' summary.json")?,
     };
-    print!("{}", markdown(&rows));
+    out!("{}", markdown(&rows));
     if let Some(out) = &args.out {
-        println!("written to {}", out.display());
+        outln!("written to {}", out.display());
     }
     Ok(())
 }

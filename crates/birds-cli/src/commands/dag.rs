@@ -25,6 +25,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let registry = crate::stages::builtin();
     let file = pipeline_arg(&args.pipeline)?;
     let pipeline = birds_pipeline::load(&file, &registry, &[])?;
-    print!("{}", render(&pipeline, args.format));
+    out!("{}", render(&pipeline, args.format));
     Ok(())
 }

@@ -74,7 +74,7 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
     };
     let s = birds_evaluate::evaluate(&inputs, &args.out, &params, RunOptions { progress: true })
         .with_context(|| format!("evaluating {}", inputs.checkpoint.display()))?;
-    println!(
+    outln!(
         "{} images of {} ({} classes{}): accuracy {:.1}%, top-5 {:.1}%, macro F1 {:.3}, NLL {:.3}, ECE {:.3}",
         s.overall.images,
         params.splits_label(),
@@ -90,9 +90,9 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
         s.overall.nll,
         s.overall.ece
     );
-    println!("needs more training first:");
+    outln!("needs more training first:");
     for w in &s.weakest {
-        println!(
+        outln!(
             "  {:<32} {}/{} correct (recall ≥ {})  {}",
             w.label,
             w.correct,
@@ -101,6 +101,6 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
             w.next_step
         );
     }
-    println!("reports in {}", args.out.display());
+    outln!("reports in {}", args.out.display());
     Ok(())
 }

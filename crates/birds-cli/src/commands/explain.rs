@@ -127,7 +127,7 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let s = birds_explain::explain(&inputs, &params, &args.out, RunOptions { progress: true })
         .with_context(|| format!("explaining {}", inputs.checkpoint.display()))?;
-    println!(
+    outln!(
         "{} images drawn ({} overlays, {} why-not panels), layer `{}`, selection: {}",
         s.selection.drawn_images,
         s.selection.overlays,
@@ -140,13 +140,13 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
             .recall
             .map(|r| format!("{:.0}%", r * 100.0))
             .unwrap_or_else(|| "-".into());
-        println!(
+        outln!(
             "  {:>2}. {:<32} recall {recall} of {}",
             w.rank, w.label, w.images
         );
     }
     for (m, l) in &s.localisation {
-        println!(
+        outln!(
             "localisation {m:<10} {} correct images with masks: energy in mask {:.1}% (mask area {:.1}%, {:.2}x), pointing game {:.1}% (chance {:.1}%)",
             l.images,
             l.energy_in_mask * 100.0,
@@ -158,7 +158,7 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
     }
     for (m, d) in &s.deletion {
         if d.images > 0 {
-            println!(
+            outln!(
                 "deletion     {m:<10} {} images: confidence drop {:.3} (map's top {:.0}%) vs {:.3} (random pixels), {:.3} (random blobs); map beats random on {:.0}%",
                 d.images,
                 d.drop_cam,
@@ -169,7 +169,7 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    println!(
+    outln!(
         "{}",
         args.out.join(birds_explain::write::GALLERY_FILE).display()
     );

@@ -60,12 +60,12 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
             top5: idx.into_iter().zip(p).collect(),
         };
         if args.json {
-            println!("{}", serde_json::to_string(&pred)?);
+            outln!("{}", serde_json::to_string(&pred)?);
         } else {
-            println!("{}", pred.image);
+            outln!("{}", pred.image);
             for (id, prob) in &pred.top5 {
                 let tag = if imagenet::is_bird(*id) { "  bird" } else { "" };
-                println!("  imagenet:{id:<4} {prob:>7.4}{tag}");
+                outln!("  imagenet:{id:<4} {prob:>7.4}{tag}");
             }
         }
     }

@@ -32,29 +32,29 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<()> {
         weights: weights.display().to_string(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        outln!("{}", serde_json::to_string_pretty(&info)?);
         return Ok(());
     }
     let r = &info.runtime;
-    println!("birds      {}", info.birds);
-    println!("tch        {}", r.tch);
-    println!("libtorch   {} ({})", r.libtorch, r.libtorch_lib);
+    outln!("birds      {}", info.birds);
+    outln!("tch        {}", r.tch);
+    outln!("libtorch   {} ({})", r.libtorch, r.libtorch_lib);
     match (&r.cuda_available, &r.cuda_load_error) {
-        (true, _) => println!(
+        (true, _) => outln!(
             "cuda       available, {} device(s), cudnn {}",
             r.cuda_devices, r.cudnn_available
         ),
         (false, Some(why)) => {
-            println!("cuda       not available (CUDA libraries not loaded: {why})")
+            outln!("cuda       not available (CUDA libraries not loaded: {why})")
         }
-        (false, None) => println!("cuda       not available (no device)"),
+        (false, None) => outln!("cuda       not available (no device)"),
     }
-    println!("threads    {}", r.threads);
+    outln!("threads    {}", r.threads);
     let state = if info.weights_present {
         ""
     } else {
         "  [missing: run `just setup`]"
     };
-    println!("weights    {}{state}", info.weights);
+    outln!("weights    {}{state}", info.weights);
     Ok(())
 }

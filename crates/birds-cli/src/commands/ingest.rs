@@ -127,7 +127,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
         )
     })?;
     let r = &out.report;
-    println!(
+    outln!(
         "{} image files under {} ({} layout): {} decodable, {} not; {} classes",
         r.totals.files, r.root, r.layout, r.totals.ok, r.totals.errors, r.totals.classes
     );
@@ -136,16 +136,16 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|s| format!("{} {}", s.split, s.ok))
         .collect();
-    println!("decodable per split: {}", splits.join(", "));
+    outln!("decodable per split: {}", splits.join(", "));
     if r.anomalies.is_empty() {
-        println!("anomalies: none");
+        outln!("anomalies: none");
     } else {
-        println!("anomalies ({}):", r.anomalies.len());
+        outln!("anomalies ({}):", r.anomalies.len());
         for a in &r.anomalies {
-            println!("  - {a}");
+            outln!("  - {a}");
         }
     }
-    println!("report: {}", out.report_md.display());
-    println!("index:  {}", out.images.display());
+    outln!("report: {}", out.report_md.display());
+    outln!("index:  {}", out.images.display());
     Ok(())
 }

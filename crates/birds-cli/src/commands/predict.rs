@@ -176,11 +176,11 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
             cam,
         };
         if args.json {
-            println!("{}", serde_json::to_string(&pred)?);
+            outln!("{}", serde_json::to_string(&pred)?);
         } else {
-            println!("{}", pred.image);
+            outln!("{}", pred.image);
             for (rank, g) in pred.top.iter().enumerate() {
-                println!(
+                outln!(
                     "  {}. {:<40} {:>6.2} %",
                     rank + 1,
                     g.label,
@@ -188,7 +188,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
                 );
             }
             if let Some(c) = &pred.cam {
-                println!("  {} overlay: {c}", method.as_str());
+                outln!("  {} overlay: {c}", method.as_str());
             }
         }
     }

@@ -145,7 +145,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         },
     )
     .with_context(|| format!("preprocessing {} into {}", index.display(), out.display()))?;
-    println!(
+    outln!(
         "{} images cached in {} shard(s) at {}x{} px ({:.1} MB) in {:.1} s ({:.0} images/s)",
         summary.images,
         summary.shards,
@@ -156,7 +156,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         summary.images as f64 / summary.seconds.max(1e-9),
     );
     if summary.failures + summary.skipped_ingest > 0 {
-        println!(
+        outln!(
             "{} skipped (ingest marked {} undecodable, {} failed here): see {}",
             summary.failures + summary.skipped_ingest,
             summary.skipped_ingest,
@@ -165,7 +165,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
                 .display()
         );
     }
-    println!("{}", out.display());
+    outln!("{}", out.display());
     Ok(())
 }
 
@@ -177,6 +177,6 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     };
     let grid = augmentation_grid(&args.image, &params, &augment, args.seed, args.count)?;
     write_png(&args.out, &grid)?;
-    println!("{}", args.out.display());
+    outln!("{}", args.out.display());
     Ok(())
 }

@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let written = birds_report::report(&inputs, &params, &args.out)
         .with_context(|| format!("writing the report into {}", args.out.display()))?;
-    println!(
+    outln!(
         "{} ({} KB, {} images{})",
         written.path.display(),
         written.bytes / 1024,

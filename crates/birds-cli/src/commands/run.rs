@@ -88,22 +88,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "warning: `{stage}` runs alone but its upstream `{upstream}` is stale ({}); run without --stage to update it",
             join(&reasons)
         ),
-        Event::UpToDate { stage } => println!("{stage:<width$}  up to date"),
+        Event::UpToDate { stage } => outln!("{stage:<width$}  up to date"),
         Event::WouldRun { stage, reasons } => {
-            println!("{stage:<width$}  would run: {}", join(&reasons))
+            outln!("{stage:<width$}  would run: {}", join(&reasons))
         }
         Event::Started { stage, reasons } => {
-            println!("{stage:<width$}  running: {}", join(&reasons))
+            outln!("{stage:<width$}  running: {}", join(&reasons))
         }
         Event::Finished { stage, seconds } => {
-            println!("{stage:<width$}  done in {}", human_seconds(seconds))
+            outln!("{stage:<width$}  done in {}", human_seconds(seconds))
         }
         Event::Failed { stage, error, .. } => {
             let log = logs.get(&stage).cloned().unwrap_or_default();
-            println!("{stage:<width$}  FAILED: {error}\n  log: {log}")
+            outln!("{stage:<width$}  FAILED: {error}\n  log: {log}")
         }
         Event::NotStarted { stage } => {
-            println!("{stage:<width$}  not started (an earlier stage failed)")
+            outln!("{stage:<width$}  not started (an earlier stage failed)")
         }
     };
     let summary = birds_pipeline::run(&pipeline, &opts, &print)
@@ -115,13 +115,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let took = human_seconds(clock.elapsed().as_secs_f64());
     if args.dry_run {
-        println!(
+        outln!(
             "dry run: {} would run, {} up to date ({took})",
             summary.would_run.len(),
             summary.up_to_date.len()
         );
     } else {
-        println!(
+        outln!(
             "{} ran, {} up to date ({took})",
             summary.ran.len(),
             summary.up_to_date.len()

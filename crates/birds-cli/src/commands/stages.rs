@@ -8,14 +8,14 @@ pub struct Args {}
 pub fn run(_args: Args) -> anyhow::Result<()> {
     let registry = crate::stages::builtin();
     if registry.is_empty() {
-        println!("no built-in stages registered; use `cmd:` stages");
+        outln!("no built-in stages registered; use `cmd:` stages");
         return Ok(());
     }
     for s in registry {
         let mut inputs: Vec<String> = s.inputs().iter().map(|i| (*i).to_string()).collect();
         inputs.extend(s.optional_inputs().iter().map(|i| format!("{i}?")));
-        println!("{:<12} {}", s.name(), s.about());
-        println!("{:<12} deps: {{ {} }}", "", inputs.join(", "));
+        outln!("{:<12} {}", s.name(), s.about());
+        outln!("{:<12} deps: {{ {} }}", "", inputs.join(", "));
     }
     Ok(())
 }

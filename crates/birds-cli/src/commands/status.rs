@@ -37,22 +37,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "stale": stale,
             "stages": stages,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
     let width = stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in &stages {
         if s.stale {
             let why: Vec<String> = s.reasons.iter().map(ToString::to_string).collect();
-            println!("{:<width$}  stale: {}", s.name, why.join("; "));
+            outln!("{:<width$}  stale: {}", s.name, why.join("; "));
         } else {
-            println!("{:<width$}  up to date", s.name);
+            outln!("{:<width$}  up to date", s.name);
         }
     }
     if stale == 0 {
-        println!("pipeline `{}`: everything up to date", pipeline.name);
+        outln!("pipeline `{}`: everything up to date", pipeline.name);
     } else {
-        println!(
+        outln!(
             "pipeline `{}`: {stale} of {} stages stale; `birds run {}` updates them",
             pipeline.name,
             stages.len(),

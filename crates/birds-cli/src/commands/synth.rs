@@ -62,19 +62,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let summary = birds_synth::write_dataset(&params, &args.out, args.force)
         .with_context(|| format!("writing the synthetic dataset to {}", args.out.display()))?;
     let [train, valid, test] = summary.images;
-    println!(
+    outln!(
         "{} species, {train} / {valid} / {test} images (train / valid / test) at {} px in {:.2} s → {}",
         summary.labels.len(),
         params.size,
         start.elapsed().as_secs_f64(),
         args.out.display()
     );
-    println!(
+    outln!(
         "contact sheet: {}",
         args.out.join(birds_synth::dataset::SHEET_FILE).display()
     );
     for d in &summary.defects {
-        println!("planted {}: {}", d.kind, d.paths.join(" | "));
+        outln!("planted {}: {}", d.kind, d.paths.join(" | "));
     }
     Ok(())
 }

@@ -116,10 +116,10 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
     let summary = birds_train::train(&params, &data, &out, &opts)
         .with_context(|| format!("training into {}", out.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         let pct = |v: f64| format!("{:.1}%", 100.0 * v);
-        println!(
+        outln!(
             "{} {}: {} epochs ({}) in {:.0}s, best val {} (epoch {}), test {}",
             summary.mode,
             summary.model,
@@ -130,7 +130,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
             summary.best_epoch,
             summary.test_accuracy.map(pct).unwrap_or_else(|| "–".into())
         );
-        println!("written to {}", out.display());
+        outln!("written to {}", out.display());
     }
     Ok(())
 }
@@ -148,10 +148,10 @@ fn smoke(s: SmokeArgs) -> anyhow::Result<()> {
         forward: s.forward,
     })?;
     if s.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "{} on device {} amp {} threads {}: batch {} at {}px, {} steps: {:.1} images/s ({:.0} ms/step), loss {:.3} → {:.3}, {} skipped",
         report.mode,
         report.device,
@@ -170,12 +170,12 @@ fn smoke(s: SmokeArgs) -> anyhow::Result<()> {
         report.peak_device_memory_mib,
         report.baseline_device_memory_mib,
     ) {
-        (Some(peak), Some(base)) => println!(
+        (Some(peak), Some(base)) => outln!(
             "peak device memory in use {peak:.0} MiB (before the model: {base:.0} MiB; cudaMemGetInfo, includes the CUDA context and allocator cache)"
         ),
-        (Some(peak), None) => println!("peak device memory in use {peak:.0} MiB"),
+        (Some(peak), None) => outln!("peak device memory in use {peak:.0} MiB"),
         _ if report.device.starts_with("cuda") => {
-            println!("peak device memory: cudaMemGetInfo not found in the loaded CUDA runtime")
+            outln!("peak device memory: cudaMemGetInfo not found in the loaded CUDA runtime")
         }
         _ => {}
     }

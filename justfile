@@ -15,8 +15,10 @@ setup:
 build: setup
     cargo build --release -p birds-cli
 
-# Run every test (unit, integration, parity, real-photo sanity).
+# Run every test (unit, integration, parity, real-photo sanity, the report in headless Chromium: installed with apt
+# when missing and possible, else the recipe says what to run).
 test: setup
+    @bash scripts/ensure_chromium.sh
     cargo test --workspace
 
 # The main job: run pipelines/NAME.yaml (default: pipelines/default.yaml); only stale stages run.

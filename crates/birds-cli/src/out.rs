@@ -23,19 +23,22 @@ pub fn write(args: std::fmt::Arguments<'_>, newline: bool) {
     let mut stdout = std::io::stdout().lock();
     let result = stdout
         .write_fmt(args)
-        .and_then(|()| if newline { stdout.write_all(b"\n") } else { Ok(()) })
+        .and_then(|()| {
+            if newline {
+                stdout.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
         .and_then(|()| stdout.flush());
     if let Err(err) = result {
         CLOSED.store(true, Ordering::Relaxed);
         if err.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("warning: cannot write to standard output ({err}); output dropped, the command goes on");
+            eprintln!(
+                "warning: cannot write to standard output ({err}); output dropped, the command goes on"
+            );
         }
     }
-}
-
-/// True once stdout was found closed (later output is dropped).
-pub fn closed() -> bool {
-    CLOSED.load(Ordering::Relaxed)
 }
 
 /// `println!` that does not panic on a closed stdout; see the module docs.

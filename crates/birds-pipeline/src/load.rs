@@ -8,7 +8,7 @@ use birds_core::stage::Stage;
 use serde::Deserialize;
 
 use crate::error::{Diagnostic, Diagnostics, PipelineError, Result};
-use crate::locate::{LineIndex, Seg, TopLevel};
+use crate::locate::{LineIndex, MAX_DOCUMENT_DEPTH, Seg, TopLevel};
 use crate::model::{Action, Dep, Pipeline, ProjectPath, StageDef};
 use crate::overrides::SetOverride;
 use crate::util::{did_you_mean, display_path, normalize};
@@ -48,6 +48,7 @@ pub fn find_pipeline(arg: &str, cwd: &Path) -> Result<PathBuf> {
         if p.is_file() {
             return Ok(as_path.to_path_buf());
         }
+        not_regular(&p, as_path)?;
         return Err(PipelineError::NotFound {
             name: arg.to_string(),
             looked: vec![as_path.to_path_buf()],
@@ -64,6 +65,7 @@ pub fn find_pipeline(arg: &str, cwd: &Path) -> Result<PathBuf> {
                     .map(Path::to_path_buf)
                     .unwrap_or(candidate));
             }
+            not_regular(&candidate, &candidate)?;
             if ext == "yaml" {
                 looked.push(candidate);
             }
@@ -73,6 +75,41 @@ pub fn find_pipeline(arg: &str, cwd: &Path) -> Result<PathBuf> {
         name: arg.to_string(),
         looked,
     })
+}
+
+/// Refuses a pipeline path that exists but is no regular file: reading a FIFO would block forever, and "no
+/// pipeline found" would be wrong for a folder called `p.yaml`.
+fn not_regular(path: &Path, shown: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if meta.is_file() {
+        return Ok(());
+    }
+    let kind = describe_kind(&meta.file_type());
+    Err(invalid(
+        Diagnostic::new(
+            shown,
+            None,
+            format!("the pipeline file is {kind}, not a regular file"),
+        )
+        .help("a pipeline is a YAML file; rename or remove this one"),
+    ))
+}
+
+fn describe_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
 }
 
 /// The project root of a pipeline file: the parent of its folder when that folder is called `pipelines`,
@@ -109,6 +146,16 @@ pub fn load_str<'r>(
     sets: &[String],
 ) -> Result<Pipeline<'r>> {
     let index = LineIndex::build(source);
+    if let Some(pos) = index.too_deep() {
+        return Err(invalid(
+            Diagnostic::new(
+                file,
+                Some(pos),
+                format!("nested deeper than {MAX_DOCUMENT_DEPTH} levels"),
+            )
+            .help("a pipeline needs a few levels of nesting; flatten this value"),
+        ));
+    }
     let (raws, prefix) = parse(file, source, &index)?;
     let name = file
         .file_stem()

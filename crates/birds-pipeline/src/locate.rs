@@ -47,12 +47,22 @@ pub enum TopLevel {
     Other,
 }
 
+/// Nodes nested deeper than this are not indexed: messages never point below a stage's params, and each indexed
+/// node stores its whole path, so indexing a hostile `[[[[…]]]]` of depth d cost O(d²) time and memory (100,000
+/// levels ran for minutes). serde_yaml refuses such files itself (recursion limit), with a position.
+const MAX_INDEXED_DEPTH: usize = 32;
+
+/// Documents nested deeper than this are refused before serde_yaml sees them: its libyaml scanner is quadratic in
+/// flow nesting (a 100,000-deep `[[[…]]]` took over a minute before it reported its own recursion limit of 128).
+pub const MAX_DOCUMENT_DEPTH: usize = 128;
+
 /// Line and column (1-based) of every node, keyed by its path. For a mapping entry the position is that of the
 /// key, which is where a reader looks.
 #[derive(Debug, Default)]
 pub struct LineIndex {
     positions: HashMap<Vec<Seg>, (usize, usize)>,
     top: Option<TopLevel>,
+    too_deep: Option<(usize, usize)>,
 }
 
 enum Frame {
@@ -73,12 +83,32 @@ impl LineIndex {
     pub fn build(source: &str) -> Self {
         let mut index = LineIndex::default();
         let mut stack: Vec<Frame> = Vec::new();
+        let mut depth = 0usize;
         for item in Parser::new_from_str(source) {
-            let Ok((event, span)) = item else {
-                index.positions.clear();
-                return index;
+            let (event, span) = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    index.positions.clear();
+                    // saphyr scans ahead through flow collections and stops at 255 levels with this message,
+                    // before any event past the limit reaches us.
+                    if e.info() == "recursion limit exceeded" {
+                        index.too_deep = Some((e.marker().line(), e.marker().col() + 1));
+                    }
+                    return index;
+                }
             };
             let pos = (span.start.line(), span.start.col() + 1);
+            match &event {
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    depth += 1;
+                    if depth > MAX_DOCUMENT_DEPTH {
+                        index.too_deep = Some(pos);
+                        return index;
+                    }
+                }
+                Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+                _ => {}
+            }
             let starts = match &event {
                 Event::SequenceStart(..) | Event::MappingStart(..) => Some(true),
                 Event::Scalar(..) | Event::Alias(..) => Some(false),
@@ -123,6 +153,13 @@ impl LineIndex {
                         }
                         continue;
                     }
+                    // Too deep to be worth a position: skip the whole subtree.
+                    if stack.len() >= MAX_INDEXED_DEPTH {
+                        if is_container {
+                            stack.push(Frame::Skip(1));
+                        }
+                        continue;
+                    }
                     // A value: its path.
                     let node_path = match stack.last_mut() {
                         None => Vec::new(),
@@ -160,6 +197,11 @@ impl LineIndex {
             }
         }
         index
+    }
+
+    /// Where the document first nests deeper than [`MAX_DOCUMENT_DEPTH`] (line, column), if it does.
+    pub fn too_deep(&self) -> Option<(usize, usize)> {
+        self.too_deep
     }
 
     /// The top-level shape (mapping, list, other).
@@ -221,6 +263,31 @@ mod tests {
         let bad = LineIndex::build("stages: [a, b\n");
         assert_eq!(bad.get(&yaml_path!["stages"]), None);
         assert_eq!(LineIndex::build("").top_level(), TopLevel::Other);
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_off_and_the_rest_still_indexed() {
+        let depth = MAX_DOCUMENT_DEPTH - 1;
+        let src = format!("a: {}{}\nb: 2\n", "[".repeat(depth), "]".repeat(depth));
+        let idx = LineIndex::build(&src);
+        assert_eq!(idx.too_deep(), None);
+        assert_eq!(idx.get(&yaml_path!["b"]), Some((2, 1)));
+        assert!(
+            idx.positions.len() <= MAX_INDEXED_DEPTH + 2,
+            "{}",
+            idx.positions.len()
+        );
+    }
+
+    #[test]
+    fn too_deep_documents_are_flagged_where_they_cross_the_limit() {
+        let src = format!("a: {}\n", "[".repeat(200_000));
+        let idx = LineIndex::build(&src);
+        let (line, col) = idx.too_deep().unwrap_or_default();
+        assert_eq!(line, 1);
+        assert!(col > MAX_DOCUMENT_DEPTH, "{col}");
+        let shallow = LineIndex::build("a: [[[1]]]\n");
+        assert_eq!(shallow.too_deep(), None);
     }
 
     #[test]

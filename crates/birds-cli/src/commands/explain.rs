@@ -142,7 +142,9 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
             .unwrap_or_else(|| "-".into());
         outln!(
             "  {:>2}. {:<32} recall {recall} of {}",
-            w.rank, w.label, w.images
+            w.rank,
+            w.label,
+            w.images
         );
     }
     for (m, l) in &s.localisation {

@@ -42,7 +42,8 @@ pub fn run(rt: &Runtime, args: Args) -> anyhow::Result<()> {
     match (&r.cuda_available, &r.cuda_load_error) {
         (true, _) => outln!(
             "cuda       available, {} device(s), cudnn {}",
-            r.cuda_devices, r.cudnn_available
+            r.cuda_devices,
+            r.cudnn_available
         ),
         (false, Some(why)) => {
             outln!("cuda       not available (CUDA libraries not loaded: {why})")

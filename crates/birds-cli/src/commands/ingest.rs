@@ -129,7 +129,12 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
     let r = &out.report;
     outln!(
         "{} image files under {} ({} layout): {} decodable, {} not; {} classes",
-        r.totals.files, r.root, r.layout, r.totals.ok, r.totals.errors, r.totals.classes
+        r.totals.files,
+        r.root,
+        r.layout,
+        r.totals.ok,
+        r.totals.errors,
+        r.totals.classes
     );
     let splits: Vec<String> = r
         .splits

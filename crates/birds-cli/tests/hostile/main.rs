@@ -11,3 +11,4 @@ mod ingest;
 mod models;
 mod pipeline;
 mod pipes;
+mod yaml;

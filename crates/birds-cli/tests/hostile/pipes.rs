@@ -22,7 +22,9 @@ fn closed_stdout(p: &Project, args: &[&str]) -> Result<Output, Box<dyn std::erro
 fn assert_clean(p: &Project, args: &[&str], out: &Output) -> TestResult {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() || stderr.contains("panicked") || stderr.contains("Broken pipe") {
-        return Err(p.explain(args, out, "expected a quiet success with stdout closed").into());
+        return Err(p
+            .explain(args, out, "expected a quiet success with stdout closed")
+            .into());
     }
     Ok(())
 }
@@ -38,7 +40,10 @@ fn run_and_status_finish_their_work_when_stdout_is_closed() -> TestResult {
     let out = closed_stdout(&p, &args)?;
     assert_clean(&p, &args, &out)?;
     assert_eq!(p.read("out.txt"), "hi\n", "the stage must have run");
-    assert!(p.read("pipelines/p.lock").contains("a"), "the run must be recorded");
+    assert!(
+        p.read("pipelines/p.lock").contains("a"),
+        "the run must be recorded"
+    );
 
     for args in [["status", "p"], ["dag", "p"]] {
         let out = closed_stdout(&p, &args)?;
@@ -66,6 +71,10 @@ fn ingest_writes_its_index_when_stdout_is_closed() -> TestResult {
     let args = ["ingest", "--data", "data", "--out", "idx"];
     let out = closed_stdout(&p, &args)?;
     assert_clean(&p, &args, &out)?;
-    assert!(p.path("idx/images.parquet").is_file(), "{}", p.explain(&args, &out, "no index"));
+    assert!(
+        p.path("idx/images.parquet").is_file(),
+        "{}",
+        p.explain(&args, &out, "no index")
+    );
     Ok(())
 }

@@ -81,7 +81,9 @@ impl Project {
             return Err(self.explain(args, &out, "expected failure").into());
         }
         if out.status.code() == Some(101) || stderr.contains("panicked") {
-            return Err(self.explain(args, &out, "expected a clean failure, got a panic").into());
+            return Err(self
+                .explain(args, &out, "expected a clean failure, got a panic")
+                .into());
         }
         Ok(stderr)
     }

@@ -7,6 +7,7 @@
 
 mod util;
 
+mod images;
 mod ingest;
 mod models;
 mod pipeline;

@@ -1,0 +1,127 @@
+//! Hostile-input cases: image files that are empty, not images, truncated, or that declare a gigantic size (a
+//! decompression bomb). Ingest must index each as an error with its reason, without decoding the bomb, and the
+//! preprocess cache must hold only the good images.
+
+use polars::prelude::*;
+
+use crate::util::{Project, TestResult};
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32(&body).to_be_bytes());
+}
+
+/// A PNG whose header declares `side`×`side` RGB pixels (1.9 TB decoded at 800,000 px), with a tiny body.
+fn png_bomb(side: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    png_chunk(&mut out, b"IHDR", &ihdr);
+    png_chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn jpeg(shade: u8) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let img = image::RgbImage::from_fn(24, 24, |x, y| {
+        image::Rgb([shade, (x * 10) as u8, (y * 10) as u8])
+    });
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img).write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Jpeg,
+    )?;
+    Ok(bytes)
+}
+
+#[test]
+fn bad_images_are_indexed_as_errors_with_their_reason_and_left_out_of_the_cache() -> TestResult {
+    let p = Project::new()?;
+    for split in ["train", "valid", "test"] {
+        for (label, shade) in [("ALPHA", 30u8), ("BETA", 220u8)] {
+            p.write(&format!("data/{split}/{label}/good.jpg"), jpeg(shade)?)?;
+        }
+    }
+    let good = jpeg(90)?;
+    p.write("data/train/ALPHA/empty.jpg", b"")?;
+    p.write("data/train/ALPHA/text.jpg", b"this is not an image\n")?;
+    p.write("data/train/ALPHA/truncated.jpg", &good[..good.len() / 2])?;
+    p.write("data/train/BETA/bomb.png", png_bomb(800_000))?;
+
+    let out = p.ok(&["ingest", "--data", "data", "--out", "idx"])?;
+    let df = ParquetReader::new(std::fs::File::open(p.path("idx/images.parquet"))?).finish()?;
+    let paths = df.column("path")?.str()?.clone();
+    let status = df.column("status")?.str()?.clone();
+    let error = df.column("error")?.str()?.clone();
+    let mut seen = 0;
+    for i in 0..df.height() {
+        let path = paths.get(i).unwrap_or_default();
+        let bad = ["empty.jpg", "text.jpg", "truncated.jpg", "bomb.png"]
+            .iter()
+            .any(|b| path.ends_with(b));
+        let st = status.get(i).unwrap_or_default();
+        if bad {
+            seen += 1;
+            assert_eq!(
+                st,
+                "error",
+                "{path} must be an error\n{}",
+                p.explain(&[], &out, "index")
+            );
+            assert!(
+                !error.get(i).unwrap_or_default().is_empty(),
+                "{path}: no reason given"
+            );
+        } else {
+            assert_eq!(st, "ok", "{path}");
+        }
+    }
+    assert_eq!(seen, 4, "every bad file is indexed");
+    let bomb_row = (0..df.height())
+        .find(|&i| paths.get(i).unwrap_or_default().ends_with("bomb.png"))
+        .and_then(|i| error.get(i))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        bomb_row.contains("800000"),
+        "the bomb is refused by its declared size: {bomb_row}"
+    );
+
+    p.ok(&[
+        "preprocess",
+        "--index",
+        "idx",
+        "--out",
+        "cache",
+        "--size",
+        "16",
+    ])?;
+    let cache =
+        ParquetReader::new(std::fs::File::open(p.path("cache/preprocessed.parquet"))?).finish()?;
+    assert_eq!(cache.height(), 6, "only the six good images are cached");
+    Ok(())
+}

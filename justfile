@@ -43,6 +43,11 @@ bench-train THREADS="2": build
 bench ROUNDS="3": setup
     BENCH_ROUNDS={{ROUNDS}} python3 scripts/bench/run_all.py
 
+# `birds export` checked in PyTorch (.venv-bench): efficientnet-lite-pytorch and torch.jit.load within 1e-4 of birds' logits on the sample's test images (a fresh feature-extract Lite0, or `just export-check RUN_DIR`).
+export-check CHECKPOINT="": build
+    bash scripts/bench/peers.sh
+    .venv-bench/bin/python scripts/check_export.py {{ if CHECKPOINT == "" { "" } else { "--checkpoint " + CHECKPOINT } }}
+
 # Format and lint.
 lint:
     cargo fmt --all -- --check

@@ -20,6 +20,8 @@ Benchmarks (what each program does is in its own header):
   4. pipeline no-op rerun and status: scripts/bench_pipeline.sh (birds vs DVC)
   5. ingest images/s and near-duplicate search on 90,000 hashes: crates/birds-ingest/examples/bench.rs (no peer)
   6. loader batches/s with augmentation vs the train-step rate: crates/birds-preprocess/examples/bench_loader.rs
+  7. `birds export` in PyTorch: scripts/check_export.py (a 10-epoch feature-extract run on the sample, exported; its
+     logits from efficientnet-lite-pytorch and torch.jit.load against birds' on every test image; once, not timed)
 
 Only the standard library is used, so any Python 3.9+ runs it; the peers run with .venv-bench/bin/python.
 A benchmark that fails is reported as failed in the doc (with the end of its error output), the others still run,
@@ -188,7 +190,7 @@ def fmt(v, unit):
     elif unit == "s":
         s = f"{v:.3f}" if v < 10 else f"{v:.1f}"
     elif unit == "":
-        s = f"{v:.4f}"
+        s = f"{v:.4f}" if v == 0 or abs(v) >= 1e-3 else f"{v:.1e}"
     else:
         s = f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 100 else f"{v:.0f}"
     return f"{s} {unit}".strip()
@@ -478,6 +480,38 @@ def bench_loader(_tmp: Path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# 7. birds export, loaded by PyTorch (a check, not a timing: it runs once)
+
+
+def bench_export(tmp: Path):
+    out_json = tmp / "export-check.json"
+    env = dict(TORCH_ENV, OMP_NUM_THREADS=str(THREADS))
+    log("[7 export] once")
+    _, err = run("export: scripts/check_export.py (feature-extract run, birds export, PyTorch loads both)", "both",
+                 [PY, "scripts/check_export.py", "--birds", BIRDS, "--sample", SAMPLE, "--mode", "feature-extract",
+                  "--work", tmp / "export-check", "--threads", THREADS, "--json", out_json], env, check=False)
+    if not out_json.is_file():
+        tail = "\n".join(err.strip().splitlines()[-15:])
+        raise BenchError(f"scripts/check_export.py wrote no figures:\n{tail}")
+    v = json.loads(out_json.read_text())
+    n = v["images"]
+    ROUND_LOG.setdefault("export", []).append(
+        f"{v['architecture']} ({v['mode']}, {v['classes']} classes), {n} test images: safetensors in "
+        f"efficientnet-lite-pytorch max |logit diff| {v.get('safetensors_max_abs_diff', float('nan')):.2e}, "
+        f"torch.jit.load {v['torchscript_max_abs_diff']:.2e}; Pillow preprocessing by model.json: top-1 agrees on "
+        f"{v['pillow_top1_agree']}/{n}")
+    within = lambda row: row.birds is not None and row.birds <= 1e-4  # noqa: E731
+    ROWS.append(Row("7. export", f"max |logit − birds'|, {n} test images: model.safetensors in "
+                    "efficientnet-lite-pytorch (strict load)", "", v.get("safetensors_max_abs_diff"), None,
+                    f"PyTorch {v['torch']}", goal="≤ 1e-4", goal_check=within))
+    ROWS.append(Row("7. export", f"max |logit − birds'|, {n} test images: model.torchscript.pt via "
+                    "torch.jit.load", "", v["torchscript_max_abs_diff"], None, f"PyTorch {v['torch']}",
+                    goal="≤ 1e-4", goal_check=within,
+                    note=f"Pillow preprocessing by model.json instead of birds' inputs: top-1 agrees on "
+                         f"{v['pillow_top1_agree']}/{n}"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 
 def sh(*cmd) -> str:
@@ -628,6 +662,10 @@ def write_doc(info: dict, started: datetime.datetime, total_s: float, prep: dict
              "near-duplicate search on 90,000 random 64-bit hashes with 1 % planted near copies. No peer.")
     L.append("6. **Loader**: `bench_loader`: the augmented loader alone (batches consumed, nothing else), against "
              "Lite0 SGD train steps on one fixed batch in the same process, and steps fed by the loader.")
+    L.append("7. **Export**: `scripts/check_export.py`: a 10-epoch feature-extract Lite0 run on the sample, "
+             "`birds export --reference test/`, then in PyTorch the state dict in efficientnet-lite-pytorch and the "
+             "TorchScript module via `torch.jit.load`, each on birds' own inputs of every test image; the figure is "
+             "the largest |logit difference| from birds' logits. Run once (a check, not a timing).")
     L.append("")
     text = "\n".join(L)
     tmp = DOC.with_name(DOC.name + ".tmp")
@@ -704,7 +742,8 @@ def main() -> int:
                ("3 grad-cam", bench_gradcam, ["3. Grad-CAM"]),
                ("4 pipeline", bench_pipeline, ["4. pipeline"]),
                ("5 ingest", bench_ingest, ["5. ingest"]),
-               ("6 loader", bench_loader, ["6. loader"])]
+               ("6 loader", bench_loader, ["6. loader"]),
+               ("7 export", bench_export, ["7. export"])]
     only = os.environ.get("BENCH_ONLY")  # e.g. BENCH_ONLY=1,3 to run a subset while fixing one
     with tempfile.TemporaryDirectory(prefix="birds-bench-") as tmp:
         TMP["dir"] = tmp

@@ -66,6 +66,8 @@ enum Command {
     Predict(commands::predict::Args),
     /// Write the self-contained HTML report from stage output folders (what the pipeline's `report` stage does).
     Report(commands::report::Args),
+    /// A trained checkpoint for use outside birds: PyTorch state dict (safetensors), TorchScript module, model.json.
+    Export(commands::export::Args),
 }
 
 fn init_logging(verbose: u8) {
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&runtime, args),
         Command::Predict(args) => commands::predict::run(&runtime, args),
         Command::Report(args) => commands::report::run(args),
+        Command::Export(args) => commands::export::run(&runtime, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

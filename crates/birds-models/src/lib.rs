@@ -13,6 +13,7 @@
 //! - [`small_cnn`] and [`norm`]: a small CNN for training from scratch, with BatchNorm or FRN + TLU.
 //! - [`architecture`]: the [`Architecture`] enum and its one constructor, shared by train, evaluate, explain, predict.
 //! - [`checkpoint`]: trained-model folders (`model.safetensors` + `checkpoint.json`) and [`Checkpoint::load`].
+//! - [`export`]: a checkpoint as a PyTorch state dict, a TorchScript module and a JSON card (`birds export`).
 //!
 //! Inputs: weights files and images. Outputs: tensors, and checkpoint folders written by training.
 
@@ -21,6 +22,7 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod efficientnet;
 pub mod error;
+pub mod export;
 pub mod imagenet;
 pub mod input;
 pub mod norm;

@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod evaluate;
 pub mod explain;
+pub mod export;
 pub mod imagenet;
 pub mod info;
 pub mod ingest;

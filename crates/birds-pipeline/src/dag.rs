@@ -47,7 +47,7 @@ pub fn render(p: &Pipeline<'_>, format: DagFormat) -> String {
             let width = p.stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
             for &i in &p.order {
                 let s = &p.stages[i];
-                let _ = write!(out, "{:<width$}  {:<16}", s.name, label(p, i));
+                let mut line = format!("{:<width$}  {:<16}", s.name, label(p, i));
                 let ups: Vec<String> = p.upstream[i]
                     .iter()
                     .map(|&u| {
@@ -60,9 +60,10 @@ pub fn render(p: &Pipeline<'_>, format: DagFormat) -> String {
                     })
                     .collect();
                 if !ups.is_empty() {
-                    let _ = write!(out, "  <- {}", ups.join(", "));
+                    let _ = write!(line, "  <- {}", ups.join(", "));
                 }
-                out = out.trim_end().to_string();
+                // Trim the line, not the whole text (that was quadratic in the number of stages).
+                out.push_str(line.trim_end());
                 out.push('\n');
             }
         }

@@ -103,7 +103,7 @@ pub enum PipelineError {
     },
 
     /// The lock file exists but cannot be read.
-    #[error("{}: not a birds lock file ({reason}); delete it to rebuild every stage", path.display())]
+    #[error("{}: not a birds lock file ({reason})\n  help: delete it to rerun every stage (the lock only records what ran)", path.display())]
     BadLockFile {
         /// The lock file.
         path: PathBuf,
@@ -120,6 +120,29 @@ pub enum PipelineError {
         pipeline: String,
         /// Who holds the lock (pid, start time), as recorded in the lock file.
         holder: String,
+    },
+
+    /// A built-in stage could not name the files it reads beyond its deps.
+    #[error("stage `{stage}`: {message}")]
+    ImplicitDeps {
+        /// The stage.
+        stage: String,
+        /// What could not be resolved.
+        message: String,
+    },
+
+    /// Processes of a stage of an earlier, killed run still hold the stage's lock and could not be stopped.
+    #[error(
+        "stage `{stage}`: processes of an earlier `birds run` that was killed are still running (process group {pgid}, holding {}) and could not be stopped; kill them (`kill -9 -- -{pgid}`) and run again",
+        path.display()
+    )]
+    StageBusy {
+        /// The stage.
+        stage: String,
+        /// The process group recorded for it.
+        pgid: i32,
+        /// The stage lock file.
+        path: PathBuf,
     },
 
     /// A selected stage name does not exist.

@@ -8,7 +8,7 @@
 //! the file system's timestamp granularity could keep its size and mtime (git's "racily clean" problem), so such
 //! files are simply hashed again next time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -298,17 +298,36 @@ impl HashCache {
 }
 
 /// Every regular file below `dir` (following symlinks): relative path with `/`, absolute path, stat.
+///
+/// Entries are walked in name order, and a folder reached a second time (a symlink loop such as `a -> ..`, or two
+/// links to the same folder) is skipped with a warning, identified by device and inode: the walk ends, each real
+/// file is listed once, and which name is kept does not depend on the order `readdir` returns.
 fn walk(
     base: &Path,
     dir: &Path,
     exclude: &[PathBuf],
     out: &mut Vec<(String, PathBuf, Stat)>,
 ) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| PipelineError::io("listing", dir, e))?;
+    let meta = std::fs::metadata(dir).map_err(|e| PipelineError::io("reading", dir, e))?;
+    let mut seen = HashSet::from([(meta.dev(), meta.ino())]);
+    walk_dir(base, dir, exclude, &mut seen, out)
+}
+
+fn walk_dir(
+    base: &Path,
+    dir: &Path,
+    exclude: &[PathBuf],
+    seen: &mut HashSet<(u64, u64)>,
+    out: &mut Vec<(String, PathBuf, Stat)>,
+) -> Result<()> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| PipelineError::io("listing", dir, e))? {
+        entries.push(entry.map_err(|e| PipelineError::io("listing", dir, e))?);
+    }
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
-        let entry = entry.map_err(|e| PipelineError::io("listing", dir, e))?;
         let path = entry.path();
-        if exclude.iter().any(|x| *x == path) {
+        if exclude.contains(&path) {
             continue;
         }
         let ft = entry
@@ -317,7 +336,7 @@ fn walk(
         let meta = if ft.is_symlink() {
             match std::fs::metadata(&path) {
                 Ok(m) => m,
-                Err(_) => continue, // dangling link: not content
+                Err(_) => continue, // dangling link (or a loop the OS refuses to resolve): not content
             }
         } else {
             entry
@@ -325,7 +344,15 @@ fn walk(
                 .map_err(|e| PipelineError::io("reading", &path, e))?
         };
         if meta.is_dir() {
-            walk(base, &path, exclude, out)?;
+            if !seen.insert((meta.dev(), meta.ino())) {
+                tracing::warn!(
+                    "hashing {}: skipped `{}`, a link to a folder already hashed (a symlink loop or a second link to it)",
+                    base.display(),
+                    path.display()
+                );
+                continue;
+            }
+            walk_dir(base, &path, exclude, seen, out)?;
         } else if meta.is_file() {
             let rel = path
                 .strip_prefix(base)
@@ -442,6 +469,29 @@ mod tests {
         assert!(cache.digest(&dir.path().join("nope"))?.is_missing());
         let single = cache.digest(&data.join("a.txt"))?;
         assert_eq!(single.hash, blake3::hash(b"alpha").to_hex().to_string());
+        Ok(())
+    }
+
+    #[test]
+    fn symlink_loops_are_walked_once() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        fs::create_dir_all(data.join("train/X"))?;
+        fs::create_dir_all(data.join("other"))?;
+        fs::write(data.join("train/X/1.txt"), "one")?;
+        fs::write(data.join("other/2.txt"), "two")?;
+        std::os::unix::fs::symlink("..", data.join("train/X/a"))?;
+        std::os::unix::fs::symlink("..", data.join("train/X/b"))?;
+        std::os::unix::fs::symlink("../other", data.join("train/z-other"))?;
+        let cache = HashCache::load(&dir.path().join("hashes.tsv"));
+        let d = cache.digest(&data)?;
+        assert_eq!(d.files, Some(2), "each real file once");
+        assert_eq!(cache.files_hashed(), 2);
+        // The name kept is the first in name order: `other/2.txt`, not `train/z-other/2.txt`.
+        let mut files = Vec::new();
+        walk(&data, &data, &[], &mut files)?;
+        let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, ["other/2.txt", "train/X/1.txt"]);
         Ok(())
     }
 

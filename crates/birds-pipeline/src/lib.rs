@@ -11,7 +11,8 @@
 //! - [`lockfile`]: `<pipeline>.lock`, the record of each stage's last successful run.
 //! - [`status`]: cache keys and the reasons a stage is stale.
 //! - [`runner`]: selection, the parallel scheduler, temp-then-rename outs, logs.
-//! - [`runlock`]: one `birds run` per pipeline at a time.
+//! - [`runlock`]: one `birds run` per pipeline at a time; [`stagelock`]: no writer of a killed run left behind.
+//! - [`owned`]: which existing outs birds may replace (those it wrote).
 //! - [`dag`]: text, Mermaid and dot views.
 //!
 //! Inputs: the pipeline file, a registry of built-in stages (`&[&dyn Stage]`, from the `birds` binary), `--set`
@@ -26,8 +27,10 @@ pub mod locate;
 pub mod lockfile;
 pub mod model;
 pub mod overrides;
+pub mod owned;
 pub mod runlock;
 pub mod runner;
+pub mod stagelock;
 pub mod status;
 mod util;
 

@@ -2,6 +2,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use birds_core::stage::Stage;
@@ -166,6 +167,7 @@ pub fn load_str<'r>(
         index: &index,
         prefix,
         diags: Vec::new(),
+        guarded: guarded_paths(file, root, &name),
     };
     let stages = v.stages(&name, root, raws, registry, sets);
     if !v.diags.is_empty() {
@@ -252,6 +254,46 @@ struct Validator<'a> {
     index: &'a LineIndex,
     prefix: Vec<Seg>,
     diags: Vec<Diagnostic>,
+    /// Paths no out may be or contain (the pipeline file, its lock, the pipelines folder, `.git`, …), with what
+    /// each is, for the message.
+    guarded: Vec<(PathBuf, String)>,
+}
+
+/// Folders directly below the project root that hold the project's sources: an out may lie inside one (a
+/// generated file) but may not be one.
+const SOURCE_DIRS: &[&str] = &["src", "crates", "scripts", "tests", "docs", "pipelines"];
+
+/// Version-control folders: an out may neither be, contain nor lie inside one.
+const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".jj"];
+
+/// What no out may be or contain: the pipeline file, its lock file, its folder when that is `pipelines/`, the
+/// version-control folders and source folders of the project root.
+fn guarded_paths(file: &Path, root: &Path, name: &str) -> Vec<(PathBuf, String)> {
+    let abs = normalize(&std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()));
+    let dir = abs
+        .parent()
+        .and_then(|d| d.canonicalize().ok())
+        .unwrap_or_else(|| root.to_path_buf());
+    let mut out = Vec::new();
+    if let Some(fname) = abs.file_name() {
+        out.push((dir.join(fname), String::from("the pipeline file")));
+    }
+    out.push((
+        dir.join(format!("{name}.lock")),
+        String::from("the pipeline's lock file"),
+    ));
+    if dir.file_name().is_some_and(|n| n == "pipelines") {
+        out.push((dir.clone(), String::from("the pipelines folder")));
+    }
+    for d in VCS_DIRS {
+        out.push((root.join(d), format!("the version-control folder `{d}`")));
+    }
+    for d in SOURCE_DIRS {
+        if root.join(d).is_dir() {
+            out.push((root.join(d), format!("the source folder `{d}`")));
+        }
+    }
+    out
 }
 
 /// A dep before stage names are resolved.
@@ -767,6 +809,29 @@ impl Validator<'_> {
                 );
                 continue;
             }
+            let inside_vcs = p.abs.strip_prefix(root).is_ok_and(|r| {
+                r.components()
+                    .any(|c| VCS_DIRS.iter().any(|d| c.as_os_str() == *d))
+            });
+            let hit = self
+                .guarded
+                .iter()
+                .find(|(g, _)| g.starts_with(&p.abs))
+                .map(|(_, what)| format!("is or contains {what}"))
+                .or_else(|| {
+                    inside_vcs.then(|| String::from("lies inside a version-control folder"))
+                });
+            if let Some(what) = hit {
+                self.error(
+                    pos,
+                    format!("stage `{}`: out `{spec}` {what}", raw.name),
+                    Some(format!(
+                        "birds deletes a stage's outs before it runs; name a file or folder of its own, e.g. artifacts/{pipeline}/{}/…",
+                        raw.name
+                    )),
+                );
+                continue;
+            }
             if outs.iter().any(|o: &ProjectPath| o.abs == p.abs) {
                 self.error(
                     pos,
@@ -790,36 +855,67 @@ impl Validator<'_> {
                 .or_else(|| v.pos(s, &[Seg::from("outs")]))
                 .or_else(|| v.pos(s, &[]))
         };
-        for a in 0..n {
-            for b in a + 1..n {
-                for (ka, oa) in p.stages[a].outs.iter().enumerate() {
-                    for ob in &p.stages[b].outs {
-                        if oa.abs.starts_with(&ob.abs) || ob.abs.starts_with(&oa.abs) {
-                            let (sa, sb) = (&p.stages[a].name, &p.stages[b].name);
-                            let what = if oa.abs == ob.abs {
-                                "the same out"
-                            } else {
-                                "overlapping outs"
-                            };
-                            let line_b = out_pos(self, b, 0)
-                                .map_or_else(|| String::from("?"), |l| l.0.to_string());
-                            self.error(
-                                out_pos(self, a, ka),
-                                format!(
-                                    "duplicate outs: stages `{sa}` and `{sb}` (line {line_b}) have {what}: `{}` and `{}`",
-                                    oa.rel, ob.rel
-                                ),
-                                Some(String::from(
-                                    "each file or folder must be written by one stage; rename one of the outs",
-                                )),
-                            );
-                        }
-                    }
+        // Outs sorted by path (component-wise, so a folder's contents follow it directly): each out overlaps
+        // exactly the outs on the stack of its ancestors. O(n log n) instead of all pairs.
+        let mut all: Vec<(&Path, usize, usize)> = p
+            .stages
+            .iter()
+            .enumerate()
+            .flat_map(|(s, st)| {
+                st.outs
+                    .iter()
+                    .enumerate()
+                    .map(move |(k, o)| (o.abs.as_path(), s, k))
+            })
+            .collect();
+        all.sort();
+        let mut stack: Vec<(&Path, usize, usize)> = Vec::new();
+        let mut pairs: Vec<(usize, usize, usize, usize)> = Vec::new();
+        for &(path, s, k) in &all {
+            while stack.last().is_some_and(|top| !path.starts_with(top.0)) {
+                stack.pop();
+            }
+            for &(_, ts, tk) in &stack {
+                if ts != s {
+                    pairs.push(if ts < s {
+                        (ts, s, tk, k)
+                    } else {
+                        (s, ts, k, tk)
+                    });
                 }
             }
+            stack.push((path, s, k));
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        for (a, b, ka, kb) in pairs {
+            let (oa, ob) = (&p.stages[a].outs[ka], &p.stages[b].outs[kb]);
+            let (sa, sb) = (&p.stages[a].name, &p.stages[b].name);
+            let what = if oa.abs == ob.abs {
+                "the same out"
+            } else {
+                "overlapping outs"
+            };
+            let line_b = out_pos(self, b, 0).map_or_else(|| String::from("?"), |l| l.0.to_string());
+            self.error(
+                out_pos(self, a, ka),
+                format!(
+                    "duplicate outs: stages `{sa}` and `{sb}` (line {line_b}) have {what}: `{}` and `{}`",
+                    oa.rel, ob.rel
+                ),
+                Some(String::from(
+                    "each file or folder must be written by one stage; rename one of the outs",
+                )),
+            );
         }
         if !self.diags.is_empty() {
             return;
+        }
+        let mut out_stages: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
+        for (t, st) in p.stages.iter().enumerate() {
+            for o in &st.outs {
+                out_stages.entry(o.abs.as_path()).or_default().push(t);
+            }
         }
         for s in 0..n {
             for (k, dep) in p.stages[s].deps.iter().enumerate() {
@@ -832,14 +928,18 @@ impl Validator<'_> {
                     producers.insert(j);
                 }
                 for dp in &dep.paths {
-                    for (t, other) in p.stages.iter().enumerate() {
-                        if other
-                            .outs
-                            .iter()
-                            .any(|o| dp.abs.starts_with(&o.abs) || o.abs.starts_with(&dp.abs))
-                        {
-                            producers.insert(t);
+                    // Outs that are the dep or a folder above it, then outs inside it (contiguous after it).
+                    for anc in dp.abs.ancestors() {
+                        if let Some(ts) = out_stages.get(anc) {
+                            producers.extend(ts.iter().copied());
                         }
+                    }
+                    let after = (Bound::Excluded(dp.abs.as_path()), Bound::Unbounded);
+                    for (_, ts) in out_stages
+                        .range::<Path, _>(after)
+                        .take_while(|(o, _)| o.starts_with(&dp.abs))
+                    {
+                        producers.extend(ts.iter().copied());
                     }
                 }
                 if producers.contains(&s) {

@@ -58,6 +58,10 @@ pub struct StageLock {
     /// Out path → digest after the run.
     #[serde(default)]
     pub outs: BTreeMap<String, Digest>,
+    /// Files a built-in stage reads beyond its deps ([`Stage::implicit_deps`](birds_core::stage::Stage::implicit_deps),
+    /// e.g. `weights`): label → the file and its digest. Part of the key by content only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub implicit: BTreeMap<String, ImplicitDep>,
     /// birds version that ran it.
     pub birds: String,
     /// When it started (UTC).
@@ -66,14 +70,31 @@ pub struct StageLock {
     pub duration_s: f64,
 }
 
+/// A file a stage reads that its `deps:` do not list (see [`StageLock::implicit`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImplicitDep {
+    /// The file, as resolved when the stage ran (for messages; the key uses only the content).
+    pub path: String,
+    /// Its digest.
+    #[serde(flatten)]
+    pub digest: Digest,
+}
+
 impl LockFile {
     /// Reads the lock file; a missing file is an empty lock.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(PipelineError::io("reading", path, e)),
         };
+        let text = String::from_utf8(bytes).map_err(|e| PipelineError::BadLockFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "not valid UTF-8: bad byte at offset {}",
+                e.utf8_error().valid_up_to()
+            ),
+        })?;
         let lock: LockFile =
             serde_yaml::from_str(&text).map_err(|e| PipelineError::BadLockFile {
                 path: path.to_path_buf(),
@@ -127,6 +148,17 @@ mod tests {
                     },
                 )]),
                 outs: BTreeMap::new(),
+                implicit: BTreeMap::from([(
+                    String::from("weights"),
+                    ImplicitDep {
+                        path: String::from("/w.safetensors"),
+                        digest: Digest {
+                            hash: String::from("h"),
+                            bytes: 3,
+                            files: None,
+                        },
+                    },
+                )]),
                 birds: String::from("0.1.0"),
                 started: String::from("2026-01-01T00:00:00Z"),
                 duration_s: 1.5,
@@ -137,6 +169,20 @@ mod tests {
         assert!(text.starts_with("# Written by `birds run`"));
         assert!(text.contains("cmd: echo ${x}"), "{text}");
         assert_eq!(LockFile::read(&path)?, lock);
+        std::fs::write(&path, "version: 1\nstages: [1, 2]\n")?;
+        assert!(matches!(
+            LockFile::read(&path),
+            Err(PipelineError::BadLockFile { .. })
+        ));
+        std::fs::write(&path, b"\xff\xfe garbage")?;
+        let err = LockFile::read(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("not valid UTF-8") && err.contains("help: delete it"),
+            "{err}"
+        );
         std::fs::write(&path, "version: 1\nstages: [1, 2]\n")?;
         assert!(matches!(
             LockFile::read(&path),

@@ -93,6 +93,14 @@ impl StageDef<'_> {
             .collect()
     }
 
+    /// A built-in stage's inputs: input name → its (first) path, as [`Stage::run`] sees them.
+    pub fn inputs(&self) -> BTreeMap<String, PathBuf> {
+        self.deps
+            .iter()
+            .filter_map(|d| Some((d.input.clone()?, d.paths.first()?.abs.clone())))
+            .collect()
+    }
+
     /// What the cache key hashes besides params and dep contents: the action, the deps as written and the outs.
     pub fn definition(&self) -> serde_json::Value {
         let deps: Vec<serde_json::Value> = self
@@ -145,6 +153,24 @@ impl Pipeline<'_> {
     /// Index of the stage called `name`.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.stages.iter().position(|s| s.name == name)
+    }
+
+    /// The files a built-in stage reads beyond its deps ([`Stage::implicit_deps`]), relative ones resolved against
+    /// the project root; none for a command stage.
+    pub fn implicit_deps(&self, stage: &StageDef<'_>) -> crate::Result<Vec<(String, PathBuf)>> {
+        let Action::Builtin { stage: imp, .. } = &stage.action else {
+            return Ok(Vec::new());
+        };
+        let files = imp
+            .implicit_deps(&stage.params, &stage.inputs(), &self.root)
+            .map_err(|message| crate::PipelineError::ImplicitDeps {
+                stage: stage.name.clone(),
+                message,
+            })?;
+        Ok(files
+            .into_iter()
+            .map(|(label, p)| (label, crate::util::normalize(&self.root.join(p))))
+            .collect())
     }
 
     /// `<name>.lock` beside the pipeline file.

@@ -7,9 +7,12 @@
 //!   they are deleted, on failure the partial outs are deleted and the previous ones moved back. If birds itself is
 //!   killed, the next run finds the `.birds-prev` copies and restores them before doing anything else;
 //! - the lock file gets a stage's entry only after its outs are in place, and is rewritten atomically;
-//! - commands get `SIGKILL` when birds dies (`PR_SET_PDEATHSIG`), so a killed run leaves no writer behind.
+//! - an out that exists but that birds did not write is not replaced without `--overwrite-outs` ([`crate::owned`]);
+//! - each command runs in a process group of its own, killed when the command exits and when birds gets SIGINT,
+//!   SIGTERM or SIGHUP; the shell gets `SIGKILL` when birds dies (`PR_SET_PDEATHSIG`), and what survives a
+//!   `kill -9` of birds is found and stopped by the next run through the stage's writer lock ([`crate::stagelock`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,13 +26,17 @@ use crate::error::{PipelineError, Result};
 use crate::hash::HashCache;
 use crate::lockfile::{LockFile, StageLock};
 use crate::model::{Action, Pipeline, ProjectPath, StageDef};
+use crate::owned::Ownership;
 use crate::runlock::RunLock;
+use crate::stagelock::{RunningGroup, WriterLock};
 use crate::status::{Assessment, Reason, assess, plan};
 use crate::util::rfc3339;
 
 /// What to run and how.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
+    /// `birds run PIPELINE TARGET…`: these stages and everything upstream of them (the stale ones run).
+    pub targets: Vec<String>,
     /// `--stage`: only these stages (plus their downstream with `downstream`).
     pub stages: Vec<String>,
     /// `--from`: these stages, forced, and everything downstream of them.
@@ -44,6 +51,8 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Wait for another `birds run` of the same pipeline (else fail at once).
     pub wait: bool,
+    /// `--overwrite-outs`: replace outs that exist although birds did not write them.
+    pub overwrite_outs: bool,
 }
 
 /// What the runner reports while it works.
@@ -129,6 +138,17 @@ pub fn select(p: &Pipeline<'_>, opts: &RunOptions) -> Result<(BTreeSet<usize>, B
     };
     let stages: BTreeSet<usize> = opts.stages.iter().map(idx).collect::<Result<_>>()?;
     let from: BTreeSet<usize> = opts.from.iter().map(idx).collect::<Result<_>>()?;
+    if !opts.targets.is_empty() {
+        let targets: BTreeSet<usize> = opts.targets.iter().map(idx).collect::<Result<_>>()?;
+        let mut selected = p.all_upstream(&targets);
+        selected.extend(&targets);
+        let forced = if opts.force {
+            selected.clone()
+        } else {
+            BTreeSet::new()
+        };
+        return Ok((selected, forced));
+    }
     let mut selected = if opts.downstream {
         p.with_downstream(&stages)
     } else {
@@ -154,8 +174,9 @@ pub fn run(
 
     if opts.dry_run {
         let lock = LockFile::read(&p.lock_path())?;
-        warn_upstream(p, &lock, &cache, &selected, on_event)?;
-        for (i, a) in plan(p, &lock, &cache, &selected, &forced)? {
+        let owned = Ownership::load(p, &lock, opts.overwrite_outs);
+        warn_upstream(p, &lock, &cache, &owned, &selected, on_event)?;
+        for (i, a) in plan(p, &lock, &cache, &owned, &selected, &forced)? {
             let stage = p.stages[i].name.clone();
             if a.reasons.is_empty() {
                 summary.up_to_date.push(stage.clone());
@@ -185,15 +206,27 @@ pub fn run(
     )?;
     // Read the lock only now: a run we waited for may have just written it.
     let mut lock = LockFile::read(&p.lock_path())?;
-    lock.stages.retain(|name, _| p.index_of(name).is_some());
+    // Before the lock forgets removed stages: outs they recorded were written by birds.
+    let owned = Ownership::load(p, &lock, opts.overwrite_outs);
+    let names: HashSet<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+    lock.stages.retain(|name, _| names.contains(name.as_str()));
+    crate::stagelock::install_signal_handlers();
+    // Writers left by a killed run die before any out is restored or trusted.
+    for s in &p.stages {
+        let path = writer_lock_path(p, &s.name);
+        if matches!(s.action, Action::Cmd { .. }) && path.exists() {
+            drop(WriterLock::acquire(&path, &s.name)?);
+        }
+    }
     for i in &selected {
         recover(&p.stages[*i])?;
     }
-    warn_upstream(p, &lock, &cache, &selected, on_event)?;
+    warn_upstream(p, &lock, &cache, &owned, &selected, on_event)?;
 
     let shared = Shared {
         p,
         cache: &cache,
+        owned: &owned,
         forced: &forced,
         lock: Mutex::new(lock),
         on_event,
@@ -204,6 +237,12 @@ pub fn run(
         for s in &p.stages {
             keep.extend(s.dep_paths().into_iter().map(|d| d.abs.clone()));
             keep.extend(s.outs.iter().map(|o| o.abs.clone()));
+            keep.extend(
+                p.implicit_deps(s)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|d| d.1),
+            );
         }
         cache.retain_under(&keep);
     }
@@ -245,6 +284,7 @@ fn warn_upstream(
     p: &Pipeline<'_>,
     lock: &LockFile,
     cache: &HashCache,
+    owned: &Ownership,
     selected: &BTreeSet<usize>,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<()> {
@@ -256,7 +296,7 @@ fn warn_upstream(
     if upstream.is_empty() {
         return Ok(());
     }
-    let stale: Vec<(usize, Assessment)> = plan(p, lock, cache, &upstream, &BTreeSet::new())?
+    let stale: Vec<(usize, Assessment)> = plan(p, lock, cache, owned, &upstream, &BTreeSet::new())?
         .into_iter()
         .filter(|(_, a)| !a.reasons.is_empty())
         .collect();
@@ -284,6 +324,7 @@ enum Outcome {
 struct Shared<'a, 'r> {
     p: &'a Pipeline<'r>,
     cache: &'a HashCache,
+    owned: &'a Ownership,
     forced: &'a BTreeSet<usize>,
     lock: Mutex<LockFile>,
     on_event: &'a (dyn Fn(Event) + Sync),
@@ -400,7 +441,7 @@ fn process(shared: &Shared<'_, '_>, i: usize) -> Outcome {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         lock.stages.get(&stage.name).cloned()
     };
-    let mut a = match assess(stage, entry.as_ref(), shared.cache) {
+    let mut a = match assess(p, stage, entry.as_ref(), shared.cache, shared.owned) {
         Ok(a) => a,
         Err(e) => return fail(e.to_string()),
     };
@@ -427,6 +468,19 @@ fn process(shared: &Shared<'_, '_>, i: usize) -> Outcome {
             )
         });
         return fail(format!("dep `{}` does not exist{hint}", missing.rel));
+    }
+    if let Some(Reason::ForeignOut { path }) = a
+        .reasons
+        .iter()
+        .find(|r| matches!(r, Reason::ForeignOut { .. }))
+    {
+        return fail(format!(
+            "out `{path}` exists and birds did not write it (no run of this pipeline recorded it), so the stage did not run and it is left as it is; move or delete it, or rerun with --overwrite-outs to let the stage replace it"
+        ));
+    }
+    // From here on the outs are birds's: a killed run's partial outs are replaced, not refused, next time.
+    if let Err(e) = shared.owned.claim(&stage.outs) {
+        return fail(e.to_string());
     }
     (shared.on_event)(Event::Started {
         stage: stage.name.clone(),
@@ -467,6 +521,7 @@ fn process(shared: &Shared<'_, '_>, i: usize) -> Outcome {
         params: stage.params.clone(),
         deps: a.deps,
         outs,
+        implicit: a.implicit,
         birds: birds_core::VERSION.to_string(),
         started: rfc3339(started),
         duration_s: (seconds * 1000.0).round() / 1000.0,
@@ -572,6 +627,8 @@ fn run_cmd(
 ) -> std::result::Result<(), String> {
     let mut log_file = open_log(log, &log_header(p, stage))?;
     let _ = log_file.flush();
+    let mut writer = WriterLock::acquire(&writer_lock_path(p, &stage.name), &stage.name)
+        .map_err(|e| e.to_string())?;
     // Move previous outs aside; make the outs' folders.
     let mut moved: Vec<(&ProjectPath, PathBuf)> = Vec::new();
     for out in &stage.outs {
@@ -585,7 +642,7 @@ fn run_cmd(
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
     }
-    let result = spawn_and_wait(p, stage, cmd, &log_file).and_then(|()| {
+    let result = spawn_and_wait(p, stage, cmd, &log_file, &mut writer).and_then(|()| {
         match stage
             .outs
             .iter()
@@ -626,11 +683,17 @@ fn run_cmd(
     }
 }
 
+/// `artifacts/<pipeline>/.cache/stages/<stage>.lock`: the writer lock of a command stage.
+fn writer_lock_path(p: &Pipeline<'_>, stage: &str) -> PathBuf {
+    p.cache_dir().join("stages").join(format!("{stage}.lock"))
+}
+
 fn spawn_and_wait(
     p: &Pipeline<'_>,
     stage: &StageDef<'_>,
     cmd: &str,
     log: &File,
+    writer: &mut WriterLock,
 ) -> std::result::Result<(), String> {
     let out = log.try_clone().map_err(|e| e.to_string())?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
@@ -647,10 +710,20 @@ fn spawn_and_wait(
         .env("BIRDS_ROOT", &p.root)
         .env("BIRDS_ARTIFACTS", &p.artifacts)
         .env("BIRDS_PARAMS", stage.params.to_string());
-    die_with_parent(&mut command);
-    let status = command
-        .status()
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    die_with_parent(&mut command, writer.fd());
+    let mut child = command
+        .spawn()
         .map_err(|e| format!("could not start `sh -c`: {e}"))?;
+    writer.record(child.id());
+    // Dropped when the command is done: kills what it left running in its group.
+    let group = RunningGroup::new(child.id());
+    let status = child.wait();
+    drop(group);
+    let status = status.map_err(|e| format!("waiting for `sh -c`: {e}"))?;
     if status.success() {
         return Ok(());
     }
@@ -662,17 +735,32 @@ fn spawn_and_wait(
     })
 }
 
-/// Asks the kernel to SIGKILL the child when this thread's process dies (Linux), so `kill -9` of birds
-/// leaves no command writing outs behind.
+/// Asks the kernel to SIGKILL the child when this thread's process dies (Linux), and lets the child inherit
+/// `keep_fd` (the stage's writer lock), which birds opened close-on-exec.
 #[allow(unsafe_code)]
-fn die_with_parent(command: &mut Command) {
+fn die_with_parent(command: &mut Command, keep_fd: std::os::fd::RawFd) {
+    use std::os::unix::process::CommandExt;
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: fcntl is async-signal-safe; the closure touches no Rust state.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::fcntl(keep_fd, libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     #[cfg(target_os = "linux")]
     {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl and getppid are async-signal-safe; the closure touches no Rust state.
+        // SAFETY: fcntl, prctl and getppid are async-signal-safe; the closure touches no Rust state.
         let parent = std::process::id();
         unsafe {
             command.pre_exec(move || {
+                if libc::fcntl(keep_fd, libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -718,11 +806,7 @@ fn run_builtin(
     let tmp = sibling(&out.abs, &format!(".tmp-{}", std::process::id()));
     remove_any(&tmp).map_err(|e| format!("removing {}: {e}", tmp.display()))?;
     std::fs::create_dir_all(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
-    let inputs: std::collections::BTreeMap<String, PathBuf> = stage
-        .deps
-        .iter()
-        .filter_map(|d| Some((d.input.clone()?, d.paths.first()?.abs.clone())))
-        .collect();
+    let inputs = stage.inputs();
     for (k, v) in &inputs {
         let _ = writeln!(log_file, "# input {k}: {}", v.display());
     }

@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::hash::{Digest, HashCache};
-use crate::lockfile::{LockFile, StageLock};
+use crate::lockfile::{ImplicitDep, LockFile, StageLock};
 use crate::model::{Action, Pipeline, StageDef};
+use crate::owned::Ownership;
 
 /// Why a stage must run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,6 +54,20 @@ pub enum Reason {
         /// `missing` or `modified`.
         change: String,
     },
+    /// A file the stage reads beyond its deps (e.g. the pretrained weights) changed.
+    Implicit {
+        /// What it is (`weights`).
+        label: String,
+        /// The file now.
+        path: String,
+        /// `changed`, `missing`, `appeared`.
+        change: String,
+    },
+    /// An out exists but birds did not write it: `birds run` refuses to replace it (without `--overwrite-outs`).
+    ForeignOut {
+        /// The out path.
+        path: String,
+    },
     /// An upstream stage will run first, so the deps may change.
     Upstream {
         /// The upstream stage.
@@ -76,6 +91,15 @@ impl fmt::Display for Reason {
             }
             Reason::Dep { path, change } => write!(f, "dep `{path}` {change}"),
             Reason::Out { path, change } => write!(f, "out `{path}` {change}"),
+            Reason::Implicit {
+                label,
+                path,
+                change,
+            } => write!(f, "{label} `{path}` {change}"),
+            Reason::ForeignOut { path } => write!(
+                f,
+                "out `{path}` exists and birds did not write it: `birds run` will not replace it (move it away, or pass --overwrite-outs)"
+            ),
             Reason::Upstream { stage } => write!(f, "upstream `{stage}` will run"),
         }
     }
@@ -90,31 +114,49 @@ pub struct Assessment {
     pub definition: String,
     /// Current dep digests.
     pub deps: BTreeMap<String, Digest>,
+    /// Current digests of the files a built-in stage reads beyond its deps, by label.
+    pub implicit: BTreeMap<String, ImplicitDep>,
     /// Why it must run; empty when up to date.
     pub reasons: Vec<Reason>,
 }
 
-/// Computes the key of `stage` and compares it (and the outs) with its lock entry.
+/// Computes the key of `stage` (of `pipeline`) and compares it (and the outs) with its lock entry; outs that
+/// exist but are not `owned` by birds are reported as [`Reason::ForeignOut`].
 pub fn assess(
+    pipeline: &Pipeline<'_>,
     stage: &StageDef<'_>,
     lock: Option<&StageLock>,
     cache: &HashCache,
+    owned: &Ownership,
 ) -> Result<Assessment> {
     let mut deps = BTreeMap::new();
     for p in stage.dep_paths() {
         deps.insert(p.rel.clone(), cache.digest(&p.abs)?);
     }
+    let mut implicit = BTreeMap::new();
+    for (label, path) in pipeline.implicit_deps(stage)? {
+        let digest = cache.digest(&path)?;
+        implicit.insert(
+            label,
+            ImplicitDep {
+                path: path.display().to_string(),
+                digest,
+            },
+        );
+    }
     let definition = blake3::hash(canonical_json(&stage.definition()).as_bytes())
         .to_hex()
         .to_string();
-    let key = cache_key(&definition, &stage.params, &deps);
+    let key = cache_key(&definition, &stage.params, &deps, &implicit);
     let mut reasons = Vec::new();
     let Some(lock) = lock else {
         reasons.push(Reason::NeverRun);
+        foreign_outs(stage, owned, &mut reasons);
         return Ok(Assessment {
             key,
             definition,
             deps,
+            implicit,
             reasons,
         });
     };
@@ -139,6 +181,28 @@ pub fn assess(
                 None => {} // a new dep is a definition change
             }
         }
+        for (label, now) in &implicit {
+            let change = match lock.implicit.get(label) {
+                Some(was) if was.digest == now.digest => None,
+                _ if now.digest.is_missing() => Some("missing"),
+                Some(was) if was.digest.is_missing() => Some("appeared"),
+                Some(_) | None => Some("changed"),
+            };
+            if let Some(change) = change {
+                reasons.push(Reason::Implicit {
+                    label: label.clone(),
+                    path: now.path.clone(),
+                    change: change.to_string(),
+                });
+            }
+        }
+        for label in lock.implicit.keys().filter(|l| !implicit.contains_key(*l)) {
+            reasons.push(Reason::Implicit {
+                label: label.clone(),
+                path: lock.implicit[label].path.clone(),
+                change: String::from("no longer read"),
+            });
+        }
         if reasons.is_empty() {
             reasons.push(Reason::Definition {
                 what: String::from("cache key changed"),
@@ -159,12 +223,26 @@ pub fn assess(
             });
         }
     }
+    if !reasons.is_empty() {
+        foreign_outs(stage, owned, &mut reasons);
+    }
     Ok(Assessment {
         key,
         definition,
         deps,
+        implicit,
         reasons,
     })
+}
+
+fn foreign_outs(stage: &StageDef<'_>, owned: &Ownership, reasons: &mut Vec<Reason>) {
+    for out in &stage.outs {
+        if owned.is_foreign(out) {
+            reasons.push(Reason::ForeignOut {
+                path: out.rel.clone(),
+            });
+        }
+    }
 }
 
 fn dep_reason(path: &str, change: &str) -> Reason {
@@ -231,11 +309,13 @@ fn param_changes(
     }
 }
 
-/// blake3 over the birds version, the definition hash, the params and the dep digests, in a canonical form.
+/// blake3 over the birds version, the definition hash, the params, the dep digests and the implicit deps'
+/// contents (by label, not path), in a canonical form.
 pub fn cache_key(
     definition: &str,
     params: &serde_json::Value,
     deps: &BTreeMap<String, Digest>,
+    implicit: &BTreeMap<String, ImplicitDep>,
 ) -> String {
     let mut h = blake3::Hasher::new();
     h.update(b"birds-stage-key 1\0");
@@ -249,6 +329,14 @@ pub fn cache_key(
         h.update(path.as_bytes());
         h.update(b"\0");
         h.update(d.hash.as_bytes());
+        h.update(b"\0");
+    }
+    // Nothing is added without implicit deps, so the keys of other stages stay what they were.
+    for (label, d) in implicit {
+        h.update(b"implicit\0");
+        h.update(label.as_bytes());
+        h.update(b"\0");
+        h.update(d.digest.hash.as_bytes());
         h.update(b"\0");
     }
     h.finalize().to_hex().to_string()
@@ -309,6 +397,7 @@ pub fn plan(
     pipeline: &Pipeline<'_>,
     lock: &LockFile,
     cache: &HashCache,
+    owned: &Ownership,
     set: &BTreeSet<usize>,
     forced: &BTreeSet<usize>,
 ) -> Result<Vec<(usize, Assessment)>> {
@@ -316,7 +405,7 @@ pub fn plan(
     let mut out = Vec::new();
     for &i in pipeline.order.iter().filter(|i| set.contains(i)) {
         let stage = &pipeline.stages[i];
-        let mut a = assess(stage, lock.stages.get(&stage.name), cache)?;
+        let mut a = assess(pipeline, stage, lock.stages.get(&stage.name), cache, owned)?;
         if forced.contains(&i) {
             a.reasons.insert(0, Reason::Forced);
         }
@@ -340,7 +429,18 @@ pub fn status(
     cache: &HashCache,
 ) -> Result<Vec<StageStatus>> {
     let all: BTreeSet<usize> = (0..pipeline.stages.len()).collect();
-    let planned = plan(pipeline, lock, cache, &all, &BTreeSet::new())?;
+    status_of(pipeline, lock, cache, &all)
+}
+
+/// `birds status PIPELINE TARGET…`: the stages in `set` only (in DAG order).
+pub fn status_of(
+    pipeline: &Pipeline<'_>,
+    lock: &LockFile,
+    cache: &HashCache,
+    set: &BTreeSet<usize>,
+) -> Result<Vec<StageStatus>> {
+    let owned = Ownership::load(pipeline, lock, false);
+    let planned = plan(pipeline, lock, cache, &owned, set, &BTreeSet::new())?;
     Ok(planned
         .into_iter()
         .map(|(i, a)| {
@@ -399,14 +499,15 @@ mod tests {
                 files: None,
             },
         )]);
-        let k = cache_key("def", &json!({"a": 1}), &deps);
-        assert_eq!(k, cache_key("def", &json!({"a": 1}), &deps));
-        assert_ne!(k, cache_key("def2", &json!({"a": 1}), &deps));
-        assert_ne!(k, cache_key("def", &json!({"a": 2}), &deps));
+        let none = BTreeMap::new();
+        let k = cache_key("def", &json!({"a": 1}), &deps, &none);
+        assert_eq!(k, cache_key("def", &json!({"a": 1}), &deps, &none));
+        assert_ne!(k, cache_key("def2", &json!({"a": 1}), &deps, &none));
+        assert_ne!(k, cache_key("def", &json!({"a": 2}), &deps, &none));
         let mut deps2 = deps.clone();
         if let Some(d) = deps2.get_mut("d") {
             d.hash = String::from("h2");
         }
-        assert_ne!(k, cache_key("def", &json!({"a": 1}), &deps2));
+        assert_ne!(k, cache_key("def", &json!({"a": 1}), &deps2, &none));
     }
 }

@@ -250,3 +250,124 @@ fn builtin_params_and_inputs_are_checked_before_anything_runs() -> TestResult {
     assert!(err.contains("bad params: unknown field `sufix`"), "{err}");
     Ok(())
 }
+
+/// Like `copy`, but also reads "weights": the file named in `<root>/weights.path` (as an env var would name it).
+struct WeightsStage;
+
+impl Stage for WeightsStage {
+    fn name(&self) -> &'static str {
+        "weighted"
+    }
+    fn about(&self) -> &'static str {
+        "reads weights the pipeline does not list"
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &["src"]
+    }
+    fn check_params(&self, _: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+    fn implicit_deps(
+        &self,
+        _: &serde_json::Value,
+        _: &std::collections::BTreeMap<String, std::path::PathBuf>,
+        root: &Path,
+    ) -> Result<Vec<(String, std::path::PathBuf)>, String> {
+        let named =
+            std::fs::read_to_string(root.join("weights.path")).map_err(|e| e.to_string())?;
+        Ok(vec![(String::from("weights"), root.join(named.trim()))])
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
+        std::fs::write(ctx.out_dir.join("w.txt"), "ok")?;
+        Ok(())
+    }
+}
+
+fn run_weighted(dir: &Path) -> Result<(Vec<String>, Vec<String>), Box<dyn std::error::Error>> {
+    let registry: Vec<&dyn Stage> = vec![&WeightsStage];
+    let pipeline = load(&dir.join("pipelines/p.yaml"), &registry, &[])?;
+    let events = Mutex::new(Vec::new());
+    let on_event = |e: Event| {
+        if let Event::Started { stage, reasons } = e {
+            let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+            events
+                .lock()
+                .map(|mut v| v.push(format!("{stage}: {}", why.join("; "))))
+                .ok();
+        }
+    };
+    let ran = run(&pipeline, &opts(), &on_event)?.ran;
+    Ok((ran, events.into_inner().unwrap_or_default()))
+}
+
+#[test]
+fn implicit_deps_of_a_builtin_stage_are_part_of_its_key() -> TestResult {
+    let dir =
+        project("stages:\n  - name: w\n    uses: weighted\n    deps: { src: data/in.txt }\n")?;
+    std::fs::write(dir.path().join("data/w1.bin"), "weights one")?;
+    std::fs::write(dir.path().join("data/w2.bin"), "weights two")?;
+    std::fs::write(dir.path().join("weights.path"), "data/w1.bin")?;
+    assert_eq!(run_weighted(dir.path())?.0, vec!["w"]);
+    assert!(run_weighted(dir.path())?.0.is_empty());
+    let lock = LockFile::read(&dir.path().join("pipelines/p.lock"))?;
+    assert!(
+        std::fs::read_to_string(dir.path().join("pipelines/p.lock"))?.contains("weights"),
+        "{lock:?}"
+    );
+    // The same file by its absolute path: same content, nothing to do.
+    let abs = dir.path().join("data/w1.bin");
+    std::fs::write(
+        dir.path().join("weights.path"),
+        abs.to_string_lossy().as_bytes(),
+    )?;
+    assert!(
+        run_weighted(dir.path())?.0.is_empty(),
+        "content, not path, is hashed"
+    );
+    // Other weights: the stage reruns and says why.
+    std::fs::write(dir.path().join("weights.path"), "data/w2.bin")?;
+    let (ran, why) = run_weighted(dir.path())?;
+    assert_eq!(ran, vec!["w"]);
+    assert!(
+        why[0].contains("weights `") && why[0].contains("changed"),
+        "{why:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_builtin_stage_does_not_replace_a_folder_birds_did_not_write() -> TestResult {
+    let dir = project(
+        &PIPELINE
+            .replace(
+                "    deps: { src: data/in.txt }\n",
+                "    deps: { src: data/in.txt }\n    outs: [mine]\n",
+            )
+            .replace("artifacts/p/copy/copy.txt", "mine/copy.txt"),
+    )?;
+    std::fs::create_dir_all(dir.path().join("mine"))?;
+    std::fs::write(dir.path().join("mine/keep.txt"), "mine")?;
+    let (ran, events) = run_collect(dir.path(), &[], opts());
+    assert!(ran.is_err(), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("out `mine` exists and birds did not write it")),
+        "{events:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("mine/keep.txt"))?,
+        "mine"
+    );
+    let (ran, _) = run_collect(
+        dir.path(),
+        &[],
+        RunOptions {
+            overwrite_outs: true,
+            ..opts()
+        },
+    );
+    assert_eq!(ran?, vec!["copy", "shout"]);
+    assert!(!dir.path().join("mine/keep.txt").exists());
+    Ok(())
+}

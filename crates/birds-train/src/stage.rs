@@ -10,7 +10,8 @@
 //!   deps: { run1: train-feature-extract, run2: train-fine-tune, run3: train-scratch }
 //! ```
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use birds_core::stage::{Stage, StageContext, StageError};
 
@@ -44,6 +45,28 @@ impl Stage for TrainStage {
         TrainParams::from_json(params)
             .and_then(|p| p.resolved().map(|_| ()))
             .map_err(|e| e.to_string())
+    }
+
+    /// The pretrained weights the run loads (feature-extract, fine-tune) when no `weights` input names them: the
+    /// `weights:` param (relative to the project root) or the default `BIRDS_WEIGHTS` / venv file. Scratch: none.
+    fn implicit_deps(
+        &self,
+        params: &serde_json::Value,
+        inputs: &BTreeMap<String, PathBuf>,
+        root: &Path,
+    ) -> Result<Vec<(String, PathBuf)>, String> {
+        if inputs.contains_key("weights") {
+            return Ok(Vec::new());
+        }
+        let mut params = TrainParams::from_json(params).map_err(|e| e.to_string())?;
+        if let Some(w) = params.weights.as_mut().filter(|w| w.is_relative()) {
+            *w = root.join(&*w);
+        }
+        let resolved = params.resolved().map_err(|e| e.to_string())?;
+        Ok(resolved
+            .weights
+            .map(|w| vec![(String::from("weights"), w)])
+            .unwrap_or_default())
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
@@ -120,5 +143,44 @@ impl Stage for CompareStage {
         }
         compare(&runs, ctx.out_dir)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn implicit_deps_name_the_pretrained_weights_a_run_loads() {
+        let root = Path::new("/proj");
+        let none = BTreeMap::new();
+        let deps = |params: serde_json::Value, inputs: &BTreeMap<String, PathBuf>| {
+            TrainStage.implicit_deps(&params, inputs, root)
+        };
+        assert_eq!(
+            deps(
+                json!({"mode": "fine-tune", "weights": "w/lite0.safetensors"}),
+                &none
+            ),
+            Ok(vec![(
+                String::from("weights"),
+                PathBuf::from("/proj/w/lite0.safetensors")
+            )])
+        );
+        assert_eq!(
+            deps(json!({"mode": "feature-extract"}), &none),
+            Ok(vec![(
+                String::from("weights"),
+                birds_core::paths::default_weights()
+            )])
+        );
+        assert_eq!(deps(json!({"mode": "scratch"}), &none), Ok(Vec::new()));
+        let given = BTreeMap::from([(String::from("weights"), PathBuf::from("/w.safetensors"))]);
+        assert_eq!(
+            deps(json!({"mode": "fine-tune"}), &given),
+            Ok(Vec::new()),
+            "a `weights` dep is hashed as a dep already"
+        );
     }
 }

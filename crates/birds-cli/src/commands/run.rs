@@ -12,6 +12,12 @@ pub struct Args {
     #[arg(default_value = "default", value_name = "PIPELINE")]
     pipeline: String,
 
+    /// Stages to bring up to date, with everything they need upstream (the stale ones run), nothing downstream:
+    /// `birds run default evaluate`. The pipeline comes first, so name it to give targets. With --force the
+    /// targets and all their upstream stages run.
+    #[arg(value_name = "TARGET", conflicts_with_all = ["stage", "from"])]
+    targets: Vec<String>,
+
     /// Run only this stage (repeatable), not its upstream; says when its upstream is stale.
     #[arg(long = "stage", short = 's', value_name = "STAGE")]
     stage: Vec<String>,
@@ -19,6 +25,11 @@ pub struct Args {
     /// Run this stage even if it is up to date, then the stale stages downstream of it (repeatable).
     #[arg(long, value_name = "STAGE")]
     from: Vec<String>,
+
+    /// Let stages replace outs that exist although birds did not write them (by default such a stage is refused,
+    /// so nothing of yours is deleted); birds owns them from then on.
+    #[arg(long)]
+    overwrite_outs: bool,
 
     /// With --stage: also run the stages downstream of it.
     #[arg(long, requires = "stage")]
@@ -56,6 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         n => n,
     };
     let opts = RunOptions {
+        targets: args.targets,
         stages: args.stage,
         from: args.from,
         downstream: args.downstream,
@@ -63,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         dry_run: args.dry_run,
         jobs,
         wait: !args.no_wait,
+        overwrite_outs: args.overwrite_outs,
     };
     let width = pipeline
         .stages

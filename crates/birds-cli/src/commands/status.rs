@@ -12,6 +12,10 @@ pub struct Args {
     #[arg(default_value = "default", value_name = "PIPELINE")]
     pipeline: String,
 
+    /// Show only these stages and what they need upstream (as `birds run PIPELINE TARGET…` would run them).
+    #[arg(value_name = "TARGET")]
+    targets: Vec<String>,
+
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -24,7 +28,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let pipeline = birds_pipeline::load(&file, &registry, &[])?;
     let lock = LockFile::read(&pipeline.lock_path())?;
     let cache = HashCache::for_pipeline(&pipeline);
-    let stages = birds_pipeline::status::status(&pipeline, &lock, &cache)?;
+    let set = if args.targets.is_empty() {
+        (0..pipeline.stages.len()).collect()
+    } else {
+        let opts = birds_pipeline::RunOptions {
+            targets: args.targets.clone(),
+            ..Default::default()
+        };
+        birds_pipeline::runner::select(&pipeline, &opts)?.0
+    };
+    let stages = birds_pipeline::status::status_of(&pipeline, &lock, &cache, &set)?;
     if let Err(e) = cache.save() {
         tracing::debug!(%e, "hash memo not saved");
     }
@@ -56,7 +69,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "pipeline `{}`: {stale} of {} stages stale; `birds run {}` updates them",
             pipeline.name,
             stages.len(),
-            args.pipeline
+            std::iter::once(args.pipeline.as_str())
+                .chain(args.targets.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     Ok(())

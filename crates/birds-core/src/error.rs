@@ -26,6 +26,32 @@ pub enum CoreError {
         /// The accepted spellings.
         expected: &'static str,
     },
+    /// An image file could not be used (not a regular file, undecodable, truncated, too large).
+    #[error("cannot read image {path}: {reason}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A param value is not a finite number (YAML `.inf`, `-.inf`, `.nan`), which JSON cannot hold.
+    #[error(
+        "`{key}`: {value} is not a finite number; give a number (e.g. 0.001), or null where the param allows it"
+    )]
+    NotFinite {
+        /// The key path, e.g. `lr` or `augment.rotation`.
+        key: String,
+        /// The value as written.
+        value: String,
+    },
+    /// A YAML value has no JSON form (e.g. a mapping used as a key).
+    #[error("`{key}`: {reason}")]
+    NoJsonForm {
+        /// The key path.
+        key: String,
+        /// serde_json's message.
+        reason: String,
+    },
 }
 
 impl CoreError {

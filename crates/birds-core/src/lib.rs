@@ -6,6 +6,8 @@
 //! - [`normalization`]: how pixels become model inputs, recorded with every model.
 //! - [`paths`]: where the project keeps its venv, weights and artifacts.
 //! - [`atomic`]: write-to-temp-then-rename, so a failed run never leaves half a file.
+//! - [`image`]: the one strict image decode every command uses (regular files only, truncated JPEGs refused).
+//! - [`yaml`]: YAML params to JSON, refusing `.inf`/`.nan` (which JSON would turn into `null`).
 //! - [`runtime`]: process-wide tuning applied by the `birds` binary at start-up (malloc settings).
 //! - [`stage`]: the [`Stage`](stage::Stage) trait the pipeline runner knows built-in stages by.
 //! - [`schema`]: every Parquet artifact's columns, written down once.
@@ -13,12 +15,15 @@
 
 pub mod atomic;
 pub mod error;
+pub mod image;
+pub mod jpeg;
 pub mod normalization;
 pub mod paths;
 pub mod runtime;
 pub mod schema;
 pub mod split;
 pub mod stage;
+pub mod yaml;
 
 pub use error::{CoreError, Result};
 pub use normalization::Normalization;

@@ -6,7 +6,8 @@
 //! <dir>/checkpoint.json     CheckpointMeta: architecture, classes, input size, normalisation, params, best metrics
 //! ```
 //!
-//! [`Checkpoint::load`] returns a ready model; the class count comes from the metadata and must match the weights.
+//! [`Checkpoint::load`] returns a ready model; the class count comes from the metadata and must match the weights,
+//! and a `summary.json` beside them (a finished `birds train` run) must record their [`content_hash`].
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,10 @@ use crate::{ModelError, Result};
 pub const MODEL_FILE: &str = "model.safetensors";
 /// File name of the metadata inside a checkpoint folder.
 pub const META_FILE: &str = "checkpoint.json";
+/// File name of the training run's summary beside the checkpoint (written by `birds train` when a run completes).
+pub const SUMMARY_FILE: &str = "summary.json";
+/// The `summary.json` key holding the [`content_hash`] of the checkpoint the summary describes.
+pub const SUMMARY_HASH_KEY: &str = "checkpoint_blake3";
 /// Version of the metadata layout; bumped on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -154,25 +159,95 @@ impl Checkpoint {
         let weights = dir.join(MODEL_FILE);
         let head = meta.architecture.head_prefix();
         match crate::weights::load_state_dict(&mut vs, &weights, &[]) {
-            Ok(_) => Ok(Self { vs, model, meta }),
-            Err(ModelError::ShapeMismatch { name, found, .. }) if name.starts_with(head) => {
-                Err(ModelError::Checkpoint {
-                    dir: dir.to_path_buf(),
-                    reason: format!(
-                        "{META_FILE} lists {} classes but the classifier in {MODEL_FILE} has {} outputs (`{name}` has shape {found:?}); the two files come from different runs",
-                        meta.classes.len(),
-                        found.first().copied().unwrap_or(0)
+            Ok(_) => {}
+            Err(ModelError::ShapeMismatch {
+                name,
+                found,
+                expected,
+                ..
+            }) if name.starts_with(head) => {
+                let classes = meta.classes.len();
+                let reason = match found.first() {
+                    Some(&outputs) if outputs != classes as i64 => format!(
+                        "{META_FILE} lists {classes} classes but the classifier in {MODEL_FILE} has {outputs} outputs (`{name}` has shape {found:?}); the two files come from different runs"
                     ),
-                })
+                    _ => format!(
+                        "the classifier in {MODEL_FILE} does not fit the {} that {META_FILE} describes: `{name}` has shape {found:?}, that network has {expected:?} (a different width); the two files come from different runs",
+                        meta.architecture
+                    ),
+                };
+                return Err(ModelError::Checkpoint {
+                    dir: dir.to_path_buf(),
+                    reason,
+                });
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
         }
+        check_summary(dir)?;
+        Ok(Self { vs, model, meta })
     }
 
     /// The path of the weights in `dir`.
     pub fn weights_path(dir: &Path) -> PathBuf {
         dir.join(MODEL_FILE)
     }
+}
+
+/// BLAKE3 of a checkpoint's two files (`checkpoint.json`, then `model.safetensors`, each with its name and length),
+/// hex: what `summary.json` records as [`SUMMARY_HASH_KEY`] so that a reader can tell the three files belong
+/// together.
+pub fn content_hash(dir: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    for name in [META_FILE, MODEL_FILE] {
+        let path = dir.join(name);
+        let io = |e| birds_core::CoreError::io("reading", &path, e);
+        let mut file = std::fs::File::open(&path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        hasher.update(name.as_bytes());
+        hasher.update(&len.to_le_bytes());
+        hasher.update_reader(&mut file).map_err(io)?;
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Checks that the run summary beside a checkpoint (`<dir>/summary.json`, when there is one) describes this
+/// checkpoint: its [`SUMMARY_HASH_KEY`] must equal [`content_hash`]. A folder whose files come from two runs
+/// (a run killed while writing over an older one) is refused, naming both files. Summaries written before the
+/// hash was recorded are accepted with a warning.
+pub fn check_summary(dir: &Path) -> Result<()> {
+    let path = dir.join(SUMMARY_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(birds_core::CoreError::io("reading", &path, e).into()),
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| ModelError::Json {
+            path: path.clone(),
+            source,
+        })?;
+    let Some(recorded) = value.get(SUMMARY_HASH_KEY).and_then(|v| v.as_str()) else {
+        tracing::warn!(
+            summary = %path.display(),
+            "{SUMMARY_FILE} records no `{SUMMARY_HASH_KEY}` (written by an older birds): not checked against the checkpoint"
+        );
+        return Ok(());
+    };
+    let actual = content_hash(dir)?;
+    if recorded == actual {
+        return Ok(());
+    }
+    let short = |h: &str| h.chars().take(12).collect::<String>();
+    Err(ModelError::Checkpoint {
+        dir: dir.to_path_buf(),
+        reason: format!(
+            "{SUMMARY_FILE} describes a checkpoint with content {}…, but {META_FILE} + {MODEL_FILE} here hash to {}…: \
+             the files come from different training runs (a run killed while writing over an older one?); train \
+             again into this folder, or delete {SUMMARY_FILE} to use the checkpoint as it is",
+            short(recorded),
+            short(&actual)
+        ),
+    })
 }
 
 /// Every variable of `vs`, sorted by name, copied to the CPU (what [`write_state_dict`] writes).
@@ -273,6 +348,25 @@ mod tests {
             .unwrap_or_default();
         assert!(
             e.contains("lists 5 classes") && e.contains("has 3 outputs"),
+            "{e}"
+        );
+        // Same classes, other width: the message must not claim a class mismatch ("lists 3 classes but … has 3
+        // outputs") but name the width the two files disagree on.
+        let narrow = Architecture::SmallCnn {
+            norm: NormKind::Frn,
+            width: 8,
+        };
+        meta(narrow, 3).write(dir.path())?;
+        let e = Checkpoint::load(dir.path(), Device::Cpu)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            !e.contains("has 3 outputs") && !e.contains("lists 3 classes"),
+            "{e}"
+        );
+        assert!(
+            e.contains("width 8") && e.contains("fc.weight") && e.contains("different runs"),
             "{e}"
         );
         std::fs::write(dir.path().join(META_FILE), "{\"format\": 1, \"extra\": 2}")

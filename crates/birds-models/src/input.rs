@@ -10,27 +10,15 @@ use tch::{Kind, Tensor};
 use crate::{ModelError, Result};
 
 /// Largest width or height accepted when decoding (guards against images that declare enormous sizes).
-pub const MAX_DIMENSION: u32 = 16_384;
+pub const MAX_DIMENSION: u32 = birds_core::image::MAX_DIMENSION;
 
-/// Decodes an image file to 8-bit RGB, naming the file in any error.
+/// Decodes an image file to 8-bit RGB, naming the file in any error: [`birds_core::image::decode_rgb`], the one
+/// strict decode every command shares (regular files only, truncated JPEGs refused, EXIF orientation applied).
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let err = |reason: String| ModelError::Image {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if !path.exists() {
-        return Err(err("no such file".into()));
-    }
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| err(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| err(e.to_string()))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_DIMENSION);
-    limits.max_image_height = Some(MAX_DIMENSION);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| err(e.to_string()))?;
-    Ok(img.to_rgb8())
+    birds_core::image::decode_rgb(path).map_err(|e| match e {
+        birds_core::CoreError::Image { path, reason } => ModelError::Image { path, reason },
+        other => ModelError::Core(other),
+    })
 }
 
 /// Resizes (stretch, bilinear with antialiasing) to `size`×`size` unless already that size.

@@ -1,6 +1,6 @@
 //! Pretrained EfficientNet-Lite0 recognises real bird photos as birds (ImageNet head), and the recorded input
 //! normalisation is the better of the two candidates on these photos.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -2,7 +2,7 @@
 //!
 //! Fixture: `tests/fixtures/lite0_parity.safetensors`, written by `scripts/make_parity_fixture.py` with
 //! torch 2.11.0 and `efficientnet-lite-pytorch` on the same ImageNet weights.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

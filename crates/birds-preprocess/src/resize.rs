@@ -1,43 +1,30 @@
 //! Decode an image file and resize it to the stored square, once.
 //!
-//! Decoding uses the `image` crate (zune-jpeg for JPEG) and applies the EXIF orientation; resizing uses
+//! Decoding is `birds_core::image::decode_rgb` (the `image` crate, EXIF orientation applied, truncated JPEGs and
+//! non-regular files refused); resizing uses
 //! `fast_image_resize` (SIMD convolution with antialiasing, the same maths as Pillow's `Image.resize`), which
 //! measured several times faster than `image::imageops::resize` with the same filter (see docs/preprocess.md).
 
 use std::path::Path;
 
 use fast_image_resize as fir;
-use image::{DynamicImage, ImageDecoder, RgbImage};
+use image::RgbImage;
 
 use crate::params::{PreprocessParams, ResizeFilter, ResizeMode};
 use crate::{PreprocessError, Result};
 
 /// Largest width or height accepted when decoding (guards against files that declare enormous sizes).
-pub const MAX_DIMENSION: u32 = 16_384;
+pub const MAX_DIMENSION: u32 = birds_core::image::MAX_DIMENSION;
 
-/// Decodes an image file to 8-bit RGB with its EXIF orientation applied; errors name the file.
+/// Decodes an image file to 8-bit RGB with its EXIF orientation applied, under the one strict rule every command
+/// shares ([`birds_core::image::decode_rgb`]: regular files only, truncated JPEGs refused); errors name the file.
 pub fn decode_rgb(path: &Path) -> Result<RgbImage> {
-    let err = |reason: String| PreprocessError::Image {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| err(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| err(e.to_string()))?;
-    let mut decoder = reader.into_decoder().map_err(|e| err(e.to_string()))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_DIMENSION);
-    limits.max_image_height = Some(MAX_DIMENSION);
-    decoder.set_limits(limits).map_err(|e| err(e.to_string()))?;
-    let orientation = decoder.orientation().ok();
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| err(e.to_string()))?;
-    if let Some(o) = orientation {
-        img.apply_orientation(o);
-    }
-    Ok(match img {
-        DynamicImage::ImageRgb8(rgb) => rgb,
-        other => other.to_rgb8(),
+    birds_core::image::decode_rgb(path).map_err(|e| match e {
+        birds_core::CoreError::Image { path, reason } => PreprocessError::Image { path, reason },
+        other => PreprocessError::Image {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
     })
 }
 

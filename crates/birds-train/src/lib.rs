@@ -11,7 +11,8 @@
 //! Modules: [`params`] (typed params), [`data`] (the [`data::DataSource`] contract and in-memory data),
 //! [`cache_source`] (the preprocess cache as a data source), [`optim`] (AdamW / SGD with savable state),
 //! [`schedule`] (cosine, one-cycle, constant), [`trainer`] (the loop, checkpoints, exact resume), [`history`]
-//! (`history.parquet`, `curves.png`), [`summary`] (`summary.json`, the comparison table), [`smoke`] (the CUDA smoke
+//! (`history.parquet`, `curves.png`), [`run_dir`] (train into a temporary sibling, swapped in on success; resume
+//! and clean-up of killed runs), [`summary`] (`summary.json`, the comparison table), [`smoke`] (the CUDA smoke
 //! run and the train-step benchmark), [`stage`] (the `train` and `compare` pipeline stages).
 //!
 //! Inputs: a preprocess cache folder and pretrained weights. Outputs (one folder per run): `model.safetensors` +
@@ -25,6 +26,7 @@ pub mod features;
 pub mod history;
 pub mod optim;
 pub mod params;
+pub mod run_dir;
 pub mod schedule;
 pub mod smoke;
 pub mod stage;
@@ -33,4 +35,5 @@ pub mod trainer;
 
 pub use error::{Result, TrainError};
 pub use params::{Mode, TrainParams};
+pub use run_dir::train_into;
 pub use trainer::{RunOptions, train};

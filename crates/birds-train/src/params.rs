@@ -194,8 +194,8 @@ pub struct TrainParams {
     pub model: Option<ModelName>,
     /// Normalisation layers of the small CNN: `batch-norm` (default) or `frn` (FRN + TLU).
     pub norm: NormKind,
-    /// Base width of the small CNN.
-    pub width: i64,
+    /// Base width of the small CNN (default 32); refused for efficientnet-lite0, whose width is fixed.
+    pub width: Option<i64>,
     /// Epochs of the main phase (fine-tune: after the head warm-up); default by mode.
     pub epochs: Option<u32>,
     /// Fine-tune: epochs training only the head, backbone frozen and in evaluation mode, before unfreezing.
@@ -263,7 +263,7 @@ impl Default for TrainParams {
             mode: Mode::default(),
             model: None,
             norm: NormKind::default(),
-            width: birds_models::small_cnn::DEFAULT_WIDTH,
+            width: None,
             epochs: None,
             head_warmup_epochs: 1,
             batch_size: 32,
@@ -336,6 +336,16 @@ impl TrainParams {
         serde_json::from_value(value).map_err(|e| TrainError::Params(e.to_string()))
     }
 
+    /// Parses params from YAML (a `--params` file): `.inf` and `.nan` are refused naming the key (JSON, which
+    /// the params pass through, would turn them into null, i.e. the default).
+    pub fn from_yaml(text: &str) -> Result<Self> {
+        let yaml: serde_yaml::Value = serde_yaml::from_str(text)
+            .map_err(|e| TrainError::Params(format!("not valid YAML: {e}")))?;
+        let value =
+            birds_core::yaml::to_json(&yaml, "").map_err(|e| TrainError::Params(e.to_string()))?;
+        Self::from_json(&value)
+    }
+
     /// Applies `key=value` overrides (value parsed as YAML: `3`, `0.1`, `true`, `null`, `frn`, `[1, 2]`).
     pub fn with_overrides(&self, sets: &[String]) -> Result<Self> {
         let mut value = serde_json::to_value(self)
@@ -362,9 +372,11 @@ impl TrainParams {
                         .join(", ")
                 )));
             }
-            let parsed: serde_json::Value = serde_yaml::from_str(raw.trim()).map_err(|e| {
+            let yaml: serde_yaml::Value = serde_yaml::from_str(raw.trim()).map_err(|e| {
                 TrainError::Params(format!("--set {set:?}: value is not valid YAML: {e}"))
             })?;
+            let parsed = birds_core::yaml::to_json(&yaml, key)
+                .map_err(|e| TrainError::Params(format!("--set {set:?}: {e}")))?;
             map.insert(key.to_string(), parsed);
         }
         Self::from_json(&value)
@@ -389,11 +401,19 @@ impl TrainParams {
                         ),
                     );
                 }
+                if let Some(w) = p.width {
+                    return bad(
+                        "width",
+                        format!(
+                            "{w}: applies to small-cnn only; efficientnet-lite0 has a fixed width (drop `width`, or set `model: small-cnn`)"
+                        ),
+                    );
+                }
                 Architecture::EfficientNetLite0
             }
             ModelName::SmallCnn => Architecture::SmallCnn {
                 norm: p.norm,
-                width: p.width,
+                width: p.width.unwrap_or(birds_models::small_cnn::DEFAULT_WIDTH),
             },
         };
         architecture
@@ -480,7 +500,18 @@ impl TrainParams {
             );
         }
         let weights = match p.mode {
-            Mode::Scratch => None,
+            Mode::Scratch => {
+                if let Some(w) = &p.weights {
+                    return bad(
+                        "weights",
+                        format!(
+                            "{}: mode scratch starts from random initialisation and loads no weights; drop `weights`, or use mode fine-tune or feature-extract",
+                            w.display()
+                        ),
+                    );
+                }
+                None
+            }
             Mode::FeatureExtract | Mode::FineTune => match (&p.weights, model) {
                 (Some(w), _) => Some(w.clone()),
                 (None, ModelName::EfficientNetLite0) => Some(birds_core::paths::default_weights()),
@@ -555,6 +586,43 @@ mod tests {
         assert!(e.contains("small-cnn only"), "{e}");
         let e = err(serde_json::json!({"device": "tpu"}));
         assert!(e.contains("`device`") && e.contains("cuda:N"), "{e}");
+    }
+
+    /// YAML's `.inf` and `.nan` have no JSON form: they used to become null, i.e. the default, without a word.
+    #[test]
+    fn non_finite_values_are_refused_naming_the_key() {
+        for (set, key) in [
+            ("lr=.inf", "`lr`"),
+            ("lr=.nan", "`lr`"),
+            ("grad_clip=-.inf", "`grad_clip`"),
+            ("weight_decay=.nan", "`weight_decay`"),
+            ("time_budget_s=.inf", "`time_budget_s`"),
+            ("momentum=.nan", "`momentum`"),
+            ("warmup_epochs=.inf", "`warmup_epochs`"),
+            ("augment={hflip: .nan}", "augment.hflip"),
+        ] {
+            let e = TrainParams::default()
+                .with_overrides(&[set.into()])
+                .and_then(|p| p.resolved().map(|_| ()))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(key) && e.contains("finite"), "{set}: {e:?}");
+        }
+    }
+
+    /// Params the chosen model or mode would ignore are refused, not dropped.
+    #[test]
+    fn params_that_would_be_ignored_are_refused() {
+        let e = err(serde_json::json!({"mode": "scratch", "weights": "w.safetensors"}));
+        assert!(e.contains("`weights`") && e.contains("scratch"), "{e}");
+        let e = err(serde_json::json!({"mode": "fine-tune", "width": 16}));
+        assert!(e.contains("`width`") && e.contains("small-cnn"), "{e}");
+        let e =
+            err(serde_json::json!({"model": "efficientnet-lite0", "mode": "scratch", "width": 8}));
+        assert!(e.contains("`width`"), "{e}");
+        // Where they apply they are taken.
+        assert_eq!(err(serde_json::json!({"mode": "scratch", "width": 8})), "");
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub struct Summary {
     pub feature_cache_hit: Option<bool>,
     /// Feature-extract: seconds spent computing (or loading) features.
     pub feature_seconds: Option<f64>,
+    /// `birds_models::checkpoint::content_hash` of the checkpoint this summary describes (`checkpoint.json` and
+    /// `model.safetensors`): evaluate, explain and predict refuse a folder whose checkpoint is another run's.
+    /// Absent in summaries of older birds versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_blake3: Option<String>,
 }
 
 impl Summary {

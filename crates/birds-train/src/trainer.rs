@@ -3,7 +3,10 @@
 //! Per epoch `e` (0-based): `tch::manual_seed(seed + e)` (dropout, drop-connect), data order and augmentation from
 //! `(seed, e)`, LR from the global step. After each epoch the complete run state (weights, optimiser state, epoch,
 //! best metrics, history) is written to `<out>/state/` by building `<out>/.state.tmp-<pid>/` and renaming it into
-//! place, so a run killed at any moment resumes from its last completed epoch with the same result (CPU).
+//! place, so a run killed at any moment resumes from its last completed epoch with the same result (CPU). What a
+//! killed run leaves half written (`.state.tmp-<pid>/`, `.<file>.tmp-<pid>`) is removed at the next start once that
+//! pid is no longer running. [`train`] writes into `out` as it goes; `birds train --out DIR` goes through
+//! [`crate::run_dir::train_into`], which trains into a temporary sibling and swaps it in only on success.
 //!
 //! Output folder:
 //!
@@ -405,6 +408,7 @@ pub fn train(
         ));
     }
     std::fs::create_dir_all(out).map_err(|e| TrainError::file("creating folder", out, e))?;
+    crate::run_dir::remove_stale_temps(out)?;
     let state_dir = out.join(STATE_DIR);
     let params_json = serde_json::to_value(p).map_err(|e| TrainError::Params(e.to_string()))?;
 
@@ -820,6 +824,7 @@ pub fn train(
         threads: tch::get_num_threads(),
         feature_cache_hit: feature_info.as_ref().map(|i| i.hit),
         feature_seconds: feature_info.as_ref().map(|i| i.seconds),
+        checkpoint_blake3: Some(checkpoint::content_hash(out)?),
     };
     summary.write(out)?;
     remove_dir_if_exists(&state_dir)?;

@@ -176,6 +176,19 @@ fn feature_extract_learns_the_head_only_and_reuses_its_cache() {
         std::fs::read(out.join(MODEL_FILE)).unwrap(),
         std::fs::read(out2.join(MODEL_FILE)).unwrap()
     );
+    // The key is the weights' content, not the path as written: a copy elsewhere hits the same entry.
+    let copy = dir.path().join("copy-of-lite0.safetensors");
+    std::fs::copy(&weights, &copy).unwrap();
+    let mut elsewhere = p.clone();
+    elsewhere.weights = Some(copy);
+    let s4 = train(
+        &elsewhere,
+        &data,
+        &dir.path().join("fe4"),
+        &opts(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(s4.feature_cache_hit, Some(true));
     // Different data (here: other images) means a different cache entry.
     let s3 = train(
         &p,
@@ -516,4 +529,108 @@ fn bad_inputs_give_clear_errors() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("nothing to resume"), "{e}");
+}
+
+/// A pid that is not running: a child that has exited.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn a_killed_runs_state_temp_folder_is_removed_at_the_next_start() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny(3);
+    let mut p = params(Mode::Scratch, None)
+        .with_overrides(&["width=4".into()])
+        .unwrap();
+    p.epochs = Some(2);
+    let out = dir.path().join("run");
+    let mut first = opts(dir.path());
+    first.stop_after_epochs = Some(1);
+    let _ = train(&p, &data, &out, &first).unwrap_err();
+    // What a run killed while saving its state leaves: `.state.tmp-<its pid>/`, half written.
+    let stale = out.join(format!(".state.tmp-{}", dead_pid()));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("model.safetensors"), b"half").unwrap();
+    // A running process's folder (here: this test's parent) is not touched.
+    let live = out.join(format!(
+        ".state.tmp-{}",
+        std::os::unix::process::parent_id()
+    ));
+    std::fs::create_dir_all(&live).unwrap();
+    let mut resume = opts(dir.path());
+    resume.resume = true;
+    train(&p, &data, &out, &resume).unwrap();
+    assert!(!stale.exists(), "{} left behind", stale.display());
+    assert!(live.exists(), "a live process's folder was removed");
+}
+
+/// `train_into` (what `birds train --out DIR` runs): an interrupted run over an earlier one leaves DIR as it was;
+/// `--resume` takes the interrupted run over and ends like an uninterrupted run; a folder of other files is
+/// refused.
+#[test]
+fn train_into_swaps_in_only_a_completed_run_and_resumes_a_stopped_one() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny(3);
+    let mut p = params(Mode::Scratch, None)
+        .with_overrides(&["width=4".into()])
+        .unwrap();
+    p.epochs = Some(3);
+    let whole = dir.path().join("whole");
+    birds_train::train_into(&p, &data, &whole, &opts(dir.path())).unwrap();
+
+    let out = dir.path().join("run");
+    let mut old = p.clone();
+    old.seed = 7;
+    old.epochs = Some(1);
+    birds_train::train_into(&old, &data, &out, &opts(dir.path())).unwrap();
+    let before: Vec<Vec<u8>> = ["summary.json", "checkpoint.json", MODEL_FILE]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    let mut first = opts(dir.path());
+    first.stop_after_epochs = Some(1);
+    let e = birds_train::train_into(&p, &data, &out, &first).unwrap_err();
+    assert!(matches!(e, TrainError::Stopped { epochs_done: 1 }), "{e}");
+    for (f, old) in ["summary.json", "checkpoint.json", MODEL_FILE]
+        .iter()
+        .zip(&before)
+    {
+        assert_eq!(&std::fs::read(out.join(f)).unwrap(), old, "{f} changed");
+    }
+    let mut resume = opts(dir.path());
+    resume.resume = true;
+    birds_train::train_into(&p, &data, &out, &resume).unwrap();
+    assert_eq!(
+        std::fs::read(whole.join(MODEL_FILE)).unwrap(),
+        std::fs::read(out.join(MODEL_FILE)).unwrap(),
+        "the resumed run differs from an uninterrupted one"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+    assert!(!out.join("state").exists());
+    Checkpoint::load(&out, Device::Cpu).unwrap();
+    let e = birds_train::train_into(&p, &data, &out, &resume)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already completed"), "{e}");
+
+    // A folder of the user's own files is never replaced.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), b"keep me").unwrap();
+    let e = birds_train::train_into(&p, &data, &mine, &opts(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("notes.txt") && e.contains("birds train"), "{e}");
+    assert_eq!(std::fs::read(mine.join("notes.txt")).unwrap(), b"keep me");
 }

@@ -94,9 +94,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading params {}", path.display()))?;
-            let value: serde_json::Value = serde_yaml::from_str(&text)
-                .with_context(|| format!("parsing params {} as YAML", path.display()))?;
-            TrainParams::from_json(&value).with_context(|| format!("params {}", path.display()))?
+            TrainParams::from_yaml(&text).with_context(|| format!("params {}", path.display()))?
         }
         None => TrainParams::default(),
     };
@@ -113,7 +111,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
         stop_after_epochs: None,
         root: std::env::current_dir().context("current folder")?,
     };
-    let summary = birds_train::train(&params, &data, &out, &opts)
+    let summary = birds_train::train_into(&params, &data, &out, &opts)
         .with_context(|| format!("training into {}", out.display()))?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&summary)?);

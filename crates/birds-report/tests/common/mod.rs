@@ -108,6 +108,7 @@ fn summary(mode: &str, model: &str, epochs: u32, val: f64, test: f64, wall: f64)
         threads: 2,
         feature_cache_hit: None,
         feature_seconds: None,
+        checkpoint_blake3: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! - [`split`]: the dataset splits (`train`, `valid`, `test`).
 //! - [`normalization`]: how pixels become model inputs, recorded with every model.
+//! - [`markdown`]: escaping dataset text (labels, paths) for the Markdown reports.
 //! - [`paths`]: where the project keeps its venv, weights and artifacts.
 //! - [`atomic`]: write-to-temp-then-rename, so a failed run never leaves half a file.
 //! - [`runtime`]: process-wide tuning applied by the `birds` binary at start-up (malloc settings).
@@ -13,6 +14,7 @@
 
 pub mod atomic;
 pub mod error;
+pub mod markdown;
 pub mod normalization;
 pub mod paths;
 pub mod runtime;

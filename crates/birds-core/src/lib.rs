@@ -4,6 +4,7 @@
 //!
 //! - [`split`]: the dataset splits (`train`, `valid`, `test`).
 //! - [`normalization`]: how pixels become model inputs, recorded with every model.
+//! - [`markdown`]: escaping dataset text (labels, paths) for the Markdown reports.
 //! - [`paths`]: where the project keeps its venv, weights and artifacts.
 //! - [`atomic`]: write-to-temp-then-rename, so a failed run never leaves half a file.
 //! - [`image`]: the one strict image decode every command uses (regular files only, truncated JPEGs refused).
@@ -17,6 +18,7 @@ pub mod atomic;
 pub mod error;
 pub mod image;
 pub mod jpeg;
+pub mod markdown;
 pub mod normalization;
 pub mod paths;
 pub mod runtime;

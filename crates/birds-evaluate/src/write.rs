@@ -400,8 +400,9 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+/// A label or sentence from the data, as Markdown text (no raw HTML, no stray table columns).
 fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
+    birds_core::markdown::escape(s)
 }
 
 /// `confusion.parquet` and `confusion.png`.

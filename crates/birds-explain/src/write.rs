@@ -136,7 +136,7 @@ fn pct(x: f64) -> String {
 
 /// `a/b c.png` → `a/b%20c.png` (Markdown links break on spaces).
 fn link(rel: &str) -> String {
-    rel.replace(' ', "%20")
+    birds_core::markdown::link(rel)
 }
 
 /// Writes `gallery.md`: the figures, then per weak class (or for the explicit images) a table of overlays and the
@@ -146,8 +146,8 @@ pub fn gallery(path: &Path, summary: &Summary, rows: &[CamRow]) -> Result<()> {
     let _ = writeln!(md, "# Explain: what the model looked at\n");
     let _ = writeln!(
         md,
-        "Model `{}` ({}, {} classes, {} px), layer `{}`, methods {}. Images: {} (selection: {}).\n",
-        summary.checkpoint,
+        "Model {} ({}, {} classes, {} px), layer `{}`, methods {}. Images: {} (selection: {}).\n",
+        birds_core::markdown::code(&summary.checkpoint),
         summary.architecture,
         summary.classes,
         summary.input_size,
@@ -238,6 +238,7 @@ pub fn gallery(path: &Path, summary: &Summary, rows: &[CamRow]) -> Result<()> {
                             .map(|r| format!(", recall {} of {} images", pct(r), w.images))
                     })
                     .unwrap_or_default();
+                let name = birds_core::markdown::escape(name);
                 let _ = writeln!(md, "## {rank}. {name}{recall}\n");
             }
             None => {
@@ -271,10 +272,12 @@ pub fn gallery(path: &Path, summary: &Summary, rows: &[CamRow]) -> Result<()> {
             let Some(first) = cells.first() else { continue };
             let _ = write!(
                 md,
-                "| `{image}` | {} | {} | {:.2} | {kind}: {target} |",
-                first.label.as_deref().unwrap_or("?"),
-                first.predicted,
-                first.predicted_prob
+                "| {} | {} | {} | {:.2} | {kind}: {} |",
+                birds_core::markdown::code(image),
+                birds_core::markdown::escape(first.label.as_deref().unwrap_or("?")),
+                birds_core::markdown::escape(&first.predicted),
+                first.predicted_prob,
+                birds_core::markdown::escape(target),
             );
             for m in methods {
                 match cells

@@ -1,5 +1,6 @@
 //! Finding the image files under a data root: layout detection, split and label folders, and everything skipped
-//! on the way (hidden files, other extensions, broken links, symlink loops, names that are not UTF-8).
+//! on the way (hidden files, other extensions, broken links, symlink loops, file links that lead out of the data
+//! root, names that are not UTF-8).
 
 use std::path::{Path, PathBuf};
 
@@ -251,7 +252,9 @@ fn walk(
         match std::fs::metadata(&path) {
             Ok(m) if m.is_dir() => walk(d, ancestors, &path, &rel, label, split, depth + 1),
             Ok(m) if m.is_file() => {
-                if has_image_extension(text) {
+                if let Some(reason) = ancestors.first().and_then(|root| link_outside(&path, root)) {
+                    d.skipped.push(Skipped { path: rel, reason });
+                } else if has_image_extension(text) {
                     d.files.push(Found {
                         rel,
                         abs: path,
@@ -282,6 +285,21 @@ fn walk(
 pub fn has_image_extension(name: &str) -> bool {
     name.rsplit_once('.')
         .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+}
+
+/// For a file symlink whose target lies outside `root` (canonical): why it is skipped. Such a link is never
+/// opened, so nothing outside the data root (`/etc/passwd`, a key file) is read into the index or the reports.
+/// Links within the root are followed; so are folder links (the files they lead to are not links themselves).
+fn link_outside(path: &Path, root: &Path) -> Option<String> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return None;
+    }
+    match path.canonicalize() {
+        Ok(target) if target.starts_with(root) => None,
+        Ok(_) => Some("symlink outside the data root: not followed".into()),
+        Err(e) => Some(link_problem(path, &e)),
+    }
 }
 
 /// Describes why `path` could not be followed.

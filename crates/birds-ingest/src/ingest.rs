@@ -7,7 +7,7 @@ use birds_core::Split;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::csvfile::{self, CsvData, CsvRefused};
+use crate::csvfile::{self, CsvData, CsvProblem, CsvRefused};
 use crate::discover::{self, Discovery, Found};
 use crate::error::{IngestError, Result};
 use crate::inspect::{self, FileFacts};
@@ -52,6 +52,8 @@ pub(crate) struct Row {
     pub class_id: u32,
     pub folder_label: String,
     pub facts: FileFacts,
+    /// The duplicate group the file is in ([`DuplicateGroup::group`]).
+    pub duplicate_group: Option<u32>,
 }
 
 impl Row {
@@ -149,12 +151,13 @@ pub fn ingest_with(
             label: label.clone(),
             folder_label: f.folder_label.clone(),
             facts,
+            duplicate_group: None,
         })
         .collect();
     rows.sort_by(|a, b| a.rel.cmp(&b.rel));
     let class_labels: Vec<String> = class_ids.keys().map(|l| l.to_string()).collect();
 
-    let report = build_report(
+    let (report, membership) = build_report(
         &root,
         layout,
         params,
@@ -163,6 +166,9 @@ pub fn ingest_with(
         found,
         csv.as_ref(),
     );
+    for (row, group) in rows.iter_mut().zip(membership) {
+        row.duplicate_group = group;
+    }
     write_outputs(&root, out_dir, &rows, report)
 }
 
@@ -337,7 +343,7 @@ fn build_report(
     class_labels: &[String],
     found: Discovery,
     csv: Option<&CsvData>,
-) -> Report {
+) -> (Report, Vec<Option<u32>>) {
     let ok = rows.iter().filter(|r| r.ok()).count();
     let present_splits: Vec<Split> = Split::ALL
         .into_iter()
@@ -432,8 +438,7 @@ fn build_report(
 
     let (label_merges, unmerged_label_variants) = label_variants(rows, params.normalize_labels);
     let csv_report = csv.map(|c| compare_csv(c, rows, layout, &mut classes));
-    let (exact_duplicates, near_duplicates, leakage) =
-        duplicates(rows, params.near_duplicate_distance);
+    let dups = duplicates(rows, params.near_duplicate_distance);
 
     let mut skipped = found.skipped;
     skipped.sort();
@@ -474,12 +479,11 @@ fn build_report(
         label_merges,
         unmerged_label_variants,
         csv: csv_report,
-        exact_duplicates,
-        near_duplicates,
-        leakage,
+        duplicate_groups: dups.groups,
+        leakage: dups.leakage,
     };
     report.compute_anomalies();
-    report
+    (report, dups.membership)
 }
 
 /// Label spellings per normalised label; `(merged, unmerged)` depending on `normalize`.
@@ -535,6 +539,7 @@ fn compare_csv(
             refused.push(CsvRefused {
                 line: c.line,
                 path: c.path.clone(),
+                problem: CsvProblem::Repeat,
                 reason: format!("repeats the path of line {first}"),
             });
             continue;
@@ -606,76 +611,171 @@ fn compare_csv(
     }
 }
 
-type Duplicates = (Vec<DuplicateGroup>, Vec<NearDuplicate>, Vec<Leak>);
+/// Duplicate groups and the leaking ones, with each row's group (`None` when it has no duplicate).
+pub(crate) struct Duplicates {
+    pub groups: Vec<DuplicateGroup>,
+    pub leakage: Vec<Leak>,
+    pub membership: Vec<Option<u32>>,
+}
 
-/// Exact duplicates (same BLAKE3), near duplicates (pHash within `distance`, not byte-identical), and every
-/// cross-split pair of either kind. Only decodable files take part.
-fn duplicates(rows: &[Row], distance: u32) -> Duplicates {
-    let ok: Vec<&Row> = rows.iter().filter(|r| r.ok()).collect();
-    let mut by_hash: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
-    for r in &ok {
-        if let Some(h) = &r.facts.blake3 {
-            by_hash.entry(h).or_default().push(r);
+/// Groups the decodable files into duplicate groups: connected components of "same BLAKE3, or pHash within
+/// `distance`". Memory is linear in the number of files, however many pairs of duplicates there are: no pair is
+/// ever listed ([`neardup::near_components`] merges them as it finds them). `rows` are in path order, so groups
+/// are numbered (from 1) in the order of their first path.
+pub(crate) fn duplicates(rows: &[Row], distance: u32) -> Duplicates {
+    let n = rows.len();
+    let mut forest = Forest::new(n);
+    // Same bytes.
+    let mut first_with_hash: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in rows.iter().enumerate().filter(|(_, r)| r.ok()) {
+        if let Some(h) = r.facts.blake3.as_deref() {
+            let first = *first_with_hash.entry(h).or_insert(i);
+            forest.union(first, i);
         }
     }
-    let mut exact = Vec::new();
-    let mut leakage = Vec::new();
-    for (hash, group) in by_hash.into_iter().filter(|(_, g)| g.len() > 1) {
-        let files: Vec<FileRef> = group.iter().map(|r| r.file_ref()).collect();
-        for (i, a) in files.iter().enumerate() {
-            for b in &files[i + 1..] {
-                if a.split != b.split {
-                    leakage.push(Leak {
-                        kind: "exact".into(),
-                        a: a.clone(),
-                        b: b.clone(),
-                        distance: 0,
-                    });
-                }
-            }
-        }
-        exact.push(DuplicateGroup {
-            blake3: hash.to_string(),
-            cross_split: files.iter().any(|f| f.split != files[0].split),
-            labels_differ: files.iter().any(|f| f.label != files[0].label),
-            files,
-        });
-    }
-
-    let hashed: Vec<&Row> = ok.into_iter().filter(|r| r.facts.phash.is_some()).collect();
-    let hashes: Vec<u64> = hashed.iter().filter_map(|r| r.facts.phash).collect();
+    // Close perceptual hashes (equal ones included).
+    let hashed: Vec<usize> = (0..n)
+        .filter(|&i| rows[i].ok() && rows[i].facts.phash.is_some())
+        .collect();
+    let hashes: Vec<u64> = hashed
+        .iter()
+        .map(|&i| rows[i].facts.phash.unwrap_or_default())
+        .collect();
     let start = std::time::Instant::now();
-    let pairs = neardup::near_pairs(&hashes, distance);
+    let components = neardup::near_components(&hashes, distance);
+    for (k, &root) in components.iter().enumerate() {
+        forest.union(hashed[root as usize], hashed[k]);
+    }
     tracing::info!(
         images = hashes.len(),
-        pairs = pairs.len(),
         seconds = start.elapsed().as_secs_f64(),
         "near-duplicate search"
     );
-    let mut near = Vec::new();
-    for p in pairs {
-        let (a, b) = (hashed[p.a], hashed[p.b]);
-        if a.facts.blake3 == b.facts.blake3 {
+
+    // Members of each component, in path order; components of one file are no group.
+    let roots: Vec<usize> = (0..n).map(|i| forest.find(i)).collect();
+    let mut size = vec![0u32; n];
+    for &r in &roots {
+        size[r] += 1;
+    }
+    let mut group_of_root: HashMap<usize, u32> = HashMap::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut membership = vec![None; n];
+    for (i, &r) in roots.iter().enumerate() {
+        if size[r] < 2 {
             continue;
         }
-        let cross_split = a.split != b.split;
-        if cross_split {
-            leakage.push(Leak {
-                kind: "near".into(),
-                a: a.file_ref(),
-                b: b.file_ref(),
-                distance: p.distance,
-            });
-        }
-        near.push(NearDuplicate {
-            a: a.file_ref(),
-            b: b.file_ref(),
-            distance: p.distance,
-            cross_split,
+        let g = *group_of_root.entry(r).or_insert_with(|| {
+            members.push(Vec::new());
+            members.len() as u32
         });
+        membership[i] = Some(g);
+        if let Some(m) = members.get_mut(g as usize - 1) {
+            m.push(i);
+        }
     }
-    leakage.sort_by(|x, y| (&x.a.path, &x.b.path).cmp(&(&y.a.path, &y.b.path)));
-    (exact, near, leakage)
+    let groups: Vec<DuplicateGroup> = members
+        .iter()
+        .enumerate()
+        .map(|(k, m)| describe_group(k as u32 + 1, rows, m))
+        .collect();
+    let leakage = groups
+        .iter()
+        .zip(&members)
+        .filter(|(g, _)| g.cross_split)
+        .map(|(g, m)| Leak {
+            group: g.group,
+            kind: g.kind,
+            files: g.files,
+            splits: g.splits.clone(),
+            examples: Split::ALL
+                .into_iter()
+                .filter_map(|s| m.iter().find(|&&i| rows[i].split == s))
+                .map(|&i| rows[i].file_ref())
+                .collect(),
+        })
+        .collect();
+    Duplicates {
+        groups,
+        leakage,
+        membership,
+    }
+}
+
+/// The report entry of one group; `members` are row indices in path order.
+fn describe_group(group: u32, rows: &[Row], members: &[usize]) -> DuplicateGroup {
+    let contents: BTreeSet<&str> = members
+        .iter()
+        .filter_map(|&i| rows[i].facts.blake3.as_deref())
+        .collect();
+    let splits: Vec<SplitFiles> = Split::ALL
+        .into_iter()
+        .map(|split| SplitFiles {
+            split,
+            files: members.iter().filter(|&&i| rows[i].split == split).count(),
+        })
+        .filter(|s| s.files > 0)
+        .collect();
+    let labels: BTreeSet<&str> = members.iter().map(|&i| rows[i].label.as_str()).collect();
+    // The first file of each split, then the next ones by path, up to the limit; listed in path order.
+    let mut picked: BTreeSet<usize> = splits
+        .iter()
+        .filter_map(|s| members.iter().copied().find(|&i| rows[i].split == s.split))
+        .collect();
+    for &i in members {
+        if picked.len() >= GROUP_EXAMPLES {
+            break;
+        }
+        picked.insert(i);
+    }
+    DuplicateGroup {
+        group,
+        kind: if contents.len() <= 1 {
+            DuplicateKind::Exact
+        } else {
+            DuplicateKind::Near
+        },
+        files: members.len(),
+        distinct_contents: contents.len(),
+        cross_split: splits.len() > 1,
+        splits,
+        labels_differ: labels.len() > 1,
+        label_count: labels.len(),
+        labels: labels
+            .into_iter()
+            .take(GROUP_EXAMPLES)
+            .map(str::to_string)
+            .collect(),
+        examples: picked.into_iter().map(|i| rows[i].file_ref()).collect(),
+    }
+}
+
+/// A plain union-find (union by smaller index, path halving).
+struct Forest {
+    parent: Vec<usize>,
+}
+
+impl Forest {
+    fn new(n: usize) -> Self {
+        Self {
+            parent: (0..n).collect(),
+        }
+    }
+
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            self.parent[x] = self.parent[self.parent[x]];
+            x = self.parent[x];
+        }
+        x
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[ra.max(rb)] = ra.min(rb);
+        }
+    }
 }
 
 fn size_stats(rows: &[Row]) -> SizeStats {

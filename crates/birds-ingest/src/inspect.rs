@@ -67,8 +67,9 @@ fn decode_into(bytes: &[u8], max_dimension: u32, facts: &mut FileFacts) -> Resul
     }
     let format = image::guess_format(bytes).map_err(|_| {
         format!(
-            "not an image: the content matches no supported format (it starts with {})",
-            preview(bytes)
+            "not an image: the content matches no supported format ({} bytes, {})",
+            bytes.len(),
+            content_kind(bytes)
         )
     })?;
     let name = format_name(format);
@@ -149,13 +150,18 @@ pub fn format_name(format: ImageFormat) -> &'static str {
     }
 }
 
-/// The first bytes of a file, as text when printable, else hex.
-fn preview(bytes: &[u8]) -> String {
-    let head = &bytes[..bytes.len().min(12)];
-    if head.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-        format!("{:?}", String::from_utf8_lossy(head))
-    } else {
-        let hex: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
-        format!("bytes {}", hex.join(" "))
+/// What an unrecognised file looks like, without showing any of it: reports never quote file content (a link or
+/// a misnamed file may hold a secret).
+fn content_kind(bytes: &[u8]) -> &'static str {
+    let head = &bytes[..bytes.len().min(512)];
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => Some(t),
+        // A multi-byte character cut at the 512-byte mark is still text.
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    match text {
+        Some(t) if t.chars().all(|c| !c.is_control() || c.is_whitespace()) => "looks like text",
+        _ => "binary data",
     }
 }

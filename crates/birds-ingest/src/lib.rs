@@ -14,8 +14,8 @@
 //! - [`inspect`]: per-file size, BLAKE3, format, header, dimension limit, full decode, colour type, pHash.
 //! - [`jpeg`]: marker walk to catch truncated JPEGs and CMYK frames.
 //! - [`phash`]: the 64-bit DCT perceptual hash.
-//! - [`neardup`]: near-duplicate pairs by multi-index hashing (not all pairs).
-//! - [`label`]: label normalisation.
+//! - [`neardup`]: near-duplicate search by multi-index hashing (not all pairs), grouped into components.
+//! - [`label`]: label normalisation (Unicode NFC, whitespace, case).
 //! - [`report`]: the audit types and their Markdown form.
 //! - [`params`], [`stage`]: the stage's params and its [`birds_core::stage::Stage`] implementation.
 

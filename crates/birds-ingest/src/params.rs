@@ -68,7 +68,8 @@ pub struct IngestParams {
     /// (0 = identical hashes only; at most 16). Default 5: on birds-sample the one re-cropped copy of a photo lies
     /// at 4 and the closest pair of unrelated photos at 6.
     pub near_duplicate_distance: u32,
-    /// Merge labels that differ only in whitespace or letter case (`PARAKETT  AUKLET` = `Parakett Auklet`).
+    /// Merge labels that differ only in whitespace, letter case or Unicode normalisation (`PARAKETT  AUKLET` =
+    /// `Parakett Auklet`; `Café` precomposed = `Cafe` + combining accent).
     /// When off, such labels stay separate classes and the report lists them as anomalies.
     pub normalize_labels: bool,
     /// Images declaring a width or height above this are refused before any pixel is decoded.

@@ -5,13 +5,19 @@ use std::fmt::Write as _;
 use birds_core::Split;
 use serde::{Deserialize, Serialize};
 
-use crate::csvfile::CsvRefused;
+use crate::csvfile::{CsvProblem, CsvRefused};
 use crate::discover::Skipped;
 use crate::params::IngestParams;
 
-/// Lists in `report.md` longer than this are cut (`report.json` always has everything). Cross-split pairs are
-/// never cut.
+/// Lists in `report.md` longer than this are cut (`report.json` always has everything).
 pub const MARKDOWN_LIST_LIMIT: usize = 200;
+
+/// At most this many example files (and labels) are listed per duplicate group; `images.parquet` has every
+/// member (`duplicate_group`).
+pub const GROUP_EXAMPLES: usize = 5;
+
+/// At most this many leaking groups get their own line in [`Report::anomalies`].
+pub const ANOMALY_LEAK_LINES: usize = 10;
 
 /// Everything ingest found out about a dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,16 +58,15 @@ pub struct Report {
     pub ignored: Vec<String>,
     /// Labels written in several ways that were merged into one class.
     pub label_merges: Vec<LabelVariants>,
-    /// With `normalize_labels: false`: labels that differ only in whitespace or case, kept apart.
+    /// With `normalize_labels: false`: labels that differ only in whitespace, case or Unicode normalisation, kept apart.
     pub unmerged_label_variants: Vec<LabelVariants>,
     /// The CSV comparison, when a CSV was read.
     pub csv: Option<CsvReport>,
-    /// Groups of decodable files with identical bytes.
-    pub exact_duplicates: Vec<DuplicateGroup>,
-    /// Pairs of decodable files whose perceptual hashes are within `params.near_duplicate_distance` (pairs with
-    /// identical bytes are in `exact_duplicates` instead).
-    pub near_duplicates: Vec<NearDuplicate>,
-    /// Every pair of files in different splits that are exact or near duplicates: train/test leakage.
+    /// Every group of duplicate decodable files, in the order of their first path: files with identical bytes or
+    /// perceptual hashes within `params.near_duplicate_distance`, joined transitively (connected components). Each
+    /// file is in at most one group; `images.parquet` names it in `duplicate_group`.
+    pub duplicate_groups: Vec<DuplicateGroup>,
+    /// The duplicate groups that span more than one split: train/test leakage.
     pub leakage: Vec<Leak>,
 }
 
@@ -279,43 +284,106 @@ pub struct FileRef {
     pub label: String,
 }
 
-/// Files with identical bytes.
+/// How the files of a duplicate group are alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicateKind {
+    /// Every file has the same bytes (same BLAKE3).
+    Exact,
+    /// Not all bytes are equal: the files are linked by perceptual hashes within the distance, directly or through
+    /// other members (some of them may be byte-identical too).
+    Near,
+}
+
+impl DuplicateKind {
+    /// `byte-identical` or `near-duplicate`.
+    pub fn adjective(self) -> &'static str {
+        match self {
+            DuplicateKind::Exact => "byte-identical",
+            DuplicateKind::Near => "near-duplicate",
+        }
+    }
+}
+
+/// How many files of a group are in one split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitFiles {
+    /// The split.
+    pub split: Split,
+    /// Files of the group in it.
+    pub files: usize,
+}
+
+/// A group of duplicate files: a connected component of "same bytes or close perceptual hash".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DuplicateGroup {
-    /// Their BLAKE3.
-    pub blake3: String,
-    /// Whether they span more than one split.
+    /// The group's id, also in `images.parquet` (`duplicate_group`); groups are numbered from 1 in the order of
+    /// their first path.
+    pub group: u32,
+    /// Byte-identical, or near duplicates.
+    pub kind: DuplicateKind,
+    /// Files in the group (at least 2).
+    pub files: usize,
+    /// Distinct contents (BLAKE3 values) among them.
+    pub distinct_contents: usize,
+    /// Files per split, for the splits the group is in.
+    pub splits: Vec<SplitFiles>,
+    /// Whether it spans more than one split.
     pub cross_split: bool,
-    /// Whether their labels differ.
+    /// Whether its files have more than one label.
     pub labels_differ: bool,
-    /// The files, by path.
-    pub files: Vec<FileRef>,
+    /// Its labels, sorted (at most [`GROUP_EXAMPLES`]; `label_count` has them all).
+    pub labels: Vec<String>,
+    /// Distinct labels.
+    pub label_count: usize,
+    /// Some of its files: the first (by path) of each split it is in, then the next by path, at most
+    /// [`GROUP_EXAMPLES`] in all, in path order. `images.parquet` lists every member.
+    pub examples: Vec<FileRef>,
 }
 
-/// Two images with close perceptual hashes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NearDuplicate {
-    /// First file (smaller path).
-    pub a: FileRef,
-    /// Second file.
-    pub b: FileRef,
-    /// pHash Hamming distance.
-    pub distance: u32,
-    /// Whether the files are in different splits.
-    pub cross_split: bool,
+impl DuplicateGroup {
+    /// "300 byte-identical images span train (100), valid (100) and test (100)", "2 near-duplicate images in
+    /// train", plus the labels when they differ.
+    pub fn describe(&self) -> String {
+        let count = |s: &SplitFiles| format!("{} ({})", s.split, s.files);
+        let place = match self.splits.as_slice() {
+            [one] => format!("in {}", one.split),
+            [init @ .., last] => format!(
+                "span {} and {}",
+                init.iter().map(count).collect::<Vec<_>>().join(", "),
+                count(last)
+            ),
+            [] => String::new(),
+        };
+        let mut text = format!("{} {} images {place}", self.files, self.kind.adjective());
+        if self.labels_differ {
+            text.push_str(&format!(
+                ", labelled {}{}",
+                self.labels.join(", "),
+                if self.label_count > self.labels.len() {
+                    format!(" and {} more", self.label_count - self.labels.len())
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        text
+    }
 }
 
-/// A cross-split duplicate pair.
+/// A duplicate group that spans splits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Leak {
-    /// `exact` (same bytes) or `near` (close pHash).
-    pub kind: String,
-    /// First file.
-    pub a: FileRef,
-    /// Second file.
-    pub b: FileRef,
-    /// pHash Hamming distance (0 for exact).
-    pub distance: u32,
+    /// The group ([`DuplicateGroup::group`]).
+    pub group: u32,
+    /// Byte-identical, or near duplicates.
+    pub kind: DuplicateKind,
+    /// Files in the group.
+    pub files: usize,
+    /// Files per split.
+    pub splits: Vec<SplitFiles>,
+    /// The first file (by path) of each split.
+    pub examples: Vec<FileRef>,
 }
 
 impl Report {
@@ -341,7 +409,7 @@ impl Report {
         }
         for m in &self.unmerged_label_variants {
             a.push(format!(
-                "labels {} differ only in whitespace or case and were NOT merged (normalize_labels is off)",
+                "labels {} differ only in whitespace, case or Unicode normalisation and were NOT merged (normalize_labels is off)",
                 spellings(m)
             ));
         }
@@ -365,6 +433,17 @@ impl Report {
             ));
         }
         if let Some(csv) = &self.csv {
+            // A broken quote loses the rows after it: each gets its own line, named `FILE:LINE`.
+            let name = std::path::Path::new(&csv.file)
+                .file_name()
+                .map_or(csv.file.clone(), |n| n.to_string_lossy().into_owned());
+            for r in csv
+                .refused
+                .iter()
+                .filter(|r| r.problem == CsvProblem::Quote)
+            {
+                a.push(format!("{name}:{}: {}", r.line, r.reason));
+            }
             let counts = [
                 (csv.refused.len(), "CSV row(s) refused"),
                 (csv.rows_without_files.len(), "CSV row(s) without a file"),
@@ -384,42 +463,61 @@ impl Report {
                 }
             }
         }
-        if !self.exact_duplicates.is_empty() {
-            let files: usize = self.exact_duplicates.iter().map(|g| g.files.len()).sum();
+        let (mut exact, mut exact_files, mut near, mut near_files) = (0, 0, 0, 0);
+        for g in self.duplicate_groups.iter().filter(|g| !g.cross_split) {
+            match g.kind {
+                DuplicateKind::Exact => (exact, exact_files) = (exact + 1, exact_files + g.files),
+                DuplicateKind::Near => (near, near_files) = (near + 1, near_files + g.files),
+            }
+        }
+        if exact > 0 {
             a.push(format!(
-                "{} group(s) of byte-identical images ({files} files)",
-                self.exact_duplicates.len()
+                "{exact} group(s) of byte-identical images within a split ({exact_files} files)"
             ));
         }
-        let within = self
-            .near_duplicates
-            .iter()
-            .filter(|p| !p.cross_split)
-            .count();
-        if within > 0 {
-            a.push(format!("{within} near-duplicate pair(s) within a split"));
-        }
-        if !self.leakage.is_empty() {
+        if near > 0 {
             a.push(format!(
-                "{} duplicate pair(s) across splits (leakage)",
-                self.leakage.len()
+                "{near} group(s) of near-duplicate images within a split ({near_files} files)"
+            ));
+        }
+        let leaking: Vec<&DuplicateGroup> = self
+            .duplicate_groups
+            .iter()
+            .filter(|g| g.cross_split)
+            .collect();
+        for g in leaking.iter().take(ANOMALY_LEAK_LINES) {
+            a.push(format!(
+                "leakage: {} (duplicate group {})",
+                g.describe(),
+                g.group
+            ));
+        }
+        if leaking.len() > ANOMALY_LEAK_LINES {
+            let rest = &leaking[ANOMALY_LEAK_LINES..];
+            a.push(format!(
+                "leakage: … and {} more duplicate group(s) across splits ({} files; all in report.json)",
+                rest.len(),
+                rest.iter().map(|g| g.files).sum::<usize>()
             ));
         }
         self.anomalies = a;
     }
 
-    /// The report as Markdown.
+    /// The report as Markdown. Every value taken from the dataset (paths, labels, CSV values, error messages) is
+    /// escaped with [`birds_core::markdown`], so it renders as text.
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
         let w = &mut md;
         let _ = writeln!(w, "# Ingest report\n");
-        let _ = writeln!(w, "- data root: `{}`", self.root);
-        let _ = writeln!(w, "- layout: {}", self.layout);
+        let _ = writeln!(w, "- data root: {}", code(&self.root));
+        let _ = writeln!(w, "- layout: {}", esc(&self.layout));
         if let Some(csv) = &self.csv {
             let _ = writeln!(
                 w,
-                "- CSV: `{}` ({} rows, header: {})",
-                csv.file, csv.rows, csv.header
+                "- CSV: {} ({} rows, header: {})",
+                code(&csv.file),
+                csv.rows,
+                csv.header
             );
         }
         let t = self.totals;
@@ -428,14 +526,14 @@ impl Report {
             "- {} image files indexed: {} decodable, {} not; {} skipped; {} classes",
             t.files, t.ok, t.errors, t.skipped, t.classes
         );
-        let _ = writeln!(w, "- birds {}\n", self.birds_version);
+        let _ = writeln!(w, "- birds {}\n", esc(&self.birds_version));
 
         let _ = writeln!(w, "## Anomalies\n");
         if self.anomalies.is_empty() {
             let _ = writeln!(w, "None.\n");
         } else {
             for a in &self.anomalies {
-                let _ = writeln!(w, "- {a}");
+                let _ = writeln!(w, "- {}", esc(a));
             }
             let _ = writeln!(w);
         }
@@ -467,13 +565,13 @@ impl Report {
                 i.median,
                 i.max,
                 ratio,
-                i.smallest.join(", "),
-                i.largest.join(", ")
+                esc_list(&i.smallest),
+                esc_list(&i.largest)
             );
         }
         let _ = writeln!(w);
         for m in &self.classes_missing_from_splits {
-            let _ = writeln!(w, "Missing from {}: {}\n", m.split, m.labels.join(", "));
+            let _ = writeln!(w, "Missing from {}: {}\n", m.split, esc_list(&m.labels));
         }
 
         let _ = writeln!(w, "## Image sizes\n");
@@ -490,7 +588,7 @@ impl Report {
         let _ = writeln!(w);
         let names = |v: &[NameCount]| {
             v.iter()
-                .map(|n| format!("{} {}", n.name, n.count))
+                .map(|n| format!("{} {}", esc(&n.name), n.count))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -502,10 +600,16 @@ impl Report {
         );
 
         section(w, "Undecodable files", &self.undecodable, |p| {
-            format!("`{}` ({}, {}): {}", p.path, p.split, p.label, p.error)
+            format!(
+                "{} ({}, {}): {}",
+                code(&p.path),
+                p.split,
+                esc(&p.label),
+                esc(&p.error)
+            )
         });
         section(w, "Skipped", &self.skipped, |s| {
-            format!("`{}`: {}", s.path, s.reason)
+            format!("{}: {}", code(&s.path), esc(&s.reason))
         });
         if !self.ignored.is_empty() {
             let _ = writeln!(
@@ -513,19 +617,19 @@ impl Report {
                 "Ignored at the top level (not split or label folders): {}\n",
                 self.ignored
                     .iter()
-                    .map(|i| format!("`{i}`"))
+                    .map(|i| code(i))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
         }
         section(w, "Merged label spellings", &self.label_merges, |m| {
-            format!("{} ← {}", m.label, spellings(m))
+            format!("{} ← {}", esc(&m.label), esc(&spellings(m)))
         });
         section(
             w,
             "Label variants not merged",
             &self.unmerged_label_variants,
-            |m| format!("{} ← {}", m.label, spellings(m)),
+            |m| format!("{} ← {}", esc(&m.label), esc(&spellings(m))),
         );
 
         if let Some(csv) = &self.csv {
@@ -536,82 +640,117 @@ impl Report {
                 csv.matched, csv.rows
             );
             section(w, "Refused CSV rows", &csv.refused, |r| {
-                format!("line {}: `{}`: {}", r.line, r.path, r.reason)
+                let path = if r.path.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", code(&r.path))
+                };
+                format!("line {}: {path}{}", r.line, esc(&r.reason))
             });
             section(w, "CSV rows without a file", &csv.rows_without_files, |r| {
-                format!("line {}: `{}`", r.line, r.path)
+                format!("line {}: {}", r.line, code(&r.path))
             });
             section(w, "Files without a CSV row", &csv.files_without_rows, |p| {
-                format!("`{p}`")
+                code(p)
             });
-            section(w, "Label disagreements", &csv.label_disagreements, |d| {
+            let disagreement = |d: &Disagreement| {
                 format!(
-                    "line {}: `{}`: CSV {:?}, folder {:?}",
-                    d.line, d.path, d.csv, d.folder
+                    "line {}: {}: CSV {}, folder {}",
+                    d.line,
+                    code(&d.path),
+                    esc(&format!("{:?}", d.csv)),
+                    esc(&format!("{:?}", d.folder))
                 )
-            });
-            section(w, "Split disagreements", &csv.split_disagreements, |d| {
-                format!(
-                    "line {}: `{}`: CSV {:?}, folder {:?}",
-                    d.line, d.path, d.csv, d.folder
-                )
-            });
+            };
+            section(
+                w,
+                "Label disagreements",
+                &csv.label_disagreements,
+                disagreement,
+            );
+            section(
+                w,
+                "Split disagreements",
+                &csv.split_disagreements,
+                disagreement,
+            );
         }
 
         let _ = writeln!(
             w,
-            "## Duplicates\n\nNear-duplicate: pHash Hamming distance ≤ {} of 64 bits.\n",
+            "## Duplicates\n\nByte-identical: same BLAKE3. Near-duplicate: pHash Hamming distance ≤ {} of 64 bits. \
+             Files are grouped transitively (a ~ b and b ~ c put a, b and c in one group); every member's group is \
+             the `duplicate_group` column of `images.parquet`.\n",
             self.params.near_duplicate_distance
         );
-        section(w, "Byte-identical groups", &self.exact_duplicates, |g| {
+        let group_line = |g: &DuplicateGroup| {
             let files: Vec<String> = g
-                .files
+                .examples
                 .iter()
-                .map(|f| format!("`{}` ({})", f.path, f.split))
+                .map(|f| format!("{} ({})", code(&f.path), f.split))
                 .collect();
+            let more = if g.files > g.examples.len() {
+                format!(" … and {} more", g.files - g.examples.len())
+            } else {
+                String::new()
+            };
             format!(
-                "{}{}",
-                files.join(", "),
-                if g.cross_split {
-                    " — across splits"
-                } else {
-                    ""
-                }
+                "group {}: {}: {}{more}",
+                g.group,
+                esc(&g.describe()),
+                files.join(", ")
             )
-        });
-        let within: Vec<&NearDuplicate> = self
-            .near_duplicates
+        };
+        let leaking: Vec<&DuplicateGroup> = self
+            .duplicate_groups
             .iter()
-            .filter(|p| !p.cross_split)
+            .filter(|g| g.cross_split)
             .collect();
-        section(w, "Near duplicates within a split", &within, |p| {
-            format!("`{}` ~ `{}` (distance {})", p.a.path, p.b.path, p.distance)
-        });
-        let _ = writeln!(w, "### Leakage: duplicates across splits\n");
-        if self.leakage.is_empty() {
+        let _ = writeln!(w, "### Leakage: duplicate groups across splits\n");
+        if leaking.is_empty() {
             let _ = writeln!(w, "None.\n");
         } else {
-            let _ = writeln!(
-                w,
-                "| kind | distance | file | split | file | split |\n|---|---|---|---|---|---|"
-            );
-            for l in &self.leakage {
-                let _ = writeln!(
-                    w,
-                    "| {} | {} | `{}` | {} | `{}` | {} |",
-                    l.kind, l.distance, l.a.path, l.a.split, l.b.path, l.b.split
-                );
-            }
-            let _ = writeln!(w);
+            list(w, &leaking, |g| group_line(g));
         }
+        let within: Vec<&DuplicateGroup> = self
+            .duplicate_groups
+            .iter()
+            .filter(|g| !g.cross_split)
+            .collect();
+        section(w, "Duplicate groups within a split", &within, |g| {
+            group_line(g)
+        });
         md
     }
 }
 
+/// `text` escaped for Markdown prose and table cells.
+fn esc(text: &str) -> String {
+    birds_core::markdown::escape(text)
+}
+
+/// `text` as inline code when safe, else escaped text.
+fn code(text: &str) -> String {
+    birds_core::markdown::code(text)
+}
+
+fn esc_list(items: &[String]) -> String {
+    items.iter().map(|i| esc(i)).collect::<Vec<_>>().join(", ")
+}
+
+/// `"PARAKETT  AUKLET" (2 files), "PARAKETT AUKLET" (1 files)`; a spelling not in Unicode NFC says so, since it
+/// prints like its NFC twin.
 fn spellings(m: &LabelVariants) -> String {
     m.spellings
         .iter()
-        .map(|s| format!("{:?} ({} files)", s.spelling, s.files))
+        .map(|s| {
+            let nfd = if crate::label::is_composed(&s.spelling) {
+                ""
+            } else {
+                ", decomposed Unicode: not NFC"
+            };
+            format!("{:?} ({} files{nfd})", s.spelling, s.files)
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -622,6 +761,11 @@ fn section<T>(w: &mut String, title: &str, items: &[T], line: impl Fn(&T) -> Str
         return;
     }
     let _ = writeln!(w, "### {title} ({})\n", items.len());
+    list(w, items, line);
+}
+
+/// A bulleted list of `items`, cut at [`MARKDOWN_LIST_LIMIT`].
+fn list<T>(w: &mut String, items: &[T], line: impl Fn(&T) -> String) {
     for item in items.iter().take(MARKDOWN_LIST_LIMIT) {
         let _ = writeln!(w, "- {}", line(item));
     }

@@ -120,6 +120,10 @@ pub(crate) fn write_images(path: &Path, root: &str, rows: &[Row]) -> Result<()> 
                 .map(|r| r.facts.error.as_deref())
                 .collect::<Vec<_>>(),
         ),
+        Column::new(
+            "duplicate_group".into(),
+            rows.iter().map(|r| r.duplicate_group).collect::<Vec<_>>(),
+        ),
     ];
     write_frame(path, n, columns, &birds_core::schema::ingest::IMAGES)
 }

@@ -46,6 +46,10 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     out
 }
 
+fn picture_of(seed: u64) -> RgbImage {
+    picture(seed, 64, 48)
+}
+
 fn jpeg(seed: u64) -> Vec<u8> {
     encode(
         &DynamicImage::ImageRgb8(picture(seed, 64, 48)),
@@ -227,6 +231,12 @@ fn build_kaggle_fixture(data: &Path) {
         // A folder link back to its own parent, and a file link to itself.
         std::os::unix::fs::symlink("..", data.join(MALLARD).join("loop")).unwrap();
         std::os::unix::fs::symlink("self.jpg", data.join(MALLARD).join("self.jpg")).unwrap();
+        // A file link out of the data root (to the file the CSV also points at), and one within it.
+        std::os::unix::fs::symlink(
+            "../../../outside.jpg",
+            data.join(MALLARD).join("outside.jpg"),
+        )
+        .unwrap();
     }
     // The label spelled with two spaces in train and one in test, as in BIRDS 525.
     write(data.join("train/PARAKETT  AUKLET/p1.jpg"), &jpeg(30));
@@ -414,6 +424,30 @@ fn symlink_loops_are_skipped_and_reported() {
     assert!(!fixture().rows.keys().any(|p| p.contains("/loop/")));
 }
 
+#[cfg(unix)]
+#[test]
+fn file_links_out_of_the_root_are_skipped_and_never_read() {
+    let reason = skipped_reason(&format!("{MALLARD}/outside.jpg"));
+    assert!(reason.contains("symlink outside the data root"), "{reason}");
+    assert!(
+        !fixture()
+            .rows
+            .contains_key(&format!("{MALLARD}/outside.jpg"))
+    );
+}
+
+#[test]
+fn undecodable_files_are_described_without_their_content() {
+    let err = row(&format!("{MALLARD}/text.jpg"))
+        .error
+        .clone()
+        .unwrap_or_default();
+    assert!(err.contains("36 bytes, looks like text"), "{err}");
+    let json = std::fs::read_to_string(&fixture().output.report_json).unwrap();
+    let md = std::fs::read_to_string(&fixture().output.report_md).unwrap();
+    assert!(!json.contains("hello") && !md.contains("hello"));
+}
+
 #[test]
 fn other_files_are_skipped_with_a_reason() {
     assert_eq!(
@@ -552,51 +586,146 @@ fn two_space_label_variant_is_merged_and_reported() {
 }
 
 #[test]
-fn cross_split_exact_and_near_duplicates_are_listed_pair_by_pair() {
+fn cross_split_exact_and_near_duplicates_are_groups_listed_as_leakage() {
+    use birds_ingest::report::DuplicateKind;
     let report = &fixture().output.report;
-    let leaks: Vec<(&str, &str, &str)> = report
-        .leakage
+    let groups: Vec<(u32, DuplicateKind, Vec<&str>)> = report
+        .duplicate_groups
         .iter()
-        .map(|l| (l.kind.as_str(), l.a.path.as_str(), l.b.path.as_str()))
+        .map(|g| {
+            (
+                g.group,
+                g.kind,
+                g.examples.iter().map(|f| f.path.as_str()).collect(),
+            )
+        })
         .collect();
+    // Nothing else is a duplicate; groups are numbered in the order of their first path.
     assert_eq!(
-        leaks,
+        groups,
         vec![
             (
-                "near",
-                "test/MALLARD DUCK/resized good1.jpg",
-                "train/MALLARD DUCK/good1.jpg"
+                1,
+                DuplicateKind::Near,
+                vec![
+                    "test/MALLARD DUCK/resized good1.jpg",
+                    "train/MALLARD DUCK/good1.jpg"
+                ]
             ),
             (
-                "exact",
-                "test/Rotkehlchen Ä/copy of bild 1.jpg",
-                "train/Rotkehlchen Ä/bild 1 é.jpg"
+                2,
+                DuplicateKind::Exact,
+                vec![
+                    "test/Rotkehlchen Ä/copy of bild 1.jpg",
+                    "train/Rotkehlchen Ä/bild 1 é.jpg"
+                ]
             ),
         ]
     );
-    let near = &report.leakage[0];
-    assert!(near.distance <= report.params.near_duplicate_distance);
-    assert_eq!((near.a.split, near.b.split), (Split::Test, Split::Train));
-    // The exact pair is an exact-duplicate group, not also a near pair; nothing else is a duplicate.
-    assert_eq!(report.exact_duplicates.len(), 1);
-    assert!(report.exact_duplicates[0].cross_split);
-    assert_eq!(
+    assert!(
         report
-            .near_duplicates
+            .duplicate_groups
             .iter()
-            .map(|p| (&p.a, &p.b))
-            .collect::<Vec<_>>(),
-        vec![(&near.a, &near.b)]
+            .all(|g| g.cross_split && g.files == 2)
+    );
+    assert_eq!(report.duplicate_groups[0].distinct_contents, 2);
+    assert_eq!(
+        report.leakage.iter().map(|l| l.group).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let leak = &report.leakage[0];
+    assert_eq!(
+        leak.examples.iter().map(|f| f.split).collect::<Vec<_>>(),
+        vec![Split::Train, Split::Test]
+    );
+    assert!(
+        report.anomalies.iter().any(|a| a
+            == "leakage: 2 near-duplicate images span train (1) and test (1) (duplicate group 1)"),
+        "{:#?}",
+        report.anomalies
     );
     assert!(
         report
             .anomalies
             .iter()
-            .any(|a| a.contains("2 duplicate pair(s) across splits"))
+            .any(|a| a.starts_with("leakage: 2 byte-identical images span train (1) and test (1)"))
+    );
+    // images.parquet names every member's group, and no other file has one.
+    let df = read_parquet(&fixture().output.images);
+    let paths = df.column("path").unwrap().str().unwrap().clone();
+    let group = df.column("duplicate_group").unwrap().u32().unwrap().clone();
+    let members: Vec<(String, u32)> = (0..df.height())
+        .filter_map(|i| Some((paths.get(i)?.to_string(), group.get(i)?)))
+        .collect();
+    assert_eq!(
+        members,
+        vec![
+            ("test/MALLARD DUCK/resized good1.jpg".to_string(), 1),
+            ("test/Rotkehlchen Ä/copy of bild 1.jpg".to_string(), 2),
+            ("train/MALLARD DUCK/good1.jpg".to_string(), 1),
+            ("train/Rotkehlchen Ä/bild 1 é.jpg".to_string(), 2),
+        ]
     );
     let md = std::fs::read_to_string(&fixture().output.report_md).unwrap();
-    assert!(md.contains("| near |") && md.contains("`test/MALLARD DUCK/resized good1.jpg`"));
-    assert!(md.contains("| exact | 0 | `test/Rotkehlchen Ä/copy of bild 1.jpg`"));
+    assert!(
+        md.contains("- group 1: 2 near-duplicate images span train (1) and test (1): `test/MALLARD DUCK/resized good1.jpg` (test), `train/MALLARD DUCK/good1.jpg` (train)"),
+        "{md}"
+    );
+}
+
+#[test]
+fn duplicate_groups_join_transitively_and_stay_linear_in_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("copies");
+    // 120 copies of one picture in train, 3 in test, a resized copy in valid: one group of 124, two contents.
+    let picture = jpeg(10);
+    for i in 0..120 {
+        write(root.join(format!("train/A/{i:03}.jpg")), &picture);
+    }
+    for i in 0..3 {
+        write(root.join(format!("test/A/{i}.jpg")), &picture);
+    }
+    let resized = DynamicImage::ImageRgb8(picture_of(10)).resize_exact(
+        45,
+        34,
+        image::imageops::FilterType::Lanczos3,
+    );
+    write(
+        root.join("valid/A/resized.jpg"),
+        &encode(&resized, ImageFormat::Jpeg),
+    );
+    for (i, split) in ["train", "valid", "test"].iter().enumerate() {
+        write(
+            root.join(format!("{split}/B/other.jpg")),
+            &jpeg(80 + i as u64),
+        );
+    }
+    let out = ingest(&root, &tmp.path().join("out"), &IngestParams::default()).unwrap();
+    let r = &out.report;
+    assert_eq!(r.duplicate_groups.len(), 1, "{:#?}", r.duplicate_groups);
+    let g = &r.duplicate_groups[0];
+    assert_eq!((g.files, g.distinct_contents), (124, 2));
+    assert_eq!(g.kind, birds_ingest::report::DuplicateKind::Near);
+    assert_eq!(
+        g.splits
+            .iter()
+            .map(|s| (s.split, s.files))
+            .collect::<Vec<_>>(),
+        vec![(Split::Train, 120), (Split::Valid, 1), (Split::Test, 3)]
+    );
+    // One example from each split first, then by path; at most GROUP_EXAMPLES.
+    assert_eq!(g.examples.len(), birds_ingest::report::GROUP_EXAMPLES);
+    for split in [Split::Train, Split::Valid, Split::Test] {
+        assert!(g.examples.iter().any(|f| f.split == split), "{split}");
+    }
+    assert_eq!(r.leakage.len(), 1);
+    // As pairs this was 7,626 entries; as a group the reports stay a few kB.
+    let json = std::fs::metadata(&out.report_json).unwrap().len();
+    let md = std::fs::metadata(&out.report_md).unwrap().len();
+    assert!(
+        json < 20_000 && md < 10_000,
+        "report.json {json} B, report.md {md} B"
+    );
 }
 
 #[test]
@@ -914,7 +1043,7 @@ fn birds_sample_indexes_cleanly_and_finds_its_one_recropped_photo() {
         ]
     );
     assert_eq!(r.totals.skipped, 0);
-    assert!(r.label_merges.is_empty() && r.exact_duplicates.is_empty());
+    assert!(r.label_merges.is_empty());
     let csv = r.csv.as_ref().unwrap();
     assert_eq!(csv.matched, 1795);
     assert!(
@@ -927,19 +1056,25 @@ fn birds_sample_indexes_cleanly_and_finds_its_one_recropped_photo() {
     assert!(r.classes.iter().all(|c| c.scientific_name.is_some()));
     // The only finding: test/BOBOLINK/4.jpg is the same photograph as train/BOBOLINK/047.jpg, cropped a few pixels
     // differently (checked by eye). The sample's own 256-bit dHash audit missed it.
-    let leaks: Vec<(&str, &str, &str)> = r
-        .leakage
+    let groups: Vec<(birds_ingest::report::DuplicateKind, Vec<&str>)> = r
+        .duplicate_groups
         .iter()
-        .map(|l| (l.kind.as_str(), l.a.path.as_str(), l.b.path.as_str()))
+        .map(|g| (g.kind, g.examples.iter().map(|f| f.path.as_str()).collect()))
         .collect();
     assert_eq!(
-        leaks,
-        vec![("near", "test/BOBOLINK/4.jpg", "train/BOBOLINK/047.jpg")]
+        groups,
+        vec![(
+            birds_ingest::report::DuplicateKind::Near,
+            vec!["test/BOBOLINK/4.jpg", "train/BOBOLINK/047.jpg"]
+        )]
     );
-    assert_eq!(r.near_duplicates.len(), 1);
+    assert_eq!(r.leakage.len(), 1);
     assert_eq!(
         r.anomalies,
-        vec!["1 duplicate pair(s) across splits (leakage)".to_string()]
+        vec![
+            "leakage: 2 near-duplicate images span train (1) and test (1) (duplicate group 1)"
+                .to_string()
+        ]
     );
 }
 

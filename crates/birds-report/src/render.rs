@@ -358,7 +358,7 @@ fn section_ingest(cx: &mut Ctx<'_>, data: &Loaded) -> String {
         tile(&r.totals.classes.to_string(), "classes", false),
         tile(
             &r.leakage.len().to_string(),
-            "cross-split duplicates",
+            "cross-split duplicate groups",
             !r.leakage.is_empty()
         ),
         tile(
@@ -406,9 +406,15 @@ fn section_ingest(cx: &mut Ctx<'_>, data: &Loaded) -> String {
     );
     let _ = write!(
         s,
-        "<p>Exact duplicate groups: {} · near-duplicate pairs: {} · label spellings merged: {} · skipped entries: {}{}</p>",
-        r.exact_duplicates.len(),
-        r.near_duplicates.len(),
+        "<p>Duplicate groups: {} byte-identical, {} near-duplicate · label spellings merged: {} · skipped entries: {}{}</p>",
+        r.duplicate_groups
+            .iter()
+            .filter(|g| g.kind == birds_ingest::report::DuplicateKind::Exact)
+            .count(),
+        r.duplicate_groups
+            .iter()
+            .filter(|g| g.kind == birds_ingest::report::DuplicateKind::Near)
+            .count(),
         r.label_merges.len(),
         r.skipped.len(),
         r.csv

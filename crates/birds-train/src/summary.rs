@@ -224,9 +224,9 @@ pub fn markdown(rows: &[ComparisonRow]) -> String {
         let s = &r.summary;
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} (epoch {}) | {:.3} | {} |\n",
-            r.run,
-            s.mode,
-            s.model,
+            birds_core::markdown::escape(&r.run),
+            birds_core::markdown::escape(&s.mode.to_string()),
+            birds_core::markdown::escape(&s.model.to_string()),
             s.epochs,
             duration(s.wall_time_s),
             pct(s.best_val_accuracy),

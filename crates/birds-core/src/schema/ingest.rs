@@ -22,7 +22,7 @@ pub static IMAGES: Schema = Schema {
         col(
             "label",
             Str,
-            "class label: the label folder's name with whitespace collapsed, trimmed and upper-cased (as spelled on disk when `normalize_labels` is off)",
+            "class label: the label folder's name in Unicode NFC with whitespace collapsed, trimmed and upper-cased (as spelled on disk when `normalize_labels` is off)",
         ),
         col(
             "class_id",
@@ -57,6 +57,11 @@ pub static IMAGES: Schema = Schema {
             "error",
             Str,
             "why the file is unusable (null when `status` is `ok`)",
+        ),
+        col_null(
+            "duplicate_group",
+            U32,
+            "the file's duplicate group (`duplicate_groups[].group` in `report.json`): byte-identical files and files within `near_duplicate_distance` pHash bits, joined transitively; null when the file has no duplicate",
         ),
     ],
 };

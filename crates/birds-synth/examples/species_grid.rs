@@ -37,6 +37,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     img.save(&out)?;
-    println!("{out}: {} species, {}×{} px", shown, img.width(), img.height());
+    let twins = (from.max(FIRST_GENERATION + 1)..n)
+        .filter(|&k| visible_differences(&list[k], &list[k - 1]) == 1)
+        .count();
+    println!(
+        "{out}: {shown} species ({twins} look-alike twins), {}×{} px",
+        img.width(),
+        img.height()
+    );
     Ok(())
 }

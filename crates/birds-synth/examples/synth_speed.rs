@@ -14,6 +14,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let (params, shape, keep) = if raw.first().map(String::as_str) == Some("full") {
         let per_class: usize = raw.get(1).map(|a| a.parse()).transpose()?.unwrap_or(10);
+        let (fp, fs) = SynthSpec::full().parts();
+        let counts = birds_synth::train_counts(&fp, &fs);
+        let total: usize = counts.iter().sum();
+        println!(
+            "--preset full would draw {total} training images ({}..={} per species, mean {:.1}) + {} valid + {} test",
+            counts.iter().min().copied().unwrap_or(0),
+            counts.iter().max().copied().unwrap_or(0),
+            total as f64 / counts.len().max(1) as f64,
+            fp.classes * fp.valid,
+            fp.classes * fp.test
+        );
         let spec = SynthSpec {
             train: per_class.saturating_sub(2).max(1),
             train_max: 0,

@@ -14,7 +14,7 @@ The dataset stage draws the synthetic set (`birds synth --preset full`) when the
 holds an earlier synth dataset (`synth.json`) is removed first so that drawing is measured too; a real download (no
 `synth.json`) is never removed. BIRDS_FULL_ROOT names another root (e.g. a real BIRDS 525 download).
 
-Env: BIRDS_FULL_SCALE (default 1: images per species × this, at least 1 train, valid and test as BIRDS 525's 5 down
+Env: BIRDS_BIN (default $CARGO_TARGET_DIR/release/birds or target/release/birds), BIRDS_FULL_SCALE (default 1: images per species × this, at least 1 train, valid and test as BIRDS 525's 5 down
 to 1), BIRDS_FULL_CLASSES (default 525), BIRDS_FULL_ROOT, BIRDS_FULL_THREADS (default: all cores), BIRDS_FULL_DOC
 (default docs/benchmarks.md; `-` writes nothing). Only the standard library is used.
 """
@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-BIRDS = TARGET / "release" / "birds"
+BIRDS = Path(os.environ.get("BIRDS_BIN", TARGET / "release" / "birds")).resolve()
 SCALE = float(os.environ.get("BIRDS_FULL_SCALE", "1"))
 CLASSES = int(os.environ.get("BIRDS_FULL_CLASSES", "525"))
 THREADS = int(os.environ.get("BIRDS_FULL_THREADS", str(os.cpu_count() or 2)))
@@ -71,8 +71,8 @@ def sets() -> list[str]:
     s = [f"dataset.root={DATA_ROOT}", f"dataset.synth='{synth_args()}'", f"dataset.birds={BIRDS}"]
     if not FULL:
         # Small scale: a few epochs, no budget needed, so the check finishes in minutes.
-        s += ["train-feature-extract.epochs=5", "train-scratch.epochs=1", "explain.check_images=40",
-              "explain.classes=3"]
+        s += ["train-feature-extract.epochs=5", "train-feature-extract.batch_size=32", "train-fine-tune.batch_size=16",
+              "train-scratch.epochs=1", "train-scratch.batch_size=32", "explain.check_images=40", "explain.classes=3"]
     return [a for x in s for a in ("--set", x)]
 
 

@@ -109,7 +109,12 @@ fn three_hundred_classes_end_to_end() -> TestResult {
         .map(|s| s.label.as_str())
         .filter(|l| !html.contains(l))
         .collect();
-    assert!(missing.is_empty(), "{} labels missing from the report: {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} labels missing from the report: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     Ok(())
 }
 
@@ -135,9 +140,12 @@ fn full_pipeline_validates_and_draws_the_full_preset() -> TestResult {
     ] {
         assert!(dag.contains(stage), "{stage} not in:\n{dag}");
     }
-    let status = ok(birds(dir.path(), &["status", "full", "--json"])?, "birds status full")?;
+    let status = ok(
+        birds(dir.path(), &["status", "full", "--json"])?,
+        "birds status full",
+    )?;
     let status: serde_json::Value = serde_json::from_str(&status)?;
-    assert_eq!(status["stages"].as_array().map(Vec::len), Some(11));
+    assert_eq!(status["stages"].as_array().map(Vec::len), Some(10));
     let text = std::fs::read_to_string(dir.path().join("pipelines/full.yaml"))?;
     assert!(text.contains(r#"synth: "--preset full""#));
     // A real download: pointing the root elsewhere and emptying `synth` validates too.

@@ -377,10 +377,12 @@ mod tests {
 
     #[test]
     fn store_train_size_drops_the_margin_and_full_serialises_as_before() {
-        let p = PreprocessParams::from_json(&serde_json::json!({"margin": 32, "store": "train-size"}))
-            .unwrap_or_default();
+        let p =
+            PreprocessParams::from_json(&serde_json::json!({"margin": 32, "store": "train-size"}))
+                .unwrap_or_default();
         assert_eq!((p.store, p.stored_side()), (Store::TrainSize, 224));
-        let full = PreprocessParams::from_json(&serde_json::json!({"margin": 32})).unwrap_or_default();
+        let full =
+            PreprocessParams::from_json(&serde_json::json!({"margin": 32})).unwrap_or_default();
         assert_eq!(full.stored_side(), 256);
         let json = serde_json::to_string(&full).unwrap_or_default();
         assert!(!json.contains("store"), "{json}");

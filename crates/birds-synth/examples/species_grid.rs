@@ -11,7 +11,9 @@ use image::{Rgb, RgbImage};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let out = args.next().ok_or("usage: species_grid OUT.png [N [FROM [CELL]]]")?;
+    let out = args
+        .next()
+        .ok_or("usage: species_grid OUT.png [N [FROM [CELL]]]")?;
     let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(525);
     let from: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(0);
     let cell: u32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(64);
@@ -19,7 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shown = n.saturating_sub(from) as u32;
     let (cols, label) = (shown.clamp(1, 25), 9u32);
     let rows = shown.div_ceil(cols);
-    let mut img = RgbImage::from_pixel(cols * (cell + 2), rows * (cell + label + 2), Rgb([34, 36, 40]));
+    let mut img = RgbImage::from_pixel(
+        cols * (cell + 2),
+        rows * (cell + label + 2),
+        Rgb([34, 36, 40]),
+    );
     for (k, s) in list.iter().enumerate().skip(from) {
         let i = (k - from) as u32;
         let (x, y) = ((i % cols) * (cell + 2), (i / cols) * (cell + label + 2));
@@ -30,7 +36,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         draw_text(&mut img, &(k + 1).to_string(), x + 1, y + 1, 1, colour);
         if twin {
             for t in 0..cell {
-                for (px, py) in [(x + t, y + label), (x + t, y + label + cell - 1), (x, y + label + t), (x + cell - 1, y + label + t)] {
+                for (px, py) in [
+                    (x + t, y + label),
+                    (x + t, y + label + cell - 1),
+                    (x, y + label + t),
+                    (x + cell - 1, y + label + t),
+                ] {
                     img.put_pixel(px, py, Rgb([255, 0, 255]));
                 }
             }

@@ -13,13 +13,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::params::{DatasetShape, ODD_SIZES};
 use crate::rng::Rng;
 use crate::scene::{self, Rendered};
 use crate::sheet;
+use crate::species::FIRST_GENERATION;
 use crate::species::{Colour, Species, species};
 use crate::truth::{BOXES_FILE, BOXES_HEADER, mask_path_for};
-use crate::params::{DatasetShape, ODD_SIZES};
-use crate::species::FIRST_GENERATION;
 use crate::{Result, SynthError, SynthParams};
 
 /// The Kaggle `birds.csv` header, as the real dataset spells it.
@@ -325,9 +325,10 @@ pub fn generate_shaped(
     let variant_class = 0;
     let quirk = shape.label_quirk.then(|| quirk_class(params));
     let folder_label = |split: Split, class: usize| -> String {
-        if params.defects && class == variant_class && split == Split::Valid && params.valid > 0 {
-            two_space(&list[class].label)
-        } else if quirk == Some(class) && split != Split::Valid {
+        let defect_variant =
+            params.defects && class == variant_class && split == Split::Valid && params.valid > 0;
+        let quirk_variant = quirk == Some(class) && split != Split::Valid;
+        if defect_variant || quirk_variant {
             two_space(&list[class].label)
         } else {
             list[class].label.clone()

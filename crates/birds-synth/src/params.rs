@@ -162,7 +162,10 @@ impl DatasetShape {
             return bad("train_mean", "needs train_max".into());
         }
         if self.odd_sizes > 0 && params.train == 0 {
-            return bad("odd_sizes", "needs at least one train image per class".into());
+            return bad(
+                "odd_sizes",
+                "needs at least one train image per class".into(),
+            );
         }
         if self.odd_sizes > params.classes {
             return bad(

@@ -961,7 +961,8 @@ pub fn species(n: usize) -> Option<Vec<Species>> {
         if second % TWIN_EVERY == TWIN_EVERY - 1 {
             // A look-alike of the species before it; the first of the six kinds of twin that stays clear of the rest.
             let base = out.len() - 1;
-            for k in twins..twins + 6 {
+            let first = twins;
+            for k in first..first + 6 {
                 let t = twin_of(&out[base], index, k);
                 let c = t.parts();
                 if !combos.contains(&c) && far_from(&c, &parts, Some(base)) {
@@ -1053,7 +1054,10 @@ mod tests {
         let all = species(600).unwrap_or_default();
         assert_eq!(all.len(), 600);
         // Every species(n) is a prefix of the longer lists (the first generation is what it was).
-        assert_eq!(species(FIRST_GENERATION).as_deref(), Some(&all[..FIRST_GENERATION]));
+        assert_eq!(
+            species(FIRST_GENERATION).as_deref(),
+            Some(&all[..FIRST_GENERATION])
+        );
         assert_eq!(species(525).as_deref(), Some(&all[..525]));
         let first = &all[..FIRST_GENERATION];
         assert!(first.iter().all(|s| s.eye_stripe.is_none()
@@ -1089,7 +1093,10 @@ mod tests {
             }
             assert!(a.label.len() <= 60, "{}", a.label);
         }
-        assert!(twins >= (600 - FIRST_GENERATION) / TWIN_EVERY - 5, "{twins} twins");
+        assert!(
+            twins >= (600 - FIRST_GENERATION) / TWIN_EVERY - 5,
+            "{twins} twins"
+        );
     }
 
     #[test]

@@ -342,20 +342,33 @@ fn label_quirk_spellings_and_shape_counts() -> R {
         .iter()
         .filter(|(p, _, _)| p.contains(&format!("/{two}/")) || p.contains(&format!("/{one}/")))
         .collect();
-    assert!(class_rows.len() >= 2 + 2 + 1, "{class_rows:?}");
+    assert!(class_rows.len() > 4, "{class_rows:?}");
     for (_, label, _) in &class_rows {
         assert_ne!(label, &two);
         assert_ne!(label, &one);
-        assert_ne!(label.split_whitespace().collect::<Vec<_>>(), one.split_whitespace().collect::<Vec<_>>());
+        assert_ne!(
+            label.split_whitespace().collect::<Vec<_>>(),
+            one.split_whitespace().collect::<Vec<_>>()
+        );
     }
     // Counts: between train and train_max, both ends present; valid/test as asked; odd size on disk.
     let counts = birds_synth::train_counts(&params, &shape);
     assert_eq!(summary.images, [counts.iter().sum::<usize>(), 14, 7]);
-    assert_eq!((counts.iter().min(), counts.iter().max()), (Some(&2), Some(&6)));
-    let odd = summary.defects.iter().find(|d| d.kind == "odd_size").ok_or("no odd_size")?;
+    assert_eq!(
+        (counts.iter().min(), counts.iter().max()),
+        (Some(&2), Some(&6))
+    );
+    let odd = summary
+        .defects
+        .iter()
+        .find(|d| d.kind == "odd_size")
+        .ok_or("no odd_size")?;
     let img = image::open(dir.path().join(&odd.paths[0]))?;
     assert_eq!((img.width(), img.height()), (84, 140));
-    let mask = image::open(dir.path().join(birds_synth::truth::mask_path_for(&odd.paths[0])))?;
+    let mask = image::open(
+        dir.path()
+            .join(birds_synth::truth::mask_path_for(&odd.paths[0])),
+    )?;
     assert_eq!((mask.width(), mask.height()), (84, 140));
     // Same params, same bytes.
     let again = tempfile::tempdir()?;

@@ -132,11 +132,17 @@ fn ingest_names_every_birds525_quirk() -> R {
     assert!(!csv.label_disagreements.is_empty(), "{csv:#?}");
     assert!(csv.rows_without_files.is_empty() && csv.files_without_rows.is_empty());
     // Every planted near-duplicate is a cross-split pair.
-    for d in summary.defects.iter().filter(|d| d.kind == "cross_split_near_duplicate") {
+    for d in summary
+        .defects
+        .iter()
+        .filter(|d| d.kind == "cross_split_near_duplicate")
+    {
         let (a, b) = (&d.paths[0], &d.paths[1]);
         assert!(
-            report.leakage.iter().any(|l| (&l.a.path == a && &l.b.path == b)
-                || (&l.a.path == b && &l.b.path == a)),
+            report
+                .leakage
+                .iter()
+                .any(|l| (&l.a.path == a && &l.b.path == b) || (&l.a.path == b && &l.b.path == a)),
             "{a} / {b} not in {:#?}",
             report.leakage
         );
@@ -145,7 +151,7 @@ fn ingest_names_every_birds525_quirk() -> R {
     assert_eq!(report.image_sizes.not_most_common, 2);
     assert_eq!(report.image_sizes.max_width, 489);
     // Uneven counts: 3..=8 per class, both ends present.
-    let train: Vec<usize> = report.classes.iter().map(|c| c.train).collect();
+    let train: Vec<u32> = report.classes.iter().map(|c| c.train).collect();
     assert_eq!(train.iter().min(), Some(&3));
     assert_eq!(train.iter().max(), Some(&8));
     assert!(report.classes.iter().all(|c| (c.valid, c.test) == (2, 2)));

@@ -52,3 +52,9 @@ export-check CHECKPOINT="": build
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Full size (issue 16): pipelines/full.yaml stage by stage (wall time, images/s, peak RSS, disk per stage) → the
+# "Full size" section of docs/benchmarks.md. Hours on 2 cores; `BIRDS_FULL_SCALE=0.02 BIRDS_FULL_CLASSES=60 just
+# bench-full` is a few-minute check of the same path.
+bench-full: build
+    python3 scripts/bench/full.py

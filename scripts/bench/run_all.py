@@ -668,6 +668,11 @@ def write_doc(info: dict, started: datetime.datetime, total_s: float, prep: dict
              "the largest |logit difference| from birds' logits. Run once (a check, not a timing).")
     L.append("")
     text = "\n".join(L)
+    # Keep the "Full size" section that `just bench-full` (scripts/bench/full.py) writes between its markers.
+    old = DOC.read_text() if DOC.exists() else ""
+    begin, end = "<!-- full-size:begin -->", "<!-- full-size:end -->"
+    if begin in old and end in old:
+        text = text.rstrip("\n") + "\n\n" + old[old.index(begin): old.index(end) + len(end)] + "\n"
     tmp = DOC.with_name(DOC.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, DOC)

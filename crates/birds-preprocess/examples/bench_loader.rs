@@ -9,7 +9,10 @@
 //!
 //! ```text
 //! cargo run --release -p birds-preprocess --example bench_loader -- [--steps 6] [--epochs 2] [--cache DIR]
+//!     [--store train-size]
 //! ```
+//!
+//! `--store train-size` builds the cache with the compact option (stored at 224, no margin) instead.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -25,7 +28,7 @@ use tch::{Device, Tensor};
 
 const BATCH: usize = 16;
 
-fn build_cache(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+fn build_cache(dir: &std::path::Path, store: birds_preprocess::Store) -> anyhow::Result<PathBuf> {
     let root = birds_core::paths::workspace_root().join("../shared/data/birds-sample");
     let mut rows: Vec<(String, String, String)> = Vec::new();
     for split in ["train", "valid", "test"] {
@@ -81,6 +84,7 @@ fn build_cache(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     let params = PreprocessParams {
         size: 224,
         margin: 32,
+        store,
         ..PreprocessParams::default()
     };
     birds_preprocess::preprocess(&index, &out, &params, RunOptions::default())?;
@@ -92,19 +96,25 @@ fn main() -> anyhow::Result<()> {
     let mut steps = 6usize;
     let mut epochs = 2u64;
     let mut cache_dir: Option<PathBuf> = None;
+    let mut store = birds_preprocess::Store::Full;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--steps" => steps = args.next().context("--steps N")?.parse()?,
             "--epochs" => epochs = args.next().context("--epochs N")?.parse()?,
             "--cache" => cache_dir = Some(args.next().context("--cache DIR")?.into()),
+            "--store" => match args.next().as_deref() {
+                Some("train-size") => store = birds_preprocess::Store::TrainSize,
+                Some("full") => store = birds_preprocess::Store::Full,
+                other => bail!("--store full|train-size, not {other:?}"),
+            },
             other => bail!("unknown argument {other}"),
         }
     }
     let tmp = tempfile::tempdir()?;
     let dir = match cache_dir {
         Some(d) => d,
-        None => build_cache(tmp.path())?,
+        None => build_cache(tmp.path(), store)?,
     };
     let cache = Cache::open(&dir)?;
     let train = cache.split(Split::Train);

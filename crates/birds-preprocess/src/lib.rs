@@ -34,6 +34,6 @@ pub mod write;
 pub use cache::{Cache, Sample, Subset};
 pub use error::{PreprocessError, Result};
 pub use loader::{Batch, Epoch, Loader, LoaderConfig, Mode};
-pub use params::{AugmentParams, PreprocessParams, ResizeFilter, ResizeMode};
+pub use params::{AugmentParams, PreprocessParams, ResizeFilter, ResizeMode, Store};
 pub use stage::PreprocessStage;
 pub use write::{RunOptions, Summary, preprocess};

@@ -173,6 +173,25 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
     match s.breast {
         Breast::Plain => {}
         Breast::Patch(c) => push(region, shaded(col(c), bc, 0.6 * ry), Some(body.clone())),
+        Breast::Barred(c) => {
+            // Bands across the breast, following the body's tilt.
+            for j in -3..=3 {
+                let centre = add(bc, rot(p(0.0, j as f32 * 0.055 + jit(0.008)), tilt));
+                if region.sdf(centre) > -0.01 {
+                    continue;
+                }
+                let half = rot(p(0.42 * rx, 0.0), tilt - 0.35);
+                push(
+                    Shape::Capsule {
+                        a: p(centre.x - half.x, centre.y - half.y),
+                        b: p(centre.x + half.x, centre.y + half.y),
+                        r: 0.012,
+                    },
+                    Paint::Solid(col(c)),
+                    Some(body.clone()),
+                );
+            }
+        }
         Breast::Spotted(c) | Breast::Streaked(c) => {
             let streak = matches!(s.breast, Breast::Streaked(_));
             for i in -3..=3 {
@@ -243,6 +262,15 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
     // Head, crest behind it.
     let hc = rot(p(0.9 * rx, -0.6 * ry), tilt);
     let hc = p(hc.x, hc.y - 0.25 * rh);
+    if let Some(c) = s.collar {
+        // A band around the neck: the part of a ring around the head that lies on the body (the head covers the
+        // rest).
+        push(
+            circle(hc, 1.45 * rh),
+            Paint::Solid(col(c)),
+            Some(body.clone()),
+        );
+    }
     if let Some(c) = s.crest {
         let crest = [
             p(0.3, -0.8),
@@ -260,7 +288,27 @@ pub fn layers(s: &Species, mut rng: Option<&mut Rng>) -> (Vec<Layer>, Anchors) {
             None,
         );
     }
-    push(circle(hc, rh), shaded(col(s.head_colour), hc, rh), None);
+    let head = circle(hc, rh);
+    push(head.clone(), shaded(col(s.head_colour), hc, rh), None);
+    if let Some(c) = s.cap {
+        let cc = p(hc.x - 0.1 * rh, hc.y - 0.62 * rh);
+        push(
+            circle(cc, 0.72 * rh),
+            shaded(col(c), cc, 0.5 * rh),
+            Some(head.clone()),
+        );
+    }
+    if let Some(c) = s.eye_stripe {
+        push(
+            Shape::Capsule {
+                a: p(hc.x - 0.95 * rh, hc.y - 0.05 * rh),
+                b: p(hc.x + 0.75 * rh, hc.y - 0.2 * rh),
+                r: 0.2 * rh,
+            },
+            Paint::Solid(col(c)),
+            Some(head),
+        );
+    }
 
     // Beak.
     let f = s.beak_length.factor();

@@ -13,9 +13,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::params::{DatasetShape, ODD_SIZES};
 use crate::rng::Rng;
 use crate::scene::{self, Rendered};
 use crate::sheet;
+use crate::species::FIRST_GENERATION;
 use crate::species::{Colour, Species, species};
 use crate::truth::{BOXES_FILE, BOXES_HEADER, mask_path_for};
 use crate::{Result, SynthError, SynthParams};
@@ -36,7 +38,8 @@ pub const SHEET_SAMPLES: usize = 6;
 /// A dirty-data case planted by `defects: true`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Defect {
-    /// `label_whitespace`, `cross_split_near_duplicate` or `truncated_file`.
+    /// `label_whitespace`, `cross_split_near_duplicate` or `truncated_file` (`defects`); `train_counts`,
+    /// `odd_size`, `label_quirk`, `csv_label_misspelt` or `cross_split_near_duplicate` ([`DatasetShape`]).
     pub kind: &'static str,
     /// The files concerned, relative to the dataset root.
     pub paths: Vec<String>,
@@ -51,11 +54,14 @@ pub struct Summary {
     pub birds_version: &'static str,
     /// The params used.
     pub params: SynthParams,
+    /// The BIRDS 525 shape options used (absent when all are off).
+    #[serde(skip_serializing_if = "DatasetShape::is_plain")]
+    pub shape: DatasetShape,
     /// Species labels in class-id order (sorted).
     pub labels: Vec<String>,
     /// Images written per split (defect files included), in `train, valid, test` order.
     pub images: [usize; 3],
-    /// Planted defects (empty without `defects`).
+    /// Planted defects and quirks (empty without `defects` and shape options).
     pub defects: Vec<Defect>,
 }
 
@@ -199,15 +205,111 @@ fn ensure_empty(dir: &Path) -> Result<()> {
 /// Generates the dataset into `out_dir`, which must be absent or empty (the pipeline runner's fresh stage folder,
 /// for example). Shows a progress bar on stderr when it is a terminal.
 pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
+    generate_shaped(params, &DatasetShape::default(), out_dir)
+}
+
+/// Training images per species (list order): `params.train` each, or with `shape.train_max` a skewed draw between
+/// `train` and `train_max` (`train + (max − train)·u^k`, `k` set by `train_mean`), the last species getting
+/// `train_max` and the one before it `train`.
+pub fn train_counts(params: &SynthParams, shape: &DatasetShape) -> Vec<usize> {
+    let n = params.classes;
+    let (lo, hi) = (params.train, shape.train_max);
+    if hi <= lo {
+        return vec![lo; n];
+    }
+    let span = (hi - lo) as f64;
+    let k = if shape.train_mean > lo && shape.train_mean < hi {
+        span / (shape.train_mean - lo) as f64 - 1.0
+    } else {
+        1.0
+    };
+    let mut counts: Vec<usize> = (0..n)
+        .map(|c| {
+            let u = f64::from(Rng::derive("train-count", &[params.seed, c as u64]).unit());
+            lo + (span * u.powf(k)).round() as usize
+        })
+        .collect();
+    if n >= 2 {
+        counts[n - 1] = hi;
+        counts[n - 2] = lo;
+    }
+    counts
+}
+
+/// The `k`-th of `n` classes spread evenly over `0..classes`, offset by `phase` (0..1) of a step.
+fn spread(k: usize, n: usize, classes: usize, phase: f64) -> usize {
+    let step = classes as f64 / n.max(1) as f64;
+    ((k as f64 * step + phase * step) as usize).min(classes.saturating_sub(1))
+}
+
+/// The species whose label carries the BIRDS 525 quirk (list index): halfway through the list, clear of the
+/// classes `defects` uses (0, 1, 2) when there are enough.
+fn quirk_class(params: &SynthParams) -> usize {
+    let n = params.classes;
+    if n >= 6 { n / 2 } else { n - 1 }
+}
+
+/// The label misspelt as `birds.csv` spells the quirk class: two letters of the last word swapped (or a letter
+/// doubled when they are equal), so it differs from the folders even after whitespace normalisation.
+fn misspell(label: &str) -> String {
+    let start = label.rfind(' ').map_or(0, |i| i + 1);
+    let (head, last) = label.split_at(start);
+    let mut chars: Vec<char> = last.chars().collect();
+    if chars.len() >= 3 && chars[1] != chars[2] {
+        chars.swap(1, 2);
+    } else if let Some(&c) = chars.last() {
+        chars.push(c);
+    }
+    format!("{head}{}", chars.into_iter().collect::<String>())
+}
+
+/// How one image is drawn.
+#[derive(Debug, Clone, Copy)]
+enum Draw {
+    /// From its own generator at `(width, height)`.
+    Own(u32, u32),
+    /// As a near-duplicate of this species' first training image.
+    NearDuplicateOf(Job),
+}
+
+/// The near-duplicate variant of a rendered image: brightened by 6 levels, another JPEG quality.
+fn near_copy(r: &Rendered) -> Rendered {
+    let mut copy = r.clone();
+    for px in copy.image.pixels_mut() {
+        for c in px.0.iter_mut() {
+            *c = c.saturating_add(6);
+        }
+    }
+    copy.jpeg_quality = if r.jpeg_quality > 80 { 65 } else { 92 };
+    copy
+}
+
+/// [`generate`] with the BIRDS 525 shape options of `shape` (all off: the same bytes as [`generate`]).
+pub fn generate_shaped(
+    params: &SynthParams,
+    shape: &DatasetShape,
+    out_dir: &Path,
+) -> Result<Summary> {
     params.validate()?;
+    shape.validate(params)?;
     ensure_empty(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| birds_core::CoreError::io("creating folder", out_dir, e))?;
     let (list, class_id) = catalog(params)?;
     let colours = palette(&list);
+    let counts = train_counts(params, shape);
+    let count = |split: Split, class: usize| -> usize {
+        match split {
+            Split::Train => counts[class],
+            _ => params.count(split),
+        }
+    };
     let width = 3.max(
-        params
-            .train
+        counts
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(params.train)
             .max(params.valid)
             .max(params.test)
             .saturating_add(1)
@@ -221,11 +323,66 @@ pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
         Split::Test
     };
     let variant_class = 0;
+    let quirk = shape.label_quirk.then(|| quirk_class(params));
     let folder_label = |split: Split, class: usize| -> String {
-        if params.defects && class == variant_class && split == Split::Valid && params.valid > 0 {
+        let defect_variant =
+            params.defects && class == variant_class && split == Split::Valid && params.valid > 0;
+        let quirk_variant = quirk == Some(class) && split != Split::Valid;
+        if defect_variant || quirk_variant {
             two_space(&list[class].label)
         } else {
             list[class].label.clone()
+        }
+    };
+    let csv_label = |split: Split, class: usize| -> String {
+        if quirk == Some(class) {
+            misspell(&list[class].label)
+        } else {
+            folder_label(split, class)
+        }
+    };
+    // Odd sizes: the last training image of evenly spread species; near-duplicates: the last valid (even k) or
+    // test (odd k) image of other evenly spread species, copied from their first training image.
+    let mut draws: std::collections::HashMap<(u64, usize, usize), Draw> = Default::default();
+    for k in 0..shape.odd_sizes {
+        let class = spread(k, shape.odd_sizes, params.classes, 0.5);
+        let (w, h) = ODD_SIZES[k % ODD_SIZES.len()];
+        draws.insert((0, class, counts[class] - 1), Draw::Own(w, h));
+    }
+    for k in 0..shape.near_duplicates {
+        let class = spread(k, shape.near_duplicates, params.classes, 0.25);
+        let split = match (k % 2, params.valid, params.test) {
+            (0, v, _) if v > 0 => Split::Valid,
+            (_, _, t) if t > 0 => Split::Test,
+            _ => Split::Valid,
+        };
+        let source = Job {
+            split: Split::Train,
+            class,
+            index: 0,
+        };
+        draws.insert(
+            (split_index(split), class, count(split, class) - 1),
+            Draw::NearDuplicateOf(source),
+        );
+    }
+    let draw_of = |job: Job| -> Draw {
+        draws
+            .get(&(split_index(job.split), job.class, job.index))
+            .copied()
+            .unwrap_or(Draw::Own(params.size, params.size))
+    };
+    let render_job = |job: Job| -> Rendered {
+        let own = |job: Job, w: u32, h: u32| {
+            let mut rng = image_rng(params.seed, job);
+            scene::render_wh(&list[job.class], w, h, &colours, &mut rng)
+        };
+        match draw_of(job) {
+            Draw::Own(w, h) => own(job, w, h),
+            Draw::NearDuplicateOf(src) => match draw_of(src) {
+                Draw::Own(w, h) => near_copy(&own(src, w, h)),
+                Draw::NearDuplicateOf(_) => near_copy(&own(src, params.size, params.size)),
+            },
         }
     };
 
@@ -233,7 +390,7 @@ pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
         .iter()
         .flat_map(|&split| {
             (0..params.classes).flat_map(move |class| {
-                (0..params.count(split)).map(move |index| Job {
+                (0..count(split, class)).map(move |index| Job {
                     split,
                     class,
                     index,
@@ -255,26 +412,40 @@ pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
         bar.set_style(style);
     }
     bar.set_message("synth");
-    // The first split with images provides the contact sheet's samples.
+    // The first split with images provides the contact sheet's samples. Beyond the first generation of species the
+    // sheet is smaller (3 samples at 64 px, kept as thumbnails) so that 525 rows stay light in memory.
     let sheet_split = Split::ALL
         .into_iter()
         .find(|&s| params.count(s) > 0)
         .unwrap_or(Split::Train);
+    let big = params.classes > FIRST_GENERATION;
+    let (sheet_samples, thumb) = if big {
+        (3, params.size.min(64))
+    } else {
+        (SHEET_SAMPLES, params.size.min(96))
+    };
 
     let records: Vec<Record> = jobs
         .par_iter()
         .map(|&job| -> Result<Record> {
-            let mut rng = image_rng(params.seed, job);
-            let r = scene::render(&list[job.class], params.size, &colours, &mut rng);
+            let r = render_job(job);
             let label = folder_label(job.split, job.class);
             let path = format!("{}/{}/{}", job.split, label, file_name(job.index, width));
             let rec = write_image(out_dir, &path, &r, job, label)?;
             bar.inc(1);
-            Ok(Record {
-                sample: (job.split == sheet_split && job.index < SHEET_SAMPLES)
-                    .then_some((r.image, r.mask)),
-                ..rec
-            })
+            let sample = (job.split == sheet_split && job.index < sheet_samples).then(|| {
+                if big {
+                    let f = image::imageops::FilterType::Triangle;
+                    let n = image::imageops::FilterType::Nearest;
+                    (
+                        image::imageops::resize(&r.image, thumb, thumb, f),
+                        image::imageops::resize(&r.mask, thumb, thumb, n),
+                    )
+                } else {
+                    (r.image, r.mask)
+                }
+            });
+            Ok(Record { sample, ..rec })
         })
         .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
@@ -290,10 +461,22 @@ pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
             width,
             dup_split,
             variant_class,
+            &counts,
+            &folder_label,
             &mut records,
             &mut defects,
         )?;
     }
+    describe_shape(
+        params,
+        shape,
+        &list,
+        &counts,
+        quirk,
+        &records,
+        &draws,
+        &mut defects,
+    );
 
     // birds.csv (Kaggle format) and boxes.csv (ground truth).
     let mut csv = format!("{CSV_HEADER}\n");
@@ -302,11 +485,16 @@ pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
     for r in &records {
         let s = &list[r.job.class];
         images[split_index(r.job.split) as usize] += 1;
+        let label = if quirk == Some(r.job.class) {
+            csv_label(r.job.split, r.job.class)
+        } else {
+            r.folder_label.clone()
+        };
         csv.push_str(&format!(
             "{}.0,{},{},{},{}\n",
             class_id[r.job.class],
             csv_field(&r.path),
-            csv_field(&r.folder_label),
+            csv_field(&label),
             r.job.split,
             csv_field(&s.scientific_name)
         ));
@@ -367,10 +555,15 @@ pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
             samples,
         })
         .collect();
-    let sheet_img = sheet::contact_sheet(&rows, params.size.min(96));
+    let sheet_img = sheet::contact_sheet(&rows, thumb);
     let sheet_path = out_dir.join(SHEET_FILE);
     let mut buf = Cursor::new(Vec::new());
-    PngEncoder::new_with_quality(&mut buf, CompressionType::Best, PngFilter::Adaptive)
+    let level = if big {
+        CompressionType::Fast
+    } else {
+        CompressionType::Best
+    };
+    PngEncoder::new_with_quality(&mut buf, level, PngFilter::Adaptive)
         .write_image(
             sheet_img.as_raw(),
             sheet_img.width(),
@@ -388,6 +581,7 @@ pub fn generate(params: &SynthParams, out_dir: &Path) -> Result<Summary> {
     let summary = Summary {
         birds_version: birds_core::VERSION,
         params: params.clone(),
+        shape: shape.clone(),
         labels,
         images,
         defects,
@@ -440,6 +634,8 @@ fn plant_defects(
     width: usize,
     dup_split: Split,
     variant_class: usize,
+    counts: &[usize],
+    folder_label: &dyn Fn(Split, usize) -> String,
     records: &mut Vec<Record>,
     defects: &mut Vec<Defect>,
 ) -> Result<()> {
@@ -469,26 +665,24 @@ fn plant_defects(
     };
     let mut rng = image_rng(params.seed, source);
     let r = scene::render(&list[dup_class], params.size, colours, &mut rng);
-    let mut copy = r.clone();
-    for px in copy.image.pixels_mut() {
-        for c in px.0.iter_mut() {
-            *c = c.saturating_add(6);
-        }
-    }
-    copy.jpeg_quality = if r.jpeg_quality > 80 { 65 } else { 92 };
+    let copy = near_copy(&r);
     let dup_job = Job {
         split: dup_split,
         class: dup_class,
         index: params.count(dup_split),
     };
-    let label = list[dup_class].label.clone();
+    let label = folder_label(dup_split, dup_class);
     let dup_path = format!(
         "{}/{}/{}",
         dup_split,
         label,
         file_name(dup_job.index, width)
     );
-    let source_path = format!("train/{label}/{}", file_name(0, width));
+    let source_path = format!(
+        "train/{}/{}",
+        folder_label(Split::Train, dup_class),
+        file_name(0, width)
+    );
     records.push(write_image(out_dir, &dup_path, &copy, dup_job, label)?);
     defects.push(Defect {
         kind: "cross_split_near_duplicate",
@@ -501,11 +695,11 @@ fn plant_defects(
     let trunc_job = Job {
         split: Split::Train,
         class: trunc_class,
-        index: params.train,
+        index: counts[trunc_class],
     };
     let mut rng = Rng::derive("truncated", &[params.seed]);
     let r = scene::render(&list[trunc_class], params.size, colours, &mut rng);
-    let label = list[trunc_class].label.clone();
+    let label = folder_label(Split::Train, trunc_class);
     let path = format!("train/{label}/{}", file_name(trunc_job.index, width));
     let full = out_dir.join(&path);
     let jpeg = encode_jpeg(&r.image, r.jpeg_quality, &full)?;
@@ -528,11 +722,102 @@ fn plant_defects(
     Ok(())
 }
 
+/// Lists the planted shape quirks in `defects` (for `synth.json`).
+#[allow(clippy::too_many_arguments)]
+fn describe_shape(
+    params: &SynthParams,
+    shape: &DatasetShape,
+    list: &[Species],
+    counts: &[usize],
+    quirk: Option<usize>,
+    records: &[Record],
+    draws: &std::collections::HashMap<(u64, usize, usize), Draw>,
+    defects: &mut Vec<Defect>,
+) {
+    if shape.train_max > params.train {
+        let total: usize = counts.iter().sum();
+        let (min, max) = (
+            counts.iter().copied().min().unwrap_or(0),
+            counts.iter().copied().max().unwrap_or(0),
+        );
+        defects.push(Defect {
+            kind: "train_counts",
+            paths: Vec::new(),
+            note: format!(
+                "{total} training images over {} species: {min}..={max} per species, mean {:.1}",
+                counts.len(),
+                total as f64 / counts.len().max(1) as f64
+            ),
+        });
+    }
+    let path_of = |split: Split, class: usize, index: usize| {
+        records
+            .iter()
+            .find(|r| r.job.split == split && r.job.class == class && r.job.index == index)
+            .map(|r| r.path.clone())
+            .unwrap_or_default()
+    };
+    let mut planted: Vec<_> = draws.iter().collect();
+    planted.sort_by_key(|(k, _)| **k);
+    for (&(split, class, index), draw) in planted {
+        let split = Split::ALL[split as usize];
+        match *draw {
+            Draw::Own(w, h) => defects.push(Defect {
+                kind: "odd_size",
+                paths: vec![path_of(split, class, index)],
+                note: format!("{w}×{h} px instead of {0}×{0}", params.size),
+            }),
+            Draw::NearDuplicateOf(src) => defects.push(Defect {
+                kind: "cross_split_near_duplicate",
+                paths: vec![
+                    path_of(src.split, src.class, src.index),
+                    path_of(split, class, index),
+                ],
+                note: "brightened by 6 levels and re-encoded at another JPEG quality".into(),
+            }),
+        }
+    }
+    if let Some(q) = quirk {
+        let label = &list[q].label;
+        defects.push(Defect {
+            kind: "label_quirk",
+            paths: vec![
+                format!("train/{}", two_space(label)),
+                format!("valid/{label}"),
+                format!("test/{}", two_space(label)),
+            ],
+            note: format!(
+                "train and test folders spelt {:?}, valid {label:?} (as BIRDS 525's \"PARAKETT  AUKLET\")",
+                two_space(label)
+            ),
+        });
+        defects.push(Defect {
+            kind: "csv_label_misspelt",
+            paths: vec![CSV_FILE.to_string()],
+            note: format!(
+                "birds.csv labels the class {:?}; its folders say {label:?}",
+                misspell(label)
+            ),
+        });
+    }
+}
+
 /// Generates into a fresh sibling folder of `out`, then moves it into place. An existing non-empty `out` is
 /// refused unless `overwrite` is set and it holds a previous synth dataset (`synth.json`); other folders are never
 /// removed.
 pub fn write_dataset(params: &SynthParams, out: &Path, overwrite: bool) -> Result<Summary> {
+    write_dataset_shaped(params, &DatasetShape::default(), out, overwrite)
+}
+
+/// [`write_dataset`] with the BIRDS 525 shape options of `shape`.
+pub fn write_dataset_shaped(
+    params: &SynthParams,
+    shape: &DatasetShape,
+    out: &Path,
+    overwrite: bool,
+) -> Result<Summary> {
     params.validate()?;
+    shape.validate(params)?;
     let exists_non_empty = ensure_empty(out).is_err();
     if exists_non_empty {
         if !overwrite {
@@ -561,7 +846,7 @@ pub fn write_dataset(params: &SynthParams, out: &Path, overwrite: bool) -> Resul
     };
     let tmp = sibling("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
-    let summary = match generate(params, &tmp) {
+    let summary = match generate_shaped(params, shape, &tmp) {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);

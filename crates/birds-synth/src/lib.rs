@@ -13,7 +13,8 @@
 //! - [`truth`]: `boxes.csv` and mask paths, with a reader; [`sheet`]: the contact sheet.
 //! - [`stage`]: [`SynthStage`], the `synth` pipeline stage.
 //!
-//! Inputs: [`SynthParams`]. Outputs, under one folder: `train|valid|test/<LABEL>/<n>.jpg`, `birds.csv` (Kaggle
+//! Inputs: [`SynthParams`], plus [`DatasetShape`] for BIRDS 525's shape and quirks (both in one flat mapping:
+//! [`SynthSpec`], the stage's params; [`SynthSpec::full`] is `birds synth --preset full`). Outputs, under one folder: `train|valid|test/<LABEL>/<n>.jpg`, `birds.csv` (Kaggle
 //! format), `masks/<split>/<LABEL>/<n>.png`, `boxes.csv`, `species.json`, `synth.json`, `contact_sheet.png`.
 
 pub mod bird;
@@ -29,7 +30,9 @@ pub mod species;
 pub mod stage;
 pub mod truth;
 
-pub use dataset::{Defect, Summary, generate, write_dataset};
+pub use dataset::{
+    Defect, Summary, generate, generate_shaped, train_counts, write_dataset, write_dataset_shaped,
+};
 pub use error::{Result, SynthError};
-pub use params::SynthParams;
+pub use params::{DatasetShape, SynthParams, SynthSpec};
 pub use stage::SynthStage;

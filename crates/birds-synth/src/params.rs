@@ -17,7 +17,7 @@ pub const MAX_PER_SPLIT: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SynthParams {
-    /// Number of species (the first N of the catalog, then generated ones), 1 ..= 200.
+    /// Number of species (the first N of the catalog, then generated ones), 1 ..= 1000.
     pub classes: usize,
     /// Training images per species.
     pub train: usize,
@@ -98,6 +98,198 @@ impl SynthParams {
             birds_core::Split::Valid => self.valid,
             birds_core::Split::Test => self.test,
         }
+    }
+}
+
+/// The sizes of the odd images [`DatasetShape::odd_sizes`] plants, `(width, height)`, in turn: two that BIRDS 525
+/// has (84×140 and 489×283), then a landscape and a portrait one.
+pub const ODD_SIZES: [(u32, u32); 4] = [(84, 140), (489, 283), (320, 240), (180, 300)];
+
+/// BIRDS 525's shape and quirks, beyond [`SynthParams`]: uneven training counts, a few images at other sizes, a
+/// label spelt two ways and misspelt in `birds.csv`, cross-split near-duplicates. The default (all off) draws
+/// exactly what [`SynthParams`] alone draws.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatasetShape {
+    /// Most training images per species (0: every species gets `train`). Species then get between `train` and
+    /// `train_max` images, from the seed; one species gets exactly `train`, another exactly `train_max`.
+    pub train_max: usize,
+    /// Target mean of the training images per species with `train_max` (0: halfway between `train` and
+    /// `train_max`); the counts are skewed towards `train` to reach it, as BIRDS 525's (130–263, mean ≈ 161).
+    pub train_mean: usize,
+    /// Training images drawn at another size than `size` (in turn [`ODD_SIZES`]), spread over the species.
+    pub odd_sizes: usize,
+    /// One species' `train` and `test` folders spelt with two spaces and its `valid` folder with one (as BIRDS
+    /// 525's `PARAKETT  AUKLET`), and its `birds.csv` label misspelt in yet another way.
+    pub label_quirk: bool,
+    /// Cross-split near-duplicates: this many `valid`/`test` images are a species' first training image,
+    /// brightened and re-encoded at another JPEG quality (they replace an image, so counts stay the same).
+    pub near_duplicates: usize,
+}
+
+impl DatasetShape {
+    /// Whether every option is off.
+    pub fn is_plain(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Checks the options against `params`; the error names the param.
+    pub fn validate(&self, params: &SynthParams) -> Result<()> {
+        let bad = |key, message: String| Err(SynthError::Param { key, message });
+        if self.train_max > 0 {
+            if self.train_max < params.train || self.train_max > MAX_PER_SPLIT {
+                return bad(
+                    "train_max",
+                    format!(
+                        "{} is out of range {}..={MAX_PER_SPLIT} (train..=)",
+                        self.train_max, params.train
+                    ),
+                );
+            }
+            if self.train_mean > 0
+                && self.train_max > params.train
+                && !(params.train < self.train_mean && self.train_mean < self.train_max)
+            {
+                return bad(
+                    "train_mean",
+                    format!(
+                        "{} is not strictly between train ({}) and train_max ({})",
+                        self.train_mean, params.train, self.train_max
+                    ),
+                );
+            }
+        } else if self.train_mean > 0 {
+            return bad("train_mean", "needs train_max".into());
+        }
+        if self.odd_sizes > 0 && params.train == 0 {
+            return bad(
+                "odd_sizes",
+                "needs at least one train image per class".into(),
+            );
+        }
+        if self.odd_sizes > params.classes {
+            return bad(
+                "odd_sizes",
+                format!(
+                    "{} is more than the {} classes (one odd image per class at most)",
+                    self.odd_sizes, params.classes
+                ),
+            );
+        }
+        if self.near_duplicates > 0 && (params.train == 0 || params.valid + params.test == 0) {
+            return bad(
+                "near_duplicates",
+                "needs at least one train image and one valid or test image per class".into(),
+            );
+        }
+        if self.near_duplicates > params.classes {
+            return bad(
+                "near_duplicates",
+                format!(
+                    "{} is more than the {} classes (one per class at most)",
+                    self.near_duplicates, params.classes
+                ),
+            );
+        }
+        if self.label_quirk && params.classes < 2 {
+            return bad("label_quirk", "needs at least 2 classes".into());
+        }
+        Ok(())
+    }
+}
+
+/// Every param of the `synth` stage and `birds synth`: [`SynthParams`] and [`DatasetShape`] in one flat mapping
+/// (unknown keys are refused, missing ones take the defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)]
+pub struct SynthSpec {
+    pub classes: usize,
+    pub train: usize,
+    pub valid: usize,
+    pub test: usize,
+    pub size: u32,
+    pub seed: u64,
+    pub defects: bool,
+    pub train_max: usize,
+    pub train_mean: usize,
+    pub odd_sizes: usize,
+    pub label_quirk: bool,
+    pub near_duplicates: usize,
+}
+
+impl Default for SynthSpec {
+    fn default() -> Self {
+        Self::from_parts(&SynthParams::default(), &DatasetShape::default())
+    }
+}
+
+impl SynthSpec {
+    /// The two halves as one.
+    pub fn from_parts(p: &SynthParams, s: &DatasetShape) -> Self {
+        Self {
+            classes: p.classes,
+            train: p.train,
+            valid: p.valid,
+            test: p.test,
+            size: p.size,
+            seed: p.seed,
+            defects: p.defects,
+            train_max: s.train_max,
+            train_mean: s.train_mean,
+            odd_sizes: s.odd_sizes,
+            label_quirk: s.label_quirk,
+            near_duplicates: s.near_duplicates,
+        }
+    }
+
+    /// The two halves.
+    pub fn parts(&self) -> (SynthParams, DatasetShape) {
+        (
+            SynthParams {
+                classes: self.classes,
+                train: self.train,
+                valid: self.valid,
+                test: self.test,
+                size: self.size,
+                seed: self.seed,
+                defects: self.defects,
+            },
+            DatasetShape {
+                train_max: self.train_max,
+                train_mean: self.train_mean,
+                odd_sizes: self.odd_sizes,
+                label_quirk: self.label_quirk,
+                near_duplicates: self.near_duplicates,
+            },
+        )
+    }
+
+    /// BIRDS 525's shape (`birds synth --preset full`, `pipelines/full.yaml`): 525 species, 130–263 training
+    /// images each (mean ≈ 161: ≈ 84.6k), 5 valid and 5 test, 224 px with 6 images at other sizes, the label
+    /// quirk, 8 cross-split near-duplicates, no broken files.
+    pub fn full() -> Self {
+        Self {
+            classes: 525,
+            train: 130,
+            valid: 5,
+            test: 5,
+            size: 224,
+            seed: 0,
+            defects: false,
+            train_max: 263,
+            train_mean: 161,
+            odd_sizes: 6,
+            label_quirk: true,
+            near_duplicates: 8,
+        }
+    }
+
+    /// Checks both halves; the error names the param.
+    pub fn validate(&self) -> Result<()> {
+        let (p, s) = self.parts();
+        p.validate()?;
+        s.validate(&p)
     }
 }
 

@@ -213,7 +213,19 @@ fn pose(rng: &mut Rng, layers: &[Layer], w: f32, h: f32) -> Similarity {
 /// Renders one image of `species` at `size`×`size` from `rng`. `palette` is the dataset's shared colour palette
 /// for distractors.
 pub fn render(species: &Species, size: u32, palette: &[Colour], rng: &mut Rng) -> Rendered {
-    let (w, h) = (size as usize, size as usize);
+    render_wh(species, size, size, palette, rng)
+}
+
+/// [`render`] at `width`×`height` (the same draws from `rng`; `render(s, n, …)` is `render_wh(s, n, n, …)`).
+pub fn render_wh(
+    species: &Species,
+    width: u32,
+    height: u32,
+    palette: &[Colour],
+    rng: &mut Rng,
+) -> Rendered {
+    let size = width.max(height);
+    let (w, h) = (width as usize, height as usize);
     let mut canvas = Canvas::new(w, h, [0.0; 3]);
     background(&mut canvas, rng, palette);
     let (layers, anchors) = bird::layers(species, Some(rng));

@@ -179,6 +179,8 @@ pub enum Breast {
     Spotted(Colour),
     /// Short vertical streaks.
     Streaked(Colour),
+    /// Horizontal bands across the breast (species beyond the first 200 only).
+    Barred(Colour),
 }
 
 /// One species: a label, a made-up scientific name, and its parts.
@@ -212,10 +214,20 @@ pub struct Species {
     pub eye_ring: bool,
     /// Breast pattern.
     pub breast: Breast,
+    /// A stripe of this colour through the eye (a "mask"), or none. Species beyond the first 200 only; absent
+    /// from `species.json` when none, so the first 200 serialise as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eye_stripe: Option<Colour>,
+    /// A band of this colour around the neck, or none (species beyond the first 200 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collar: Option<Colour>,
+    /// A cap of this colour on the crown, or none (species beyond the first 200 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap: Option<Colour>,
 }
 
 /// The parts that define a species, as `(part name, value)` pairs in a fixed order.
-pub const PART_NAMES: [&str; 12] = [
+pub const PART_NAMES: [&str; 15] = [
     "body shape",
     "body colour",
     "head colour",
@@ -228,11 +240,14 @@ pub const PART_NAMES: [&str; 12] = [
     "crest",
     "eye ring",
     "breast",
+    "eye stripe",
+    "collar",
+    "cap",
 ];
 
 impl Species {
     /// The part values in [`PART_NAMES`] order, as short strings.
-    pub fn parts(&self) -> [String; 12] {
+    pub fn parts(&self) -> [String; 15] {
         [
             format!("{:?}", self.body),
             format!("{:?}", self.body_colour),
@@ -246,6 +261,9 @@ impl Species {
             format!("{:?}", self.crest),
             format!("{:?}", self.eye_ring),
             format!("{:?}", self.breast),
+            format!("{:?}", self.eye_stripe),
+            format!("{:?}", self.collar),
+            format!("{:?}", self.cap),
         ]
     }
 
@@ -268,12 +286,15 @@ impl Species {
             self.beak_colour,
             self.wing_colour,
         ];
-        if let Some(crest) = self.crest {
-            c.push(crest);
-        }
+        c.extend(self.crest);
+        c.extend(self.eye_stripe);
+        c.extend(self.collar);
+        c.extend(self.cap);
         match self.breast {
             Breast::Plain => {}
-            Breast::Patch(x) | Breast::Spotted(x) | Breast::Streaked(x) => c.push(x),
+            Breast::Patch(x) | Breast::Spotted(x) | Breast::Streaked(x) | Breast::Barred(x) => {
+                c.push(x)
+            }
         }
         if self.wing_bars || self.eye_ring {
             c.push(Colour::White);
@@ -302,7 +323,7 @@ struct Row {
 use BeakLength::{Long, Medium, Short};
 use BeakShape::{Conical, Curved, Hooked, Thin};
 use BodyShape::{Plump, Round, Slender};
-use Breast::{Patch, Plain, Spotted, Streaked};
+use Breast::{Barred, Patch, Plain, Spotted, Streaked};
 use Colour::*;
 use TailShape::{Fan, Forked, Long as LongTail, Short as ShortTail};
 
@@ -628,7 +649,20 @@ const CATALOG: &[Row] = &[
 pub const CATALOG_LEN: usize = CATALOG.len();
 
 /// Largest number of species [`species`] can produce.
-pub const MAX_SPECIES: usize = 200;
+pub const MAX_SPECIES: usize = 1000;
+
+/// The first this many species (catalog + first generator) are those of earlier birds versions, byte for byte;
+/// species beyond it come from the second generator, which also draws eye stripes, collars, caps and barred
+/// breasts, keeps every species at least [`MIN_DISTANCE`] visible parts away from all others, and plants
+/// look-alike twins that differ from one earlier species in one visible part.
+pub const FIRST_GENERATION: usize = 200;
+
+/// Least number of visible parts (every part but beak colour) in which a second-generation species differs from
+/// every other species, its twin excepted.
+pub const MIN_DISTANCE: usize = 2;
+
+/// Every how many second-generation species one is a look-alike twin of the species before it.
+pub const TWIN_EVERY: usize = 6;
 
 fn from_row(r: &Row) -> Species {
     Species {
@@ -646,6 +680,9 @@ fn from_row(r: &Row) -> Species {
         crest: r.crest,
         eye_ring: r.eye_ring,
         breast: r.breast,
+        eye_stripe: None,
+        collar: None,
+        cap: None,
     }
 }
 
@@ -723,35 +760,235 @@ fn generated(index: usize) -> Species {
         crest,
         eye_ring,
         breast,
+        eye_stripe: None,
+        collar: None,
+        cap: None,
+    }
+}
+
+/// Parts in which two species differ that show at a glance (every part but beak colour, which is a few pixels).
+pub fn visible_differences(a: &Species, b: &Species) -> usize {
+    visible_parts_apart(&a.parts(), &b.parts())
+}
+
+fn visible_parts_apart(x: &[String; 15], y: &[String; 15]) -> usize {
+    PART_NAMES
+        .iter()
+        .zip(x.iter().zip(y.iter()))
+        .filter(|(name, (p, q))| **name != "beak colour" && p != q)
+        .count()
+}
+
+/// Second-generation species `index`: the first generator's parts plus eye stripe, collar, cap and barred breast.
+fn generated_v2(index: usize) -> Species {
+    let mut rng = Rng::derive("species-v2", &[index as u64]);
+    let colour = |rng: &mut Rng| Colour::ALL[rng.below(Colour::ALL.len())];
+    let body = [Round, Slender, Plump][rng.below(3)];
+    let body_colour = colour(&mut rng);
+    let head_colour = if rng.chance(0.45) {
+        body_colour
+    } else {
+        colour(&mut rng)
+    };
+    let beak = [Conical, Thin, Hooked, Curved][rng.below(4)];
+    let beak_length = [Short, Medium, Long][rng.below(3)];
+    let beak_colour = [Black, Slate, Buff, Gold, Orange, White][rng.below(6)];
+    let wing_colour = colour(&mut rng);
+    let wing_bars = rng.chance(0.3);
+    let tail = [ShortTail, LongTail, Forked, Fan][rng.below(4)];
+    let crest = rng.chance(0.2).then(|| colour(&mut rng));
+    let eye_ring = rng.chance(0.25);
+    let breast = match rng.below(5) {
+        0 => Plain,
+        1 => Patch(colour(&mut rng)),
+        2 => Spotted(colour(&mut rng)),
+        3 => Streaked(colour(&mut rng)),
+        _ => Barred(colour(&mut rng)),
+    };
+    let eye_stripe = rng
+        .chance(0.25)
+        .then(|| [Black, Brown, White, Slate, Rust][rng.below(5)]);
+    let collar = rng.chance(0.2).then(|| colour(&mut rng));
+    let cap = rng.chance(0.25).then(|| colour(&mut rng));
+    let mut s = Species {
+        scientific_name: format!("SYNTHETICA SPECIES {}", index + 1),
+        label: String::new(),
+        body,
+        body_colour,
+        head_colour,
+        beak,
+        beak_length,
+        beak_colour,
+        wing_colour,
+        wing_bars,
+        tail,
+        crest,
+        eye_ring,
+        breast,
+        eye_stripe,
+        collar,
+        cap,
+    };
+    s.label = name_v2(&s);
+    s
+}
+
+/// A twin of `base` that differs in one visible part, the part chosen by `k`.
+fn twin_of(base: &Species, index: usize, k: usize) -> Species {
+    let mut s = base.clone();
+    s.scientific_name = format!("SYNTHETICA SPECIES {}", index + 1);
+    let other = |c: Option<Colour>, pick: Colour| match c {
+        Some(_) => None,
+        None => Some(pick),
+    };
+    match k % 6 {
+        0 => s.eye_stripe = other(s.eye_stripe, Colour::Black),
+        1 => s.collar = other(s.collar, Colour::White),
+        2 => s.cap = other(s.cap, Colour::Black),
+        3 => {
+            s.breast = match s.breast {
+                Plain => Barred(Colour::Brown),
+                Patch(c) => Spotted(c),
+                Spotted(c) => Barred(c),
+                Streaked(c) => Barred(c),
+                Barred(c) => Streaked(c),
+            }
+        }
+        4 => s.wing_bars = !s.wing_bars,
+        _ => {
+            s.tail = match s.tail {
+                ShortTail => Forked,
+                LongTail => Fan,
+                Forked => LongTail,
+                Fan => ShortTail,
+            }
+        }
+    }
+    s.label = name_v2(&s);
+    s
+}
+
+/// A name from the parts: body colour, the most salient mark, head colour, family.
+fn name_v2(s: &Species) -> String {
+    let mut words: Vec<String> = vec![s.body_colour.word().to_string()];
+    if s.crest.is_some() {
+        words.push("CRESTED".into());
+    } else if let Some(c) = s.cap {
+        words.push(format!("{} CAPPED", c.word()));
+    } else if s.eye_stripe.is_some() {
+        words.push("MASKED".into());
+    } else if s.collar.is_some() {
+        words.push("COLLARED".into());
+    } else if matches!(s.breast, Barred(_)) {
+        words.push("BANDED".into());
+    } else if matches!(s.breast, Spotted(_)) {
+        words.push("SPOTTED".into());
+    } else if matches!(s.breast, Streaked(_)) {
+        words.push("STREAKED".into());
+    } else if s.wing_bars {
+        words.push("BARRED".into());
+    } else if s.eye_ring {
+        words.push("SPECTACLED".into());
+    }
+    if s.head_colour != s.body_colour && s.cap.is_none() {
+        words.push(format!("{} HEADED", s.head_colour.word()));
+    }
+    words.push(family_v2(s).into());
+    words.join(" ")
+}
+
+/// Families of the second generation: the first generator's, with the tail splitting some of them.
+fn family_v2(s: &Species) -> &'static str {
+    match (s.beak, s.body, s.tail) {
+        (Conical, Round, Forked) => "SEEDEATER",
+        (Conical, Slender, LongTail) => "SPARROW",
+        (Thin, Slender, Forked) => "SWALLOW",
+        (Thin, Round, Fan) => "FANTAIL",
+        (Thin, Plump, LongTail) => "MOCKINGBIRD",
+        (Hooked, Plump, LongTail) => "MACAW",
+        (Hooked, Round, ShortTail) => "LOVEBIRD",
+        (Curved, Slender, Fan) => "HUMMINGBIRD",
+        (Curved, Plump, ShortTail) => "IBIS",
+        _ => family(s.beak, s.body),
+    }
+}
+
+/// Gives `s` a label not in `labels`: a repeated name gets a numeral, as field guides do with races.
+fn unique_label(s: &mut Species, labels: &BTreeSet<String>) {
+    if labels.contains(&s.label) {
+        let mut k = 2;
+        while labels.contains(&format!("{} {}", s.label, roman(k))) {
+            k += 1;
+        }
+        s.label = format!("{} {}", s.label, roman(k));
     }
 }
 
 /// The first `n` species (`n ≤ MAX_SPECIES`, else `None`): the catalog first, then generated species whose labels
-/// and part combinations are unique. Independent of any dataset seed.
+/// and part combinations are unique; beyond [`FIRST_GENERATION`], the second generator (see there). Independent of
+/// any dataset seed, and every `species(n)` is a prefix of `species(MAX_SPECIES)`.
 pub fn species(n: usize) -> Option<Vec<Species>> {
     if n > MAX_SPECIES {
         return None;
     }
     let mut out: Vec<Species> = CATALOG.iter().take(n).map(from_row).collect();
     let mut labels: BTreeSet<String> = out.iter().map(|s| s.label.clone()).collect();
-    let mut combos: BTreeSet<[String; 12]> = out.iter().map(Species::parts).collect();
+    let mut combos: BTreeSet<[String; 15]> = out.iter().map(Species::parts).collect();
     let mut index = CATALOG.len();
-    while out.len() < n {
+    while out.len() < n.min(FIRST_GENERATION) {
         let mut s = generated(index);
         index += 1;
         if combos.contains(&s.parts()) {
             continue;
         }
-        if labels.contains(&s.label) {
-            // Same name, different parts: tell them apart by number, as field guides do with races.
-            let mut k = 2;
-            while labels.contains(&format!("{} {}", s.label, roman(k))) {
-                k += 1;
-            }
-            s.label = format!("{} {}", s.label, roman(k));
-        }
+        unique_label(&mut s, &labels);
         labels.insert(s.label.clone());
         combos.insert(s.parts());
+        out.push(s);
+    }
+    let mut parts: Vec<[String; 15]> = out.iter().map(Species::parts).collect();
+    let far_from = |c: &[String; 15], parts: &[[String; 15]], except: Option<usize>| {
+        parts
+            .iter()
+            .enumerate()
+            .all(|(i, o)| Some(i) == except || visible_parts_apart(c, o) >= MIN_DISTANCE)
+    };
+    let mut index = FIRST_GENERATION;
+    let mut twins = 0;
+    while out.len() < n {
+        let second = out.len() - FIRST_GENERATION;
+        let mut chosen = None;
+        if second % TWIN_EVERY == TWIN_EVERY - 1 {
+            // A look-alike of the species before it; the first of the six kinds of twin that stays clear of the rest.
+            let base = out.len() - 1;
+            let first = twins;
+            for k in first..first + 6 {
+                let t = twin_of(&out[base], index, k);
+                let c = t.parts();
+                if !combos.contains(&c) && far_from(&c, &parts, Some(base)) {
+                    twins = k + 1;
+                    chosen = Some((t, c));
+                    break;
+                }
+            }
+        }
+        let (mut s, c) = match chosen {
+            Some(x) => x,
+            None => {
+                let s = generated_v2(index);
+                let c = s.parts();
+                if combos.contains(&c) || !far_from(&c, &parts, None) {
+                    index += 1;
+                    continue;
+                }
+                (s, c)
+            }
+        };
+        index += 1;
+        unique_label(&mut s, &labels);
+        labels.insert(s.label.clone());
+        combos.insert(c.clone());
+        parts.push(c);
         out.push(s);
     }
     Some(out)
@@ -787,16 +1024,12 @@ mod tests {
     fn every_pair_differs_and_designed_pairs_differ_in_one_part() {
         let all = species(MAX_SPECIES).unwrap_or_default();
         assert_eq!(all.len(), MAX_SPECIES);
-        for (i, a) in all.iter().enumerate() {
-            for b in &all[i + 1..] {
-                assert!(
-                    !a.differences(b).is_empty(),
-                    "{} and {} share every part",
-                    a.label,
-                    b.label
-                );
-                assert_ne!(a.label, b.label);
-            }
+        let parts: Vec<[String; 15]> = all.iter().map(Species::parts).collect();
+        let labels: BTreeSet<&str> = all.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels.len(), all.len(), "labels repeat");
+        let combos: BTreeSet<&[String; 15]> = parts.iter().collect();
+        assert_eq!(combos.len(), all.len(), "two species share every part");
+        for a in &all {
             assert_eq!(a.label, a.label.to_uppercase());
             assert!(!a.label.contains("  "), "{}", a.label);
         }
@@ -814,6 +1047,56 @@ mod tests {
         }
         assert!(species(MAX_SPECIES + 1).is_none());
         assert_eq!(species(3).map(|s| s.len()), Some(3));
+    }
+
+    #[test]
+    fn second_generation_keeps_apart_and_plants_twins() {
+        let all = species(600).unwrap_or_default();
+        assert_eq!(all.len(), 600);
+        // Every species(n) is a prefix of the longer lists (the first generation is what it was).
+        assert_eq!(
+            species(FIRST_GENERATION).as_deref(),
+            Some(&all[..FIRST_GENERATION])
+        );
+        assert_eq!(species(525).as_deref(), Some(&all[..525]));
+        let first = &all[..FIRST_GENERATION];
+        assert!(first.iter().all(|s| s.eye_stripe.is_none()
+            && s.collar.is_none()
+            && s.cap.is_none()
+            && !matches!(s.breast, Barred(_))));
+        let second = &all[FIRST_GENERATION..];
+        for part in [
+            |s: &Species| s.eye_stripe.is_some(),
+            |s: &Species| s.collar.is_some(),
+            |s: &Species| s.cap.is_some(),
+            |s: &Species| matches!(s.breast, Barred(_)),
+        ] {
+            let n = second.iter().filter(|s| part(s)).count();
+            assert!(n > 30, "a new part on only {n} of {} species", second.len());
+        }
+        let mut twins = 0;
+        for (i, a) in all.iter().enumerate().skip(FIRST_GENERATION) {
+            let mut close = Vec::new();
+            for (j, b) in all.iter().enumerate() {
+                if i != j && visible_differences(a, b) < MIN_DISTANCE {
+                    close.push(j);
+                }
+            }
+            // Only a planted twin is closer than MIN_DISTANCE, and it differs in exactly one visible part.
+            assert!(close.len() <= 2, "{} is close to {close:?}", a.label);
+            for j in close {
+                assert!(j + 1 == i || i + 1 == j, "{} close to #{j}", a.label);
+                assert_eq!(visible_differences(a, &all[j]), 1);
+                if j + 1 == i {
+                    twins += 1;
+                }
+            }
+            assert!(a.label.len() <= 60, "{}", a.label);
+        }
+        assert!(
+            twins >= (600 - FIRST_GENERATION) / TWIN_EVERY - 5,
+            "{twins} twins"
+        );
     }
 
     #[test]

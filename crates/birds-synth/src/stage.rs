@@ -3,9 +3,9 @@
 
 use birds_core::stage::{Stage, StageContext, StageError, parse_params};
 
-use crate::SynthParams;
+use crate::SynthSpec;
 
-/// The built-in `synth` stage (params: [`SynthParams`]).
+/// The built-in `synth` stage (params: [`SynthSpec`]: [`crate::SynthParams`] and [`crate::DatasetShape`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SynthStage;
 
@@ -23,14 +23,15 @@ impl Stage for SynthStage {
     }
 
     fn check_params(&self, params: &serde_json::Value) -> Result<(), String> {
-        let p: SynthParams = parse_params(params)?;
+        let p: SynthSpec = parse_params(params)?;
         p.validate().map_err(|e| e.to_string())
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
-        let p: SynthParams =
+        let spec: SynthSpec =
             parse_params(ctx.params).map_err(|e| format!("stage `{}`: {e}", ctx.name))?;
-        let summary = crate::generate(&p, ctx.out_dir)?;
+        let (p, shape) = spec.parts();
+        let summary = crate::generate_shaped(&p, &shape, ctx.out_dir)?;
         tracing::info!(stage = ctx.name, images = summary.total(), "synth done");
         Ok(())
     }

@@ -306,3 +306,73 @@ fn write_dataset_refuses_foreign_folders_and_replaces_its_own() -> R {
     assert_eq!(leftovers, 2, "no temporary folders left behind");
     Ok(())
 }
+
+#[test]
+fn label_quirk_spellings_and_shape_counts() -> R {
+    let spec = birds_synth::SynthSpec {
+        classes: 7,
+        train: 2,
+        train_max: 6,
+        valid: 2,
+        test: 1,
+        size: 48,
+        odd_sizes: 1,
+        label_quirk: true,
+        near_duplicates: 2,
+        ..birds_synth::SynthSpec::default()
+    };
+    let (params, shape) = spec.parts();
+    let dir = tempfile::tempdir()?;
+    let summary = birds_synth::generate_shaped(&params, &shape, dir.path())?;
+    let quirk = summary
+        .defects
+        .iter()
+        .find(|d| d.kind == "label_quirk")
+        .ok_or("no label_quirk")?;
+    let two = quirk.paths[0].trim_start_matches("train/").to_string();
+    let one = quirk.paths[1].trim_start_matches("valid/").to_string();
+    assert_eq!(two.replacen("  ", " ", 1), one);
+    assert!(dir.path().join("train").join(&two).is_dir());
+    assert!(dir.path().join("test").join(&two).is_dir());
+    assert!(dir.path().join("valid").join(&one).is_dir());
+    assert!(!dir.path().join("valid").join(&two).exists());
+    // birds.csv: the folder spelling in filepaths, a third spelling in labels, for every row of the class.
+    let rows = csv_rows(dir.path())?;
+    let class_rows: Vec<_> = rows
+        .iter()
+        .filter(|(p, _, _)| p.contains(&format!("/{two}/")) || p.contains(&format!("/{one}/")))
+        .collect();
+    assert!(class_rows.len() > 4, "{class_rows:?}");
+    for (_, label, _) in &class_rows {
+        assert_ne!(label, &two);
+        assert_ne!(label, &one);
+        assert_ne!(
+            label.split_whitespace().collect::<Vec<_>>(),
+            one.split_whitespace().collect::<Vec<_>>()
+        );
+    }
+    // Counts: between train and train_max, both ends present; valid/test as asked; odd size on disk.
+    let counts = birds_synth::train_counts(&params, &shape);
+    assert_eq!(summary.images, [counts.iter().sum::<usize>(), 14, 7]);
+    assert_eq!(
+        (counts.iter().min(), counts.iter().max()),
+        (Some(&2), Some(&6))
+    );
+    let odd = summary
+        .defects
+        .iter()
+        .find(|d| d.kind == "odd_size")
+        .ok_or("no odd_size")?;
+    let img = image::open(dir.path().join(&odd.paths[0]))?;
+    assert_eq!((img.width(), img.height()), (84, 140));
+    let mask = image::open(
+        dir.path()
+            .join(birds_synth::truth::mask_path_for(&odd.paths[0])),
+    )?;
+    assert_eq!((mask.width(), mask.height()), (84, 140));
+    // Same params, same bytes.
+    let again = tempfile::tempdir()?;
+    birds_synth::generate_shaped(&params, &shape, again.path())?;
+    assert_eq!(tree_hash(dir.path()), tree_hash(again.path()));
+    Ok(())
+}

@@ -83,3 +83,77 @@ fn ingest_reports_every_planted_defect() -> R {
     assert!(!report.anomalies.is_empty());
     Ok(())
 }
+
+/// The BIRDS 525 shape at a small size: uneven train counts, odd sizes, the label quirk, near-duplicates.
+fn shaped() -> (SynthParams, birds_synth::DatasetShape) {
+    let spec = birds_synth::SynthSpec {
+        classes: 12,
+        train: 3,
+        train_max: 8,
+        train_mean: 4,
+        valid: 2,
+        test: 2,
+        size: 48,
+        seed: 5,
+        odd_sizes: 2,
+        label_quirk: true,
+        near_duplicates: 3,
+        ..birds_synth::SynthSpec::default()
+    };
+    spec.parts()
+}
+
+#[test]
+fn ingest_names_every_birds525_quirk() -> R {
+    let data = tempfile::tempdir()?;
+    let out = tempfile::tempdir()?;
+    let (params, shape) = shaped();
+    let summary = birds_synth::generate_shaped(&params, &shape, data.path())?;
+    let kinds: Vec<&str> = summary.defects.iter().map(|d| d.kind).collect();
+    for k in [
+        "train_counts",
+        "odd_size",
+        "cross_split_near_duplicate",
+        "label_quirk",
+        "csv_label_misspelt",
+    ] {
+        assert!(kinds.contains(&k), "{k} not in {kinds:?}");
+    }
+    let ingest_params = IngestParams {
+        normalize_labels: true,
+        ..IngestParams::default()
+    };
+    let report = ingest(data.path(), out.path(), &ingest_params)?.report;
+    // The label quirk: two spellings merged into one class, and birds.csv disagreeing with the folders.
+    assert_eq!(report.totals.classes, 12);
+    assert_eq!(report.label_merges.len(), 1, "{:#?}", report.label_merges);
+    let csv = report.csv.as_ref().ok_or("birds.csv not read")?;
+    assert!(!csv.label_disagreements.is_empty(), "{csv:#?}");
+    assert!(csv.rows_without_files.is_empty() && csv.files_without_rows.is_empty());
+    // Every planted near-duplicate is a cross-split pair.
+    for d in summary
+        .defects
+        .iter()
+        .filter(|d| d.kind == "cross_split_near_duplicate")
+    {
+        let (a, b) = (&d.paths[0], &d.paths[1]);
+        assert!(
+            report
+                .leakage
+                .iter()
+                .any(|l| (&l.a.path == a && &l.b.path == b) || (&l.a.path == b && &l.b.path == a)),
+            "{a} / {b} not in {:#?}",
+            report.leakage
+        );
+    }
+    // The odd sizes are the images that differ from the most common size.
+    assert_eq!(report.image_sizes.not_most_common, 2);
+    assert_eq!(report.image_sizes.max_width, 489);
+    // Uneven counts: 3..=8 per class, both ends present.
+    let train: Vec<u32> = report.classes.iter().map(|c| c.train).collect();
+    assert_eq!(train.iter().min(), Some(&3));
+    assert_eq!(train.iter().max(), Some(&8));
+    assert!(report.classes.iter().all(|c| (c.valid, c.test) == (2, 2)));
+    assert_eq!(report.totals.errors, 0);
+    Ok(())
+}

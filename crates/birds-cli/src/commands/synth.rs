@@ -5,39 +5,68 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use birds_synth::SynthParams;
+use birds_synth::SynthSpec;
+
+/// A named set of params (`--preset`); flags given beside it override its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Preset {
+    /// The defaults: 10 species × (40 + 10 + 10) images at 224 px.
+    Demo,
+    /// BIRDS 525's shape: 525 species, 130–263 train (mean ≈ 161, ≈ 84.6k), 5 valid and 5 test each, 224 px with
+    /// a few odd sizes, one label spelt two ways and misspelt in birds.csv, 8 cross-split near-duplicates.
+    Full,
+}
 
 /// Arguments of `birds synth`.
 #[derive(Debug, clap::Args)]
 #[command(
     long_about = "Draws a labelled demo dataset: N species of procedurally drawn birds (fixed combinations of \
-body, head, beak, wing, tail, crest, eye ring and breast pattern; some pairs differ in one part only) in random \
-poses on cluttered backgrounds. Writes train|valid|test/<LABEL>/<n>.jpg, a Kaggle-format birds.csv, binary masks \
-under masks/, boxes.csv, species.json, synth.json and contact_sheet.png. Same params and seed give byte-identical \
-files."
+body, head, beak, wing, tail, crest, eye ring, breast pattern, eye stripe, collar and cap; some pairs differ in one \
+part only) in random poses on cluttered backgrounds. Writes train|valid|test/<LABEL>/<n>.jpg, a Kaggle-format \
+birds.csv, binary masks under masks/, boxes.csv, species.json, synth.json and contact_sheet.png. Same params and \
+seed give byte-identical files. `--preset full` draws BIRDS 525's shape and quirks (≈ 90k images)."
 )]
 pub struct Args {
     /// Output folder (must be absent or empty; --force replaces a previous synth dataset).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Number of species (1..=200; the first 24 are hand-designed).
-    #[arg(long, default_value_t = SynthParams::default().classes)]
-    classes: usize,
-    /// Training images per species.
-    #[arg(long, default_value_t = SynthParams::default().train)]
-    train: usize,
-    /// Validation images per species.
-    #[arg(long, default_value_t = SynthParams::default().valid)]
-    valid: usize,
-    /// Test images per species.
-    #[arg(long, default_value_t = SynthParams::default().test)]
-    test: usize,
-    /// Image side in pixels (32..=1024).
-    #[arg(long, value_name = "PX", default_value_t = SynthParams::default().size)]
-    size: u32,
-    /// Seed (same seed and params → byte-identical files).
-    #[arg(long, default_value_t = SynthParams::default().seed)]
-    seed: u64,
+    /// Start from these params (the flags below override them).
+    #[arg(long, value_enum, default_value_t = Preset::Demo)]
+    preset: Preset,
+    /// Number of species (1..=1000; the first 24 are hand-designed) [demo: 10].
+    #[arg(long)]
+    classes: Option<usize>,
+    /// Training images per species (the least, with --train-max) [demo: 40].
+    #[arg(long)]
+    train: Option<usize>,
+    /// Most training images per species: counts vary between --train and this (0: all equal) [demo: 0].
+    #[arg(long)]
+    train_max: Option<usize>,
+    /// Target mean of the varying training counts (0: halfway) [demo: 0].
+    #[arg(long)]
+    train_mean: Option<usize>,
+    /// Validation images per species [demo: 10].
+    #[arg(long)]
+    valid: Option<usize>,
+    /// Test images per species [demo: 10].
+    #[arg(long)]
+    test: Option<usize>,
+    /// Image side in pixels (32..=1024) [demo: 224].
+    #[arg(long, value_name = "PX")]
+    size: Option<u32>,
+    /// Training images drawn at other sizes (84×140, 489×283, …) [demo: 0].
+    #[arg(long)]
+    odd_sizes: Option<usize>,
+    /// Cross-split near-duplicates to plant [demo: 0].
+    #[arg(long)]
+    near_duplicates: Option<usize>,
+    /// BIRDS 525's label quirk: one species' train/test folders spelt with two spaces, valid with one, and
+    /// birds.csv misspelling it (true/false) [demo: false].
+    #[arg(long)]
+    label_quirk: Option<bool>,
+    /// Seed (same seed and params → byte-identical files) [demo: 0].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Plant dirty-data cases for ingest to catch: a two-space label variant, a cross-split near-duplicate and a
     /// truncated JPEG (listed in synth.json).
     #[arg(long)]
@@ -49,17 +78,30 @@ pub struct Args {
 
 /// Generates the dataset and prints where it went.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let params = SynthParams {
-        classes: args.classes,
-        train: args.train,
-        valid: args.valid,
-        test: args.test,
-        size: args.size,
-        seed: args.seed,
-        defects: args.defects,
+    let mut spec = match args.preset {
+        Preset::Demo => SynthSpec::default(),
+        Preset::Full => SynthSpec::full(),
     };
+    macro_rules! set {
+        ($($field:ident),*) => {$(if let Some(v) = args.$field { spec.$field = v; })*};
+    }
+    set!(
+        classes,
+        train,
+        train_max,
+        train_mean,
+        valid,
+        test,
+        size,
+        odd_sizes,
+        near_duplicates,
+        label_quirk,
+        seed
+    );
+    spec.defects |= args.defects;
+    let (params, shape) = spec.parts();
     let start = Instant::now();
-    let summary = birds_synth::write_dataset(&params, &args.out, args.force)
+    let summary = birds_synth::write_dataset_shaped(&params, &shape, &args.out, args.force)
         .with_context(|| format!("writing the synthetic dataset to {}", args.out.display()))?;
     let [train, valid, test] = summary.images;
     outln!(
@@ -74,7 +116,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.out.join(birds_synth::dataset::SHEET_FILE).display()
     );
     for d in &summary.defects {
-        outln!("planted {}: {}", d.kind, d.paths.join(" | "));
+        if d.paths.is_empty() {
+            outln!("planted {}: {}", d.kind, d.note);
+        } else {
+            outln!("planted {}: {}", d.kind, d.paths.join(" | "));
+        }
     }
     Ok(())
 }

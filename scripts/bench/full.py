@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""`just bench-full`: pipelines/full.yaml run stage by stage, measured, and the "Full size" section of
+docs/benchmarks.md rewritten from what this run measured.
+
+    python3 scripts/bench/full.py                       # the full size: 525 species, ≈ 90k images (hours on 2 cores)
+    BIRDS_FULL_SCALE=0.02 BIRDS_FULL_CLASSES=60 python3 scripts/bench/full.py   # a small check that it all works
+
+Each stage runs alone and forced (`birds run full --stage S --force`, in DAG order) under `/usr/bin/time -v`; per
+stage it records wall time, the peak RSS of the largest process (`Maximum resident set size`), disk written (`du`
+of the stage's out folder; the dataset stage: the data root it drew) and images/s (images the stage handled over its
+wall time, or the stage's own rate where it reports one: train-* `train_images_per_s` from summary.json).
+
+The dataset stage draws the synthetic set (`birds synth --preset full`) when the data root holds none; a root that
+holds an earlier synth dataset (`synth.json`) is removed first so that drawing is measured too; a real download (no
+`synth.json`) is never removed. BIRDS_FULL_ROOT names another root (e.g. a real BIRDS 525 download).
+
+Env: BIRDS_BIN (default $CARGO_TARGET_DIR/release/birds or target/release/birds), BIRDS_FULL_SCALE (default 1: images per species × this, at least 1 train, valid and test as BIRDS 525's 5 down
+to 1), BIRDS_FULL_CLASSES (default 525), BIRDS_FULL_ROOT, BIRDS_FULL_THREADS (default: all cores), BIRDS_FULL_DOC
+(default docs/benchmarks.md; `-` writes nothing). Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+BIRDS = Path(os.environ.get("BIRDS_BIN", TARGET / "release" / "birds")).resolve()
+SCALE = float(os.environ.get("BIRDS_FULL_SCALE", "1"))
+CLASSES = int(os.environ.get("BIRDS_FULL_CLASSES", "525"))
+THREADS = int(os.environ.get("BIRDS_FULL_THREADS", str(os.cpu_count() or 2)))
+DOC = os.environ.get("BIRDS_FULL_DOC", str(ROOT / "docs" / "benchmarks.md"))
+FULL = SCALE == 1 and CLASSES == 525
+DEFAULT_ROOT = "data/birds525-synth" if FULL else f"data/full-bench-{CLASSES}-{SCALE:g}"
+DATA_ROOT = os.environ.get("BIRDS_FULL_ROOT", DEFAULT_ROOT)
+ART = ROOT / "artifacts" / "full"
+BEGIN, END = "<!-- full-size:begin -->", "<!-- full-size:end -->"
+STAGES = ["dataset", "ingest", "preprocess", "train-feature-extract", "train-fine-tune", "train-scratch",
+          "compare", "evaluate", "explain", "report"]
+
+
+def log(msg: str) -> None:
+    print(f"[bench-full {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def synth_args() -> str:
+    """`birds synth` flags for the scaled preset (BIRDS 525: 130–263 train, mean 161, 5 valid, 5 test)."""
+    args = ["--preset", "full"]
+    if not FULL:
+        lo = max(1, round(130 * SCALE))
+        hi = max(lo, round(263 * SCALE))
+        mean = round(161 * SCALE)
+        mean = mean if lo < mean < hi else 0
+        vt = max(1, min(5, round(5 * SCALE * 20)))
+        args += ["--classes", str(CLASSES), "--train", str(lo), "--train-max", str(hi), "--train-mean", str(mean),
+                 "--valid", str(vt), "--test", str(vt), "--odd-sizes", str(min(6, CLASSES)),
+                 "--near-duplicates", str(min(8, CLASSES))]
+    return " ".join(args)
+
+
+def sets() -> list[str]:
+    s = [f"dataset.root={DATA_ROOT}", f"dataset.synth='{synth_args()}'", f"dataset.birds={BIRDS}"]
+    if not FULL:
+        # Small scale: a few epochs, no budget needed, so the check finishes in minutes.
+        s += ["train-feature-extract.epochs=5", "train-feature-extract.batch_size=32", "train-fine-tune.batch_size=16",
+              "train-scratch.epochs=1", "train-scratch.batch_size=32", "explain.check_images=40", "explain.classes=3"]
+    return [a for x in s for a in ("--set", x)]
+
+
+def du(path: Path) -> int:
+    if not path.exists():
+        return 0
+    out = subprocess.run(["du", "-sbL", str(path)], capture_output=True, text=True)
+    try:
+        return int(out.stdout.split()[0])
+    except (IndexError, ValueError):
+        return 0
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def images_of(stage: str, wall: float) -> tuple[int | None, float | None, str]:
+    """(images handled, images/s, how) for one stage, from what it wrote."""
+    d = ART / stage
+    if stage == "dataset":
+        s = read_json(Path(ROOT / DATA_ROOT) / "synth.json")
+        n = sum(s["images"]) if s else None
+        return n, (n / wall if n else None), "images drawn / wall" if s else "no synth.json (real data: nothing drawn)"
+    if stage == "ingest":
+        r = read_json(d / "report.json")
+        n = r["totals"]["files"] if r and "files" in r.get("totals", {}) else None
+        return n, (n / wall if n else None), "files indexed / wall"
+    if stage == "preprocess":
+        m = read_json(d / "cache.json")
+        n = m["images"] if m else None
+        return n, (n / wall if n else None), "images cached / wall"
+    if stage.startswith("train-"):
+        s = read_json(d / "summary.json")
+        if s:
+            n = sum(s.get("images") or [0])
+            return n, s.get("train_images_per_s"), "summary.json train_images_per_s"
+        return None, None, "no summary.json"
+    if stage in ("evaluate",):
+        s = read_json(ART / "train-feature-extract" / "summary.json")
+        n = sum((s or {}).get("images", [0, 0, 0])[1:]) or None
+        return n, (n / wall if n else None), "valid + test images / wall"
+    return None, None, ""
+
+
+def run_stage(stage: str) -> dict:
+    cmd = ["/usr/bin/time", "-v", str(BIRDS), "--threads", str(THREADS), "run", "full", "--stage", stage, "--force",
+           *sets()]
+    if stage == "dataset":
+        root = ROOT / DATA_ROOT
+        if (root / "synth.json").is_file():
+            log(f"removing the earlier synth dataset {DATA_ROOT} (drawing is measured)")
+            shutil.rmtree(root)
+    log(f"{stage}: {' '.join(cmd[2:])}")
+    t = time.monotonic()
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.monotonic() - t
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    out = ROOT / DATA_ROOT if stage == "dataset" else ART / stage
+    n, rate, how = images_of(stage, wall)
+    row = {"stage": stage, "ok": p.returncode == 0, "wall_s": wall, "rss_mb": int(rss.group(1)) / 1024 if rss else None,
+           "disk_bytes": du(out), "images": n, "images_per_s": rate, "how": how,
+           "tail": (p.stdout + p.stderr)[-1500:] if p.returncode else ""}
+    log(f"{stage}: {'ok' if row['ok'] else 'FAILED'} in {wall:.1f} s, peak RSS {row['rss_mb'] or 0:.0f} MB, "
+        f"disk {row['disk_bytes'] / 1e6:.1f} MB, images/s {rate or 0:.1f}")
+    if not row["ok"]:
+        print(row["tail"], file=sys.stderr)
+    return row
+
+
+def fmt_bytes(b: int) -> str:
+    return f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.1f} MB"
+
+
+def section(rows: list[dict], started: datetime.datetime, total: float) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    mem = next((l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")), "?")
+    synth = read_json(ROOT / DATA_ROOT / "synth.json") or {}
+    imgs = synth.get("images")
+    report = ART / "report" / "index.html"
+    fe = [r for r in rows if r["stage"] in ("ingest", "preprocess", "train-feature-extract", "evaluate", "explain",
+                                            "report")]
+    L = [BEGIN, "## Full size", ""]
+    L.append(f"Written by `just bench-full` (`scripts/bench/full.py`); do not edit by hand, rerun it. Measured "
+             f"{started:%Y-%m-%d %H:%M} UTC at commit {commit}{' (with uncommitted changes)' if dirty else ''}, "
+             f"{os.cpu_count()} cores ({THREADS} threads), {int(mem) / 1048576:.1f} GiB memory, "
+             f"{platform.system()} {platform.release()}; load average at the end {load}; whole run "
+             f"{total / 60:.1f} min.")
+    L.append("")
+    scale = "full size" if FULL else f"**small scale** (BIRDS_FULL_SCALE={SCALE:g}, BIRDS_FULL_CLASSES={CLASSES})"
+    L.append(f"Data: `{DATA_ROOT}` ({scale}); "
+             + (f"{imgs[0]:,} / {imgs[1]:,} / {imgs[2]:,} images (train / valid / test) of "
+                f"{len(synth.get('labels', []))} species, drawn by `birds synth {synth_args()}`."
+                if imgs else "not a synth dataset."))
+    L.append("")
+    L.append("Each stage ran alone and forced (`birds run full --stage S --force`) under `/usr/bin/time -v`: wall "
+             "time, the peak RSS of the largest process, disk = `du` of its out folder (dataset: the data root).")
+    L.append("")
+    L.append("| stage | ok | wall | images | images/s | peak RSS | disk written |")
+    L.append("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        rate = f"{r['images_per_s']:,.1f}" if r["images_per_s"] else "–"
+        n = f"{r['images']:,}" if r["images"] else "–"
+        rss = f"{r['rss_mb']:,.0f} MB" if r["rss_mb"] else "–"
+        L.append(f"| {r['stage']} | {'yes' if r['ok'] else '**FAILED**'} | {r['wall_s']:,.1f} s | {n} | {rate} | "
+                 f"{rss} | {fmt_bytes(r['disk_bytes'])} |")
+    L.append("")
+    fe_wall = sum(r["wall_s"] for r in fe)
+    by = {r["stage"]: r for r in rows}
+    checks = [
+        ("ingest ≥ 3,000 images/s", by.get("ingest", {}).get("images_per_s"), lambda v: v >= 3000),
+        ("preprocess ≥ 2,000 images/s", by.get("preprocess", {}).get("images_per_s"), lambda v: v >= 2000),
+        ("preprocess peak RSS ≤ 1 GB", by.get("preprocess", {}).get("rss_mb"), lambda v: v <= 1024),
+        ("evaluate ≤ 2 min", by.get("evaluate", {}).get("wall_s"), lambda v: v <= 120),
+        ("explain ≤ 2 min", by.get("explain", {}).get("wall_s"), lambda v: v <= 120),
+        ("report ≤ 2 min", by.get("report", {}).get("wall_s"), lambda v: v <= 120),
+        ("report ≤ 5 MB", report.stat().st_size / 1e6 if report.exists() else None, lambda v: v <= 5),
+        ("every stage's peak RSS ≤ 4 GB", max((r["rss_mb"] or 0) for r in rows) if rows else None,
+         lambda v: v <= 4096),
+        ("feature-extract path (ingest … report, synth excluded) ≤ 75 min", fe_wall / 60, lambda v: v <= 75),
+    ]
+    L.append("| goal | measured | met |")
+    L.append("|---|---:|---|")
+    for name, v, ok in checks:
+        L.append(f"| {name} | {('%.1f' % v) if v is not None else '–'} | "
+                 f"{('yes' if ok(v) else '**no**') if v is not None else '–'} |")
+    L.append("")
+    cache = read_json(ART / "preprocess" / "cache.json")
+    if cache:
+        side, n = cache["stored_side"], cache["images"]
+        L.append(f"Cache: {n:,} images at {side} px = {fmt_bytes(by.get('preprocess', {}).get('disk_bytes', 0))} "
+                 f"on disk; `store: train-size` would store {cache['params']['size']} px: "
+                 f"{fmt_bytes(n * cache['params']['size'] ** 2 * 3)} of pixels.")
+        L.append("")
+    for r in rows:
+        if r["tail"]:
+            L.append(f"`{r['stage']}` failed; the end of its output:")
+            L.append("")
+            L.append("```")
+            L.append(r["tail"].strip())
+            L.append("```")
+            L.append("")
+    L.append(END)
+    return "\n".join(L) + "\n"
+
+
+def write_doc(text: str) -> None:
+    if DOC == "-":
+        print(text)
+        return
+    doc = Path(DOC)
+    old = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    if BEGIN in old and END in old:
+        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) + 1:]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    tmp = doc.with_name(doc.name + ".tmp")
+    tmp.write_text(new)
+    os.replace(tmp, doc)
+    log(f"wrote the Full size section of {doc}")
+
+
+def main() -> int:
+    if not BIRDS.is_file():
+        print(f"{BIRDS} missing: run `cargo build --release -p birds-cli` (or `just build`)", file=sys.stderr)
+        return 1
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t = time.monotonic()
+    rows = []
+    for stage in STAGES:
+        rows.append(run_stage(stage))
+        if not rows[-1]["ok"] and stage in ("dataset", "ingest", "preprocess"):
+            log("an early stage failed: the rest cannot run")
+            break
+    write_doc(section(rows, started, time.monotonic() - t))
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

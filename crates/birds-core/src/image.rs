@@ -36,7 +36,7 @@ fn kind_of(t: std::fs::FileType) -> &'static str {
     {
         use std::os::unix::fs::FileTypeExt;
         if t.is_fifo() {
-            return "a FIFO (named pipe)";
+            return "a FIFO, i.e. a named pipe";
         }
         if t.is_socket() {
             return "a socket";

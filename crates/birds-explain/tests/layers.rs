@@ -63,7 +63,14 @@ fn head_equals_the_last_feature_map_and_blocks_are_finer() {
         .unwrap();
         let d = common::max_abs_diff(&maps.get(1), &single.cam(m).get(0))
             / maps.get(1).abs().max().double_value(&[]).max(1e-12);
-        assert!(d < 1e-4, "{m}: batched blocks.10 map differs by {d}");
+        // Grad-CAM++ weights use the gradients' square and cube, which magnify the f32 rounding differences of a
+        // batched backward pass (seen: 1.1e-4 relative); a wrong batch index gives differences of order 1.
+        let tol = if m == CamMethod::GradCamPlusPlus {
+            1e-3
+        } else {
+            1e-4
+        };
+        assert!(d < tol, "{m}: batched blocks.10 map differs by {d}");
     }
     // Gradients at an inner layer vary over space (unlike the last feature map, where they are W_c / hw).
     let spread = g

@@ -14,6 +14,11 @@ The dataset stage draws the synthetic set (`birds synth --preset full`) when the
 holds an earlier synth dataset (`synth.json`) is removed first so that drawing is measured too; a real download (no
 `synth.json`) is never removed. BIRDS_FULL_ROOT names another root (e.g. a real BIRDS 525 download).
 
+Right after the feature-extract stage, the PyTorch peer (scripts/bench/feature_extract.py, .venv-bench) embeds the
+first BIRDS_FULL_PEER_IMAGES (default 4096) images of the same preprocess cache with the same threads and batch size;
+after the last stage the report is opened in headless Chromium (plain, and filtered by `#filter=warbler`), timed,
+and screenshotted to artifacts/full/report/screenshot.png.
+
 Env: BIRDS_BIN (default $CARGO_TARGET_DIR/release/birds or target/release/birds), BIRDS_FULL_SCALE (default 1: images per species × this, at least 1 train, valid and test as BIRDS 525's 5 down
 to 1), BIRDS_FULL_CLASSES (default 525), BIRDS_FULL_ROOT, BIRDS_FULL_THREADS (default: all cores), BIRDS_FULL_DOC
 (default docs/benchmarks.md; `-` writes nothing). Only the standard library is used.
@@ -43,6 +48,8 @@ FULL = SCALE == 1 and CLASSES == 525
 DEFAULT_ROOT = "data/birds525-synth" if FULL else f"data/full-bench-{CLASSES}-{SCALE:g}"
 DATA_ROOT = os.environ.get("BIRDS_FULL_ROOT", DEFAULT_ROOT)
 ART = ROOT / "artifacts" / "full"
+# The bench's own feature cache, emptied before the feature-extract stage so that the embedding pass is measured.
+FEATURES = ART / ".cache-features"
 BEGIN, END = "<!-- full-size:begin -->", "<!-- full-size:end -->"
 STAGES = ["dataset", "ingest", "preprocess", "train-feature-extract", "train-fine-tune", "train-scratch",
           "compare", "evaluate", "explain", "report"]
@@ -68,7 +75,8 @@ def synth_args() -> str:
 
 
 def sets() -> list[str]:
-    s = [f"dataset.root={DATA_ROOT}", f"dataset.synth='{synth_args()}'", f"dataset.birds={BIRDS}"]
+    s = [f"dataset.root={DATA_ROOT}", f"dataset.synth='{synth_args()}'", f"dataset.birds={BIRDS}",
+         f"train-feature-extract.feature_cache={FEATURES.relative_to(ROOT)}"]
     if not FULL:
         # Small scale: a few epochs, no budget needed, so the check finishes in minutes.
         s += ["train-feature-extract.epochs=5", "train-feature-extract.batch_size=32", "train-fine-tune.batch_size=16",
@@ -129,6 +137,8 @@ def run_stage(stage: str) -> dict:
         if (root / "synth.json").is_file():
             log(f"removing the earlier synth dataset {DATA_ROOT} (drawing is measured)")
             shutil.rmtree(root)
+    if stage == "train-feature-extract" and FEATURES.exists():
+        shutil.rmtree(FEATURES)
     log(f"{stage}: {' '.join(cmd[2:])}")
     t = time.monotonic()
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -146,11 +156,85 @@ def run_stage(stage: str) -> dict:
     return row
 
 
+PEER_PY = ROOT / ".venv-bench" / "bin" / "python"
+PEER_IMAGES = int(os.environ.get("BIRDS_FULL_PEER_IMAGES", "4096"))
+EVAL_BATCH = 16  # pipelines/full.yaml: train-feature-extract's eval_batch_size, the batch its embedding pass uses
+
+
+def feature_rate() -> dict | None:
+    """birds' embedding rate in the feature-extract stage: images embedded (train twice with flip_features, valid,
+    test) over summary.json's feature_seconds (reading the cache, the forward passes and writing the features)."""
+    d = ART / "train-feature-extract"
+    s, c = read_json(d / "summary.json"), read_json(d / "checkpoint.json")
+    if not s or not s.get("feature_seconds") or s.get("feature_cache_hit"):
+        return None
+    flip = ((c or {}).get("params") or {}).get("flip_features", True)
+    train, valid, test = s["images"]
+    n = train * (2 if flip else 1) + valid + test
+    return {"images": n, "seconds": s["feature_seconds"], "images_per_s": n / s["feature_seconds"], "flip": flip,
+            "threads": s.get("threads")}
+
+
+def run_peer() -> dict:
+    """The PyTorch embedding pass (scripts/bench/feature_extract.py) over the first PEER_IMAGES cached images, with
+    the same threads and batch size, right after birds' stage in the same run."""
+    if not PEER_PY.is_file():
+        return {"error": "no .venv-bench (bash scripts/bench/peers.sh installs the peers)"}
+    cmd = [str(PEER_PY), str(ROOT / "scripts" / "bench" / "feature_extract.py"), "--cache", str(ART / "preprocess"),
+           "--images", str(PEER_IMAGES), "--batch-size", str(EVAL_BATCH), "--threads", str(THREADS)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MALLOC_MMAP_MAX_="0",
+               MALLOC_TRIM_THRESHOLD_="100000000000", MALLOC_ARENA_MAX="1")
+    log(f"peer: {' '.join(cmd)}")
+    p = subprocess.run(["/usr/bin/time", "-v", *cmd], cwd=ROOT, capture_output=True, text=True, env=env)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    try:
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": (p.stdout + p.stderr)[-800:]}
+    out["rss_mb"] = int(rss.group(1)) / 1024 if rss else None
+    log(f"peer: PyTorch {out['images_per_s']:.1f} images/s over {out['images']} images")
+    return out
+
+
+def chromium() -> str | None:
+    for name in (os.environ.get("BIRDS_CHROMIUM") or "", "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def open_report() -> dict:
+    """Opens the report in headless Chromium twice (`--dump-dom`: the DOM after the page's script ran): plain, and
+    filtered by a class name from the link's fragment; wall time of each, rows shown, and a screenshot."""
+    page = ART / "report" / "index.html"
+    bin_ = chromium()
+    if not bin_ or not page.is_file():
+        return {"error": "no Chromium (scripts/ensure_chromium.sh installs it)" if not bin_ else "no report"}
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
+             f"--user-data-dir={ART / '.chromium-profile'}"]
+    out: dict = {}
+    for what, url in (("plain", f"file://{page}"), ("filtered", f"file://{page}#filter=warbler")):
+        t = time.monotonic()
+        p = subprocess.run([bin_, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=300)
+        wall = time.monotonic() - t
+        dom = p.stdout
+        count = re.search(r'<span id="per-class-count"[^>]*>([^<]*)</span>', dom)
+        out[what] = {"wall_s": wall, "ready": 'data-report-ready="1"' in dom, "count": count.group(1) if count else None,
+                     "hidden_rows": dom.count('<tr hidden=""')}
+        log(f"chromium {what}: {wall:.1f} s, ready {out[what]['ready']}, {out[what]['count']}")
+    shot = ART / "report" / "screenshot.png"
+    subprocess.run([bin_, *flags, f"--screenshot={shot}", "--window-size=1280,6000", f"file://{page}"],
+                   capture_output=True, timeout=300)
+    out["screenshot"] = str(shot.relative_to(ROOT)) if shot.is_file() else None
+    return out
+
+
 def fmt_bytes(b: int) -> str:
     return f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.1f} MB"
 
 
-def section(rows: list[dict], started: datetime.datetime, total: float) -> str:
+def section(rows: list[dict], started: datetime.datetime, total: float, peer: dict, browser: dict) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "?"
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
@@ -201,12 +285,61 @@ def section(rows: list[dict], started: datetime.datetime, total: float) -> str:
          lambda v: v <= 4096),
         ("feature-extract path (ingest … report, synth excluded) ≤ 75 min", fe_wall / 60, lambda v: v <= 75),
     ]
+    fr = feature_rate()
+    if fr and peer.get("images_per_s"):
+        checks.append(("feature extraction ≥ PyTorch (birds ÷ PyTorch images/s)", fr["images_per_s"] / peer["images_per_s"],
+                       lambda v: v >= 1.0))
+    for what in ("plain", "filtered"):
+        b = browser.get(what)
+        if b:
+            checks.append((f"report opens in headless Chromium ≤ 5 s ({what}{', #filter=warbler' if what == 'filtered' else ''}; s)",
+                           b["wall_s"] if b["ready"] else None, lambda v: v <= 5))
     L.append("| goal | measured | met |")
     L.append("|---|---:|---|")
     for name, v, ok in checks:
         L.append(f"| {name} | {('%.1f' % v) if v is not None else '–'} | "
                  f"{('yes' if ok(v) else '**no**') if v is not None else '–'} |")
     L.append("")
+    L.append(f"Feature extraction beside PyTorch, same run, same threads, batch {EVAL_BATCH}:")
+    L.append("")
+    if fr:
+        L.append(f"- birds (stage `train-feature-extract`): {fr['images']:,} embeddings "
+                 f"({'train twice, flipped too, ' if fr['flip'] else ''}valid, test) in {fr['seconds']:,.1f} s = "
+                 f"**{fr['images_per_s']:.1f} images/s** (reading the cache, Lite0 forward, writing the features).")
+    else:
+        L.append("- birds: no figure (the stage's feature cache was hit, or the stage failed).")
+    if peer.get("images_per_s"):
+        L.append(f"- PyTorch {peer.get('torch')} (`scripts/bench/feature_extract.py`, the same cached pixels, centre "
+                 f"crop, the same normalisation and Lite0 embedding, {peer['threads']} threads): the first "
+                 f"{peer['images']:,} images in {peer['seconds']:.1f} s = **{peer['images_per_s']:.1f} images/s**, "
+                 f"peak RSS {peer.get('rss_mb') or 0:,.0f} MB"
+                 + (f"; ratio birds ÷ PyTorch **{fr['images_per_s'] / peer['images_per_s']:.2f}×**." if fr else "."))
+    else:
+        L.append(f"- PyTorch: not run ({peer.get('error', '?')}).")
+    L.append("")
+    ft = read_json(ART / "train-fine-tune" / "summary.json")
+    if ft and ft.get("train_images_per_s"):
+        r = ft["train_images_per_s"]
+        n = ft["images"][0]
+        epoch_h = n / r / 3600
+        batch = ((read_json(ART / "train-fine-tune" / "checkpoint.json") or {}).get("params") or {}).get("batch_size", "?")
+        budget = ((read_json(ART / "train-fine-tune" / "checkpoint.json") or {}).get("params") or {}).get("time_budget_s")
+        L.append(f"Fine-tune estimate: the `train-fine-tune` stage (batch {batch}, time budget {budget} s, "
+                 f"stopped: {ft['stopped']}) trained on {ft.get('train_images', 0):,} images at "
+                 f"**{r:.1f} images/s** on {ft.get('threads')} threads; one epoch of {n:,} images would take "
+                 f"**{epoch_h:.1f} h** on this machine, a 10-epoch fine-tune **{10 * epoch_h:.0f} h** (plus "
+                 f"{sum(ft['images'][1:]):,} valid + test images per evaluation). Test accuracy after the budget: "
+                 f"{100 * (ft.get('test_accuracy') or 0):.1f} % of {ft['images'][2]:,} images.")
+        L.append("")
+    if browser.get("plain"):
+        b, f = browser["plain"], browser.get("filtered") or {}
+        L.append(f"The report in headless Chromium (`--dump-dom`, browser start-up included): {b['wall_s']:.1f} s to the "
+                 f"page's script end ({b['count']}); `#filter=warbler`: {f.get('wall_s', 0):.1f} s, {f.get('count')}, "
+                 f"{f.get('hidden_rows', 0)} rows hidden. Screenshot: `{browser.get('screenshot')}`.")
+        L.append("")
+    elif browser:
+        L.append(f"The report in Chromium: not opened ({browser.get('error')}).")
+        L.append("")
     cache = read_json(ART / "preprocess" / "cache.json")
     if cache:
         side, n = cache["stored_side"], cache["images"]
@@ -248,13 +381,17 @@ def main() -> int:
         return 1
     started = datetime.datetime.now(datetime.timezone.utc)
     t = time.monotonic()
-    rows = []
+    rows, peer = [], {}
     for stage in STAGES:
         rows.append(run_stage(stage))
         if not rows[-1]["ok"] and stage in ("dataset", "ingest", "preprocess"):
             log("an early stage failed: the rest cannot run")
             break
-    write_doc(section(rows, started, time.monotonic() - t))
+        if stage == "train-feature-extract":
+            peer = run_peer()
+    total = time.monotonic() - t
+    browser = open_report()
+    write_doc(section(rows, started, total, peer, browser))
     return 0 if all(r["ok"] for r in rows) else 1
 
 

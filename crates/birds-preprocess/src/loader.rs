@@ -163,6 +163,7 @@ impl Shared {
                 .for_each(|(dst, &id)| {
                     self.transform(epoch, id)
                         .render(cache.image(id), side, out, dst);
+                    cache.release(id);
                     for (c, channel) in dst.chunks_exact_mut(plane).enumerate() {
                         let (m, inv) = (mean[c], 1.0 / std[c]);
                         for v in channel {

@@ -106,6 +106,8 @@ table.sortable th{cursor:pointer;user-select:none}
 table.sortable th::after{content:" \2195";color:#9aa7b0;font-size:11px}
 table.sortable th[aria-sort=ascending]::after{content:" \25B2";color:var(--accent)}
 table.sortable th[aria-sort=descending]::after{content:" \25BC";color:var(--accent)}
+.filter input{font:inherit;padding:3px 8px;border:1px solid var(--line);border-radius:4px;min-width:240px}
+#per-class-count{color:var(--muted);font-size:12px}
 .scroll{max-height:560px;overflow:auto;border:1px solid var(--line);border-radius:6px}
 .scroll table{margin:0}
 .scroll th{position:sticky;top:0}
@@ -170,6 +172,23 @@ document.querySelectorAll('table.sortable').forEach(function(t){
     th.addEventListener('click',go);
     th.addEventListener('keydown',function(e){if(e.key==='Enter'||e.key===' '){e.preventDefault();go();}});
   });
+});
+document.querySelectorAll('input[data-table]').forEach(function(box){
+  var t=document.getElementById(box.getAttribute('data-table'));
+  var count=document.getElementById(box.id.replace(/-filter$/,'-count'));
+  if(!t){return;}
+  var fold=function(x){return x.normalize('NFD').replace(/[\u0300-\u036f]/g,'').toLowerCase();};
+  var rows=Array.prototype.slice.call(t.tBodies[0].rows);
+  var text=rows.map(function(r){return fold(r.cells[1].textContent+' '+r.cells[r.cells.length-1].textContent);});
+  var apply=function(){
+    var q=fold(box.value.trim()), shown=0;
+    rows.forEach(function(r,i){var on=q===''||text[i].indexOf(q)>=0;r.hidden=!on;if(on){shown++;}});
+    if(count){count.textContent=q===''?rows.length+' classes':shown+' of '+rows.length+' classes';}
+  };
+  box.addEventListener('input',apply);
+  var m=/(?:^#|&)filter=([^&]*)/.exec(location.hash);
+  if(m){try{box.value=decodeURIComponent(m[1].replace(/\+/g,' '));}catch(e){box.value=m[1];}}
+  apply();
 });
 document.documentElement.setAttribute('data-report-ready','1');
 "#;
@@ -688,7 +707,7 @@ fn section_per_class(cx: &mut Ctx<'_>, data: &Loaded) -> String {
         return cx.not_run("the report has no <code>evaluate</code> input.");
     };
     let mut s = String::from(
-        r#"<p class="lead">Click a column to sort. Recall's bar shows its value; "recall ≥" is the Wilson 95 % lower bound.</p><div class="scroll"><table class="sortable" id="per-class-table"><thead><tr><th class="n" data-type="num">id</th><th>class</th><th class="n" data-type="num">train imgs</th><th class="n" data-type="num">evaluated</th><th class="n" data-type="num">correct</th><th class="n" data-type="num">precision</th><th class="n" data-type="num">recall</th><th class="n" data-type="num">recall ≥</th><th class="n" data-type="num">F1</th><th class="n" data-type="num">top-5 recall</th><th class="n" data-type="num">mean conf</th><th>most confused with</th></tr></thead><tbody>"#,
+        r#"<p class="lead">Click a column to sort; type in the box to keep the classes whose name, or the class they are most confused with, contains the text (case and accents ignored; <code>index.html#filter=crow</code> opens the page filtered). Recall's bar shows its value; "recall ≥" is the Wilson 95 % lower bound.</p><p class="filter"><label>Filter classes <input type="search" id="per-class-filter" data-table="per-class-table" placeholder="e.g. warbler" autocomplete="off" spellcheck="false"></label> <span id="per-class-count" aria-live="polite"></span></p><div class="scroll"><table class="sortable" id="per-class-table"><thead><tr><th class="n" data-type="num">id</th><th>class</th><th class="n" data-type="num">train imgs</th><th class="n" data-type="num">evaluated</th><th class="n" data-type="num">correct</th><th class="n" data-type="num">precision</th><th class="n" data-type="num">recall</th><th class="n" data-type="num">recall ≥</th><th class="n" data-type="num">F1</th><th class="n" data-type="num">top-5 recall</th><th class="n" data-type="num">mean conf</th><th>most confused with</th></tr></thead><tbody>"#,
     );
     for c in &e.per_class {
         let bar = if c.support > 0 && c.recall.is_finite() {

@@ -1,5 +1,5 @@
 //! The report in a real browser: headless Chromium renders the fixture report to a PNG and dumps the DOM after its
-//! scripts ran. Checks: every section is in the DOM, the page's script ran (sortable table included), the hostile
+//! scripts ran. Checks: every section is in the DOM, the page's script ran (sortable table and class filter included), the hostile
 //! class names are text (no element created from them), and the screenshot is a real picture.
 //!
 //! Needs Chromium (`apt-get install chromium`; `.ci/run` installs it when absent). `BIRDS_CHROMIUM` names another
@@ -184,6 +184,25 @@ fn chromium_renders_the_report_and_data_stays_text() -> TestResult {
         "ascending recall puts the weakest class first"
     );
     assert!(dom.contains("data-sorted-first-desc=\"CEDAR WAXWING\""));
+
+    // The class filter, from the link's fragment (case and accents folded): "MALLÁRD" keeps only MALLARD DUCK (no
+    // other row names it, not even as its most-confused class); without a fragment every row shows.
+    assert!(dom.contains("<span id=\"per-class-count\" aria-live=\"polite\">3 classes</span>"));
+    let dom = run_chromium(
+        &bin,
+        &profile,
+        &["--dump-dom".into(), format!("{url}#filter=MALL%C3%81RD")],
+    )?;
+    assert!(
+        dom.contains("<span id=\"per-class-count\" aria-live=\"polite\">1 of 3 classes</span>"),
+        "the filter count"
+    );
+    assert_eq!(dom.matches("<tr hidden=\"\"").count(), 2, "two rows hidden");
+    let shown = dom
+        .split("<tr>")
+        .filter(|r| r.contains("MALLARD DUCK") && r.starts_with("<td class=\"n\" data-v=\"2\""))
+        .count();
+    assert_eq!(shown, 1, "the MALLARD DUCK row stays shown");
 
     // The screenshot: the requested size, and a real picture (many colours, not one flat fill).
     let shot = match std::env::var_os("BIRDS_REPORT_SCREENSHOT").filter(|p| !p.is_empty()) {

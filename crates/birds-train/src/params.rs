@@ -241,9 +241,12 @@ pub struct TrainParams {
     pub device: DeviceParam,
     /// Mixed precision (autocast + loss scaling) on CUDA; ignored on CPU.
     pub amp: bool,
-    /// Wall-time budget in seconds. After the first main-phase epoch (fine-tune: the first after the head warm-up)
-    /// the main phase is re-planned to the epochs that fit, so the schedule ends on time; and the run stops at an
-    /// epoch boundary when the next epoch would end more than 10 % past the budget. null = no budget.
+    /// Wall-time budget in seconds, counted from the start (feature extraction included). Steps 2–10 of the first main-
+    /// phase epoch (fine-tune: the first after the head warm-up) are timed and the main phase is re-planned to the
+    /// steps that fit, leaving time for one validation pass per epoch and the final test pass, so the schedule (cosine)
+    /// ends on time and an epoch may end early on the planned step; an epoch of fewer than 11 steps is planned at its
+    /// end instead (whole epochs). The run also stops at an epoch boundary when the next epoch would end more than 10 %
+    /// past the budget. null = no budget.
     pub time_budget_s: Option<f64>,
     /// Pixel normalisation fed to the network (recorded in the checkpoint).
     pub normalization: Normalization,

@@ -61,6 +61,10 @@ pub struct Summary {
     pub wall_time_s: f64,
     /// Mean training throughput over the run's training passes (images/s; feature-extract: embeddings/s).
     pub train_images_per_s: f64,
+    /// Images the training passes went through, over all epochs (a time-budget stop inside an epoch counts the
+    /// steps it took). 0 in summaries of older birds versions.
+    #[serde(default)]
+    pub train_images: u64,
     /// Epoch of the selected checkpoint.
     pub best_epoch: u32,
     /// Validation accuracy of the selected checkpoint.

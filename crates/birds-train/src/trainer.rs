@@ -98,6 +98,59 @@ impl Phase {
     }
 }
 
+/// The train steps of the first main-phase epoch timed for the budget plan: from step `.0` (the first steps pay for
+/// allocator and kernel warm-up) to step `.1`.
+const BUDGET_PROBE: (usize, usize) = (2, 10);
+
+/// A forward pass without gradients is this many times cheaper per image than a train step (Lite0 on 2 cores:
+/// 70.6 vs 13.0 images/s, docs/benchmarks.md; taken lower, so the estimate errs on the side of time to spare).
+const EVAL_SPEEDUP: f64 = 4.0;
+
+/// What the time budget's step plan is computed from.
+#[derive(Debug, Clone)]
+struct BudgetPlan {
+    budget_s: f64,
+    /// Wall time spent so far (resumed sessions included).
+    elapsed_s: f64,
+    /// Measured seconds per train step.
+    step_s: f64,
+    batch_size: usize,
+    steps_per_epoch: usize,
+    /// Main-phase steps already taken.
+    done_steps: usize,
+    /// Main-phase steps the params ask for.
+    asked_steps: usize,
+    /// Images evaluated after each epoch (valid) and once at the end (test).
+    eval_images: [usize; 2],
+    /// Main-phase epochs already ended (and validated).
+    validated_epochs: usize,
+}
+
+/// The main-phase steps that fit the budget: the steps left, plus one validation pass per epoch they end and the
+/// final test pass (each estimated at `EVAL_SPEEDUP`× the train step's per-image speed), must end by the budget.
+/// Never more than asked, never fewer than already taken.
+fn plan_steps(b: &BudgetPlan) -> usize {
+    let per_image = b.step_s / b.batch_size.max(1) as f64 / EVAL_SPEEDUP;
+    let val_s = b.eval_images[0] as f64 * per_image;
+    let left = b.budget_s - b.elapsed_s - b.eval_images[1] as f64 * per_image;
+    let spe = b.steps_per_epoch.max(1);
+    let fits = |k: usize| {
+        let passes = (b.done_steps + k).div_ceil(spe).saturating_sub(b.validated_epochs).max(1);
+        k as f64 * b.step_s + passes as f64 * val_s <= left
+    };
+    let most = b.asked_steps.saturating_sub(b.done_steps);
+    if fits(most) {
+        return b.asked_steps.max(b.done_steps);
+    }
+    // `fits` is monotone in k: binary search for the largest k that fits.
+    let (mut lo, mut hi) = (0usize, most);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(mid) { lo = mid } else { hi = mid - 1 }
+    }
+    b.done_steps + lo
+}
+
 /// `state/state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +161,10 @@ struct RunState {
     data: String,
     epochs_done: u32,
     planned_main_epochs: u32,
+    /// Main-phase steps planned by the time budget (set once, during the first main-phase epoch); None = every
+    /// step of `planned_main_epochs`.
+    #[serde(default)]
+    planned_main_steps: Option<usize>,
     best: Option<BestMetrics>,
     since_best: u32,
     history: Vec<HistoryRow>,
@@ -545,6 +602,7 @@ pub fn train(
             data: data.content_id(),
             epochs_done: 0,
             planned_main_epochs: res.epochs,
+            planned_main_steps: None,
             best: None,
             since_best: 0,
             history: Vec::new(),
@@ -591,23 +649,18 @@ pub fn train(
             tracing::info!(epoch = e + 1, trainable = opt.numel(), "backbone unfrozen");
         }
         let main_step0 = (e.saturating_sub(warmup_epochs)) as usize * steps;
-        let schedule = Schedule {
+        let mut schedule = Schedule {
             kind: p.schedule,
             base_lr: res.lr,
-            total_steps: st.planned_main_epochs as usize * steps,
+            total_steps: st
+                .planned_main_steps
+                .unwrap_or(st.planned_main_epochs as usize * steps),
             warmup_steps: if p.schedule == ScheduleKind::Cosine {
                 (p.warmup_epochs * steps as f64).round() as usize
             } else {
                 0
             },
             min_factor: p.min_lr_factor,
-        };
-        let lr_at = |i: usize| {
-            if phase == Phase::HeadWarmup {
-                res.lr
-            } else {
-                schedule.lr(main_step0 + i)
-            }
         };
 
         // Train pass.
@@ -619,11 +672,59 @@ pub fn train(
             opts.progress,
         );
         let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0, 0i64, 0usize, res.lr);
+        let mut probe_start: Option<Instant> = None;
         for (i, batch) in trainer.train_batches(e)?.enumerate() {
+            let main = phase != Phase::HeadWarmup;
+            if main && st.planned_main_steps.is_some_and(|planned| main_step0 + i >= planned) {
+                tracing::info!(
+                    epoch = e + 1,
+                    step = i,
+                    steps,
+                    "time budget: the epoch ends early, on the planned step"
+                );
+                break;
+            }
+            if main && st.planned_main_steps.is_none() && i == BUDGET_PROBE.0 {
+                probe_start = Some(Instant::now());
+            }
+            if let (Some(budget), Some(t0)) = (p.time_budget_s, probe_start)
+                && i == BUDGET_PROBE.1
+            {
+                probe_start = None;
+                let step_s = t0.elapsed().as_secs_f64() / (BUDGET_PROBE.1 - BUDGET_PROBE.0) as f64;
+                let plan = plan_steps(&BudgetPlan {
+                    budget_s: budget,
+                    elapsed_s: elapsed(&started),
+                    step_s,
+                    batch_size: p.batch_size,
+                    steps_per_epoch: steps,
+                    done_steps: main_step0 + i,
+                    asked_steps: st.planned_main_epochs as usize * steps,
+                    eval_images: [data.len(Split::Valid), data.len(Split::Test)],
+                    validated_epochs: (e - warmup_epochs) as usize,
+                });
+                if plan < st.planned_main_epochs as usize * steps {
+                    tracing::info!(
+                        planned_steps = plan,
+                        asked_steps = st.planned_main_epochs as usize * steps,
+                        step_s,
+                        budget,
+                        "time budget: main-phase steps planned to fit"
+                    );
+                }
+                st.planned_main_steps = Some(plan);
+                st.planned_main_epochs = plan.div_ceil(steps).max(1) as u32;
+                // The schedule follows the new plan from this step on (cosine ends on the last planned step).
+                schedule.total_steps = plan;
+            }
             let (x, y) = batch?;
             let x = to_device(&x, device);
             let y = to_device(&y, device);
-            lr = lr_at(i);
+            lr = if phase == Phase::HeadWarmup {
+                res.lr
+            } else {
+                schedule.lr(main_step0 + i)
+            };
             opt.zero_grad();
             let logits =
                 tch::autocast(amp, || trainer.forward_train(phase, &x)).to_kind(Kind::Float);
@@ -743,6 +844,7 @@ pub fn train(
         // Time budget: after the first main-phase epoch, plan the main epochs that fit.
         if let Some(budget) = p.time_budget_s
             && st.epochs_done == warmup_epochs + 1
+            && st.planned_main_steps.is_none()
         {
             let fit = ((budget - elapsed(&started)) / epoch_s).floor().max(0.0) as u32;
             let planned = (1 + fit).clamp(1, res.epochs);
@@ -782,7 +884,12 @@ pub fn train(
         }
     }
 
-    if stopped == StopReason::Completed && st.planned_main_epochs < res.epochs {
+    if stopped == StopReason::Completed
+        && (st.planned_main_epochs < res.epochs
+            || st
+                .planned_main_steps
+                .is_some_and(|planned| planned < res.epochs as usize * steps))
+    {
         stopped = StopReason::TimeBudget;
     }
 
@@ -805,6 +912,7 @@ pub fn train(
         stopped,
         wall_time_s: wall,
         train_images_per_s: st.train_images / st.train_seconds.max(1e-9),
+        train_images: st.train_images as u64,
         best_epoch: best.epoch,
         best_val_accuracy: best.val_accuracy,
         best_val_loss: best.val_loss,
@@ -922,4 +1030,57 @@ fn read_state(dir: &Path, out: &Path) -> Result<RunState> {
         dir: dir.clone(),
         reason: format!("{}: {e}", path.display()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> BudgetPlan {
+        BudgetPlan {
+            budget_s: 600.0,
+            elapsed_s: 100.0,
+            step_s: 1.0,
+            batch_size: 4,
+            steps_per_epoch: 100,
+            done_steps: 10,
+            asked_steps: 1000,
+            eval_images: [160, 80],
+            validated_epochs: 0,
+        }
+    }
+
+    /// Steps left = budget − elapsed − test pass − one validation pass per epoch ended.
+    #[test]
+    fn the_step_plan_leaves_time_for_each_validation_and_the_test() {
+        // Per image 1/4/4 s: valid 10 s, test 5 s. 500 s left − 5 s test: 485 s for k steps + validations.
+        // Ending in epoch 5 (done + k ≤ 500): k + 5 × 10 ≤ 485 → k ≤ 435 → 445 steps, inside epoch 5. ✓
+        assert_eq!(plan_steps(&plan()), 445);
+        // Room for everything asked: the plan is what was asked.
+        assert_eq!(
+            plan_steps(&BudgetPlan {
+                budget_s: 1e6,
+                ..plan()
+            }),
+            1000
+        );
+        // Nothing left: stop where it stands, never before.
+        assert_eq!(
+            plan_steps(&BudgetPlan {
+                elapsed_s: 700.0,
+                ..plan()
+            }),
+            10
+        );
+        // Epochs already validated are not paid for again.
+        let later = BudgetPlan {
+            done_steps: 210,
+            validated_epochs: 2,
+            elapsed_s: 100.0,
+            ..plan()
+        };
+        // k + passes × 10 ≤ 485 with passes = ceil((210 + k) / 100) − 2: k = 445 → 655 → 5 passes → 495 > 485;
+        // k = 435 → 645 → 5 passes → 485 ✓.
+        assert_eq!(plan_steps(&later), 645);
+    }
 }

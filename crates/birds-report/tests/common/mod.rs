@@ -96,6 +96,7 @@ fn summary(mode: &str, model: &str, epochs: u32, val: f64, test: f64, wall: f64)
         stopped: StopReason::Completed,
         wall_time_s: wall,
         train_images_per_s: 40.0,
+        train_images: 720,
         best_epoch: epochs,
         best_val_accuracy: val,
         best_val_loss: 1.0 - val,

@@ -350,11 +350,13 @@ impl Cache {
             // cache contract): after MADV_DONTNEED the next access faults the same bytes back in from the file;
             // no reference can observe a change. Concurrent readers of a shared edge page refault it the same way.
             let _ = unsafe {
-                self.inner.shards[shard as usize].map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    offset,
-                    self.inner.image_bytes,
-                )
+                self.inner.shards[shard as usize]
+                    .map
+                    .unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        offset,
+                        self.inner.image_bytes,
+                    )
             };
         }
     }

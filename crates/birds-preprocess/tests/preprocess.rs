@@ -626,7 +626,11 @@ fn the_loader_releases_the_shard_pages_it_read() {
     preprocess(&f.index_dir, &out, &params(224, 32), quiet()).unwrap();
     let cache = Cache::open(&out).unwrap();
     let all = cache.all();
-    let before: Vec<Vec<u8>> = all.ids().iter().map(|&id| cache.image(id).to_vec()).collect();
+    let before: Vec<Vec<u8>> = all
+        .ids()
+        .iter()
+        .map(|&id| cache.image(id).to_vec())
+        .collect();
     let touched = resident_kb_of_maps_in(&out);
     let images_kb = (all.len() * 256 * 256 * 3 / 1024) as u64;
     assert!(

@@ -135,7 +135,10 @@ fn plan_steps(b: &BudgetPlan) -> usize {
     let left = b.budget_s - b.elapsed_s - b.eval_images[1] as f64 * per_image;
     let spe = b.steps_per_epoch.max(1);
     let fits = |k: usize| {
-        let passes = (b.done_steps + k).div_ceil(spe).saturating_sub(b.validated_epochs).max(1);
+        let passes = (b.done_steps + k)
+            .div_ceil(spe)
+            .saturating_sub(b.validated_epochs)
+            .max(1);
         k as f64 * b.step_s + passes as f64 * val_s <= left
     };
     let most = b.asked_steps.saturating_sub(b.done_steps);
@@ -675,15 +678,6 @@ pub fn train(
         let mut probe_start: Option<Instant> = None;
         for (i, batch) in trainer.train_batches(e)?.enumerate() {
             let main = phase != Phase::HeadWarmup;
-            if main && st.planned_main_steps.is_some_and(|planned| main_step0 + i >= planned) {
-                tracing::info!(
-                    epoch = e + 1,
-                    step = i,
-                    steps,
-                    "time budget: the epoch ends early, on the planned step"
-                );
-                break;
-            }
             if main && st.planned_main_steps.is_none() && i == BUDGET_PROBE.0 {
                 probe_start = Some(Instant::now());
             }
@@ -716,6 +710,19 @@ pub fn train(
                 st.planned_main_epochs = plan.div_ceil(steps).max(1) as u32;
                 // The schedule follows the new plan from this step on (cosine ends on the last planned step).
                 schedule.total_steps = plan;
+            }
+            if main
+                && st
+                    .planned_main_steps
+                    .is_some_and(|planned| main_step0 + i >= planned)
+            {
+                tracing::info!(
+                    epoch = e + 1,
+                    step = i,
+                    steps,
+                    "time budget: the epoch ends early, on the planned step"
+                );
+                break;
             }
             let (x, y) = batch?;
             let x = to_device(&x, device);
@@ -1053,9 +1060,9 @@ mod tests {
     /// Steps left = budget − elapsed − test pass − one validation pass per epoch ended.
     #[test]
     fn the_step_plan_leaves_time_for_each_validation_and_the_test() {
-        // Per image 1/4/4 s: valid 10 s, test 5 s. 500 s left − 5 s test: 485 s for k steps + validations.
-        // Ending in epoch 5 (done + k ≤ 500): k + 5 × 10 ≤ 485 → k ≤ 435 → 445 steps, inside epoch 5. ✓
-        assert_eq!(plan_steps(&plan()), 445);
+        // Per image 1 s / 4 images / 4 = 1/16 s: valid 10 s, test 5 s. 500 s left − 5 s test: 495 s for k steps and
+        // the validations. Ending in epoch 5 (done + k ≤ 500): k + 5 × 10 ≤ 495 → k ≤ 445 → 455 steps. ✓
+        assert_eq!(plan_steps(&plan()), 455);
         // Room for everything asked: the plan is what was asked.
         assert_eq!(
             plan_steps(&BudgetPlan {
@@ -1079,8 +1086,8 @@ mod tests {
             elapsed_s: 100.0,
             ..plan()
         };
-        // k + passes × 10 ≤ 485 with passes = ceil((210 + k) / 100) − 2: k = 445 → 655 → 5 passes → 495 > 485;
-        // k = 435 → 645 → 5 passes → 485 ✓.
-        assert_eq!(plan_steps(&later), 645);
+        // k + passes × 10 ≤ 495 with passes = ceil((210 + k) / 100) − 2: k = 455 → 665 → 5 passes → 505 > 495;
+        // k = 445 → 655 → 5 passes → 495 ✓.
+        assert_eq!(plan_steps(&later), 655);
     }
 }

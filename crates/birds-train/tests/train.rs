@@ -471,13 +471,22 @@ fn stops_early_and_on_the_time_budget() {
     p.epochs = Some(5);
     let s = train(&p, &data, &dir.path().join("budget"), &opts(dir.path())).unwrap();
     assert_eq!((s.epochs, s.stopped), (1, StopReason::TimeBudget));
-    assert_eq!(s.train_images, 24, "a whole epoch of 24 images (3 steps: too few to time)");
+    assert_eq!(
+        s.train_images, 24,
+        "a whole epoch of 24 images (3 steps: too few to time)"
+    );
     // One long epoch (12 steps of 2 images) under a budget it cannot fit: steps 2–10 are timed and the epoch ends on
     // the planned step (here the 10th: nothing more fits) instead of running to its end (at full size one epoch
     // is hours).
     p.batch_size = 2;
     p.epochs = Some(1);
-    let s = train(&p, &data, &dir.path().join("budget-steps"), &opts(dir.path())).unwrap();
+    let s = train(
+        &p,
+        &data,
+        &dir.path().join("budget-steps"),
+        &opts(dir.path()),
+    )
+    .unwrap();
     assert_eq!((s.epochs, s.stopped), (1, StopReason::TimeBudget));
     assert_eq!(s.train_images, 20, "the epoch should end on step 10 of 12");
     // A budget the run fits in leaves the plan alone.
@@ -486,8 +495,17 @@ fn stops_early_and_on_the_time_budget() {
         .unwrap();
     p.batch_size = 2;
     p.epochs = Some(2);
-    let s = train(&p, &data, &dir.path().join("budget-fits"), &opts(dir.path())).unwrap();
-    assert_eq!((s.epochs, s.stopped, s.train_images), (2, StopReason::Completed, 48));
+    let s = train(
+        &p,
+        &data,
+        &dir.path().join("budget-fits"),
+        &opts(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(
+        (s.epochs, s.stopped, s.train_images),
+        (2, StopReason::Completed, 48)
+    );
 }
 
 #[test]

@@ -19,6 +19,10 @@ first BIRDS_FULL_PEER_IMAGES (default 4096) images of the same preprocess cache 
 after the last stage the report is opened in headless Chromium (plain, and filtered by `#filter=warbler`), timed,
 and screenshotted to artifacts/full/report/screenshot.png.
 
+Each run saves what it measured to artifacts/full/bench.json; BIRDS_FULL_STAGES=preprocess[,evaluate…] reruns just
+those stages of the last run (same data and artifacts) and rewrites the section with their new rows, saying which rows
+were rerun, at which commit and when.
+
 Env: BIRDS_BIN (default $CARGO_TARGET_DIR/release/birds or target/release/birds), BIRDS_FULL_SCALE (default 1: images per species × this, at least 1 train, valid and test as BIRDS 525's 5 down
 to 1), BIRDS_FULL_CLASSES (default 525), BIRDS_FULL_ROOT, BIRDS_FULL_THREADS (default: all cores), BIRDS_FULL_DOC
 (default docs/benchmarks.md; `-` writes nothing). Only the standard library is used.
@@ -48,6 +52,9 @@ FULL = SCALE == 1 and CLASSES == 525
 DEFAULT_ROOT = "data/birds525-synth" if FULL else f"data/full-bench-{CLASSES}-{SCALE:g}"
 DATA_ROOT = os.environ.get("BIRDS_FULL_ROOT", DEFAULT_ROOT)
 ART = ROOT / "artifacts" / "full"
+# What the last run measured (rows, peer, browser): BIRDS_FULL_STAGES=preprocess,… reruns those stages only and
+# replaces their rows, each row keeping the commit and time it was measured at.
+RESULTS = ART / "bench.json"
 # The bench's own feature cache, emptied before the feature-extract stage so that the embedding pass is measured.
 FEATURES = ART / ".cache-features"
 BEGIN, END = "<!-- full-size:begin -->", "<!-- full-size:end -->"
@@ -234,9 +241,8 @@ def fmt_bytes(b: int) -> str:
     return f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.1f} MB"
 
 
-def section(rows: list[dict], started: datetime.datetime, total: float, peer: dict, browser: dict) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "?"
+def section(rows: list[dict], started: datetime.datetime, total: float, peer: dict, browser: dict,
+            commit: str) -> str:
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -262,6 +268,12 @@ def section(rows: list[dict], started: datetime.datetime, total: float, peer: di
     L.append("Each stage ran alone and forced (`birds run full --stage S --force`) under `/usr/bin/time -v`: wall "
              "time, the peak RSS of the largest process, disk = `du` of its out folder (dataset: the data root).")
     L.append("")
+    rerun = [r for r in rows if r.get("commit", commit) != commit]
+    if rerun:
+        L.append("Rerun later, alone (`BIRDS_FULL_STAGES`), on the same data and artifacts: "
+                 + "; ".join(f"`{r['stage']}` at commit {r['commit']}, {r.get('measured', '?')} UTC" for r in rerun)
+                 + ". Every other row is from the whole run.")
+        L.append("")
     L.append("| stage | ok | wall | images | images/s | peak RSS | disk written |")
     L.append("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -375,23 +387,49 @@ def write_doc(text: str) -> None:
     log(f"wrote the Full size section of {doc}")
 
 
+def commit() -> str:
+    c = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return c.stdout.strip() or "?"
+
+
 def main() -> int:
     if not BIRDS.is_file():
         print(f"{BIRDS} missing: run `cargo build --release -p birds-cli` (or `just build`)", file=sys.stderr)
         return 1
+    only = [x for x in os.environ.get("BIRDS_FULL_STAGES", "").split(",") if x]
+    unknown = [x for x in only if x not in STAGES]
+    if unknown:
+        print(f"BIRDS_FULL_STAGES: unknown stage(s) {unknown}; stages: {', '.join(STAGES)}", file=sys.stderr)
+        return 1
+    earlier = read_json(RESULTS) if only else None
+    if only and not earlier:
+        print(f"BIRDS_FULL_STAGES reruns stages of an earlier run, but {RESULTS} is missing: run it whole first",
+              file=sys.stderr)
+        return 1
     started = datetime.datetime.now(datetime.timezone.utc)
     t = time.monotonic()
-    rows, peer = [], {}
+    rows = list(earlier["rows"]) if earlier else []
+    peer = earlier.get("peer", {}) if earlier else {}
     for stage in STAGES:
-        rows.append(run_stage(stage))
-        if not rows[-1]["ok"] and stage in ("dataset", "ingest", "preprocess"):
+        if only and stage not in only:
+            continue
+        row = run_stage(stage)
+        row["commit"], row["measured"] = commit(), f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}"
+        rows = [r for r in rows if r["stage"] != stage] + [row]
+        rows.sort(key=lambda r: STAGES.index(r["stage"]))
+        if not row["ok"] and stage in ("dataset", "ingest", "preprocess") and not only:
             log("an early stage failed: the rest cannot run")
             break
         if stage == "train-feature-extract":
             peer = run_peer()
-    total = time.monotonic() - t
+    total = earlier["total_s"] if earlier else time.monotonic() - t
+    run_started = datetime.datetime.fromisoformat(earlier["started"]) if earlier else started
     browser = open_report()
-    write_doc(section(rows, started, total, peer, browser))
+    results = {"started": run_started.isoformat(), "total_s": total, "commit": earlier["commit"] if earlier else commit(),
+               "rows": rows, "peer": peer, "browser": browser}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))
+    write_doc(section(rows, run_started, total, peer, browser, results["commit"]))
     return 0 if all(r["ok"] for r in rows) else 1
 
 

@@ -62,6 +62,9 @@ pub struct Run {
     pub history: Vec<birds_train::history::HistoryRow>,
     /// The training params from `checkpoint.json` (null when absent).
     pub params: serde_json::Value,
+    /// `test_predictions.parquet`: (true class, predicted) per test image; None when the run has none (no test
+    /// split, or an older birds version).
+    pub test_predictions: Option<Vec<(u32, u32)>>,
 }
 
 /// A row of `per_class.parquet`.
@@ -417,12 +420,22 @@ pub fn load_run(input: &str, dir: &Path) -> Result<Run> {
     } else {
         serde_json::Value::Null
     };
+    let predictions_path = dir.join(tr::TEST_PREDICTIONS.file);
+    let test_predictions = if predictions_path.is_file() {
+        Some(
+            birds_train::history::read_test_predictions(&predictions_path)
+                .map_err(|e| ReportError::file(&predictions_path, e))?,
+        )
+    } else {
+        None
+    };
     Ok(Run {
         input: input.into(),
         name: folder_name(dir),
         summary,
         history,
         params,
+        test_predictions,
     })
 }
 

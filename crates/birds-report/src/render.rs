@@ -551,11 +551,6 @@ fn section_comparison(cx: &mut Ctx<'_>, data: &Loaded) -> String {
         return cx
             .not_run("the report has no training run inputs, so there is nothing to compare.");
     }
-    let score = |r: &Run| {
-        r.summary
-            .test_accuracy
-            .unwrap_or(r.summary.best_val_accuracy)
-    };
     let best = data
         .runs
         .iter()
@@ -642,8 +637,89 @@ fn section_comparison(cx: &mut Ctx<'_>, data: &Loaded) -> String {
             s.push_str(r#"<p class="lead">Add both a pretrained run (feature-extract or fine-tune) and a scratch run to see the objective-1 comparison in one sentence.</p>"#);
         }
     }
+    s.push_str(&paired(data));
+    for r in data
+        .runs
+        .iter()
+        .filter(|r| r.summary.best_phase.as_deref() == Some("head-warmup"))
+    {
+        let _ = write!(
+            s,
+            r#"<p class="verdict">Fine-tuning did not improve on the head alone: the checkpoint <b>{}</b> kept is its head warm-up epoch {} (backbone still frozen), so its figures are a linear probe's; the unfrozen epochs scored lower on validation.</p>"#,
+            escape(&r.name),
+            r.summary.best_epoch,
+        );
+    }
     s.push_str(r#"<p class="lead">Accuracy is of the checkpoint selected on validation; the highlighted row is the best test (else validation) accuracy. Wall time includes feature extraction and evaluation.</p>"#);
     s
+}
+
+/// A run's headline accuracy: test, else validation.
+fn score(r: &Run) -> f64 {
+    r.summary
+        .test_accuracy
+        .unwrap_or(r.summary.best_val_accuracy)
+}
+
+/// Fine-tune vs feature-extract on the same test images, image by image: what each gets right that the other
+/// misses, and McNemar's exact p-value, so that a difference of an image or two is not sold as a win.
+fn paired(data: &Loaded) -> String {
+    let best = |mode: &str| {
+        data.runs
+            .iter()
+            .filter(|r| r.summary.mode == mode && r.test_predictions.is_some())
+            .max_by(|a, b| score(a).total_cmp(&score(b)))
+    };
+    let (Some(ft), Some(fe)) = (best("fine-tune"), best("feature-extract")) else {
+        return String::new();
+    };
+    let (Some(a), Some(b)) = (&ft.test_predictions, &fe.test_predictions) else {
+        return String::new();
+    };
+    let Some(p) = birds_evaluate::metrics::paired_comparison(a, b) else {
+        return format!(
+            r#"<p class="lead">No paired comparison of <b>{}</b> and <b>{}</b>: their test predictions are not of the same images ({} and {} images, or other classes).</p>"#,
+            escape(&ft.name),
+            escape(&fe.name),
+            a.len(),
+            b.len()
+        );
+    };
+    let diff = p.first_only as i64 - p.second_only as i64;
+    let verdict = if p.first_only + p.second_only == 0 {
+        "they get exactly the same images right".to_string()
+    } else if p.p_value < 0.05 {
+        format!(
+            "{} is ahead by {} images, unlikely to be chance (p &lt; 0.05)",
+            if diff > 0 {
+                "fine-tune"
+            } else {
+                "feature-extract"
+            },
+            diff.abs()
+        )
+    } else {
+        format!(
+            "a difference of {} image{} that chance explains as well (p ≥ 0.05): no evidence either way",
+            diff.abs(),
+            if diff.abs() == 1 { "" } else { "s" }
+        )
+    };
+    format!(
+        r#"<p class="verdict" id="paired">Same {} test images, image by image: <b>{}</b> (fine-tune) gets <b>{}</b> right that <b>{}</b> (feature-extract) misses, and misses <b>{}</b> that it gets right; both right on {}. McNemar's exact test: p {}; {}.</p>"#,
+        p.images,
+        escape(&ft.name),
+        p.first_only,
+        escape(&fe.name),
+        p.second_only,
+        p.both,
+        if p.p_value < 0.001 {
+            "&lt; 0.001".to_string()
+        } else {
+            format!("= {}", num(p.p_value, 3))
+        },
+        verdict
+    )
 }
 
 fn section_summary(cx: &mut Ctx<'_>, data: &Loaded) -> String {

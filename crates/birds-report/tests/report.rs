@@ -227,3 +227,62 @@ fn pipeline_stage_reads_inputs_by_name() -> TestResult {
     assert!(html.contains("train-scratch"));
     Ok(())
 }
+
+/// A fine-tune whose kept checkpoint is a head warm-up epoch is called what it is: no improvement on the head.
+#[test]
+fn a_fine_tune_kept_at_its_warm_up_says_it_did_not_improve_on_the_head() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let inputs = write_all(dir.path())?;
+    let (html, _) = page(&inputs, &dir.path().join("r1"))?;
+    assert!(!html.contains("Fine-tuning did not improve on the head alone"));
+    let ft = dir.path().join("train-fine-tune");
+    let mut s = birds_train::summary::Summary::read(&ft)?;
+    s.best_epoch = 1;
+    s.best_phase = Some("head-warmup".into());
+    s.write(&ft)?;
+    let (html, _) = page(&inputs, &dir.path().join("r2"))?;
+    assert!(
+        html.contains("Fine-tuning did not improve on the head alone: the checkpoint <b>train-fine-tune</b> kept is its head warm-up epoch 1"),
+        "the warm-up verdict"
+    );
+    Ok(())
+}
+
+/// Fine-tune vs feature-extract image by image: the counts of a hand-made case, McNemar's p, and the words.
+#[test]
+fn the_paired_comparison_counts_what_each_run_alone_gets_right() -> TestResult {
+    use birds_train::history::write_test_predictions;
+    let dir = tempfile::tempdir()?;
+    let inputs = write_all(dir.path())?;
+    let truth = [0, 1, 2, 0, 1, 2];
+    // Fine-tune wrong on image 5 only; feature-extract right on images 0, 1 and 4 only.
+    write_test_predictions(
+        &dir.path().join("train-fine-tune/test_predictions.parquet"),
+        &truth,
+        &[0, 1, 2, 0, 1, 0],
+    )?;
+    write_test_predictions(
+        &dir.path()
+            .join("train-feature-extract/test_predictions.parquet"),
+        &truth,
+        &[0, 1, 0, 1, 1, 0],
+    )?;
+    let (html, _) = page(&inputs, &dir.path().join("r1"))?;
+    assert!(
+        html.contains("Same 6 test images, image by image: <b>train-fine-tune</b> (fine-tune) gets <b>2</b> right that <b>train-feature-extract</b> (feature-extract) misses, and misses <b>0</b> that it gets right; both right on 3. McNemar's exact test: p = 0.500; a difference of 2 images that chance explains as well"),
+        "{}",
+        html.split("id=\"paired\"").nth(1).unwrap_or("no paired paragraph")
+    );
+    // Other images (a different count): said, not compared.
+    write_test_predictions(
+        &dir.path()
+            .join("train-feature-extract/test_predictions.parquet"),
+        &truth[..5],
+        &[0, 1, 0, 1, 1],
+    )?;
+    let (html, _) = page(&inputs, &dir.path().join("r2"))?;
+    assert!(html.contains(
+        "No paired comparison of <b>train-fine-tune</b> and <b>train-feature-extract</b>"
+    ));
+    Ok(())
+}

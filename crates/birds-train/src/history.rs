@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use birds_core::schema::train::HISTORY;
+use birds_core::schema::train::{HISTORY, TEST_PREDICTIONS};
 use plotters::prelude::*;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -122,6 +122,60 @@ pub fn read_history(path: &Path) -> Result<Vec<HistoryRow>> {
             seconds: secs[i],
         })
         .collect())
+}
+
+/// Writes `test_predictions.parquet` atomically: row i is test image i, its true class and the predicted class.
+pub fn write_test_predictions(path: &Path, class_ids: &[u32], predicted: &[u32]) -> Result<()> {
+    if class_ids.len() != predicted.len() {
+        return Err(TrainError::Data(format!(
+            "{} labels but {} predictions for {}",
+            class_ids.len(),
+            predicted.len(),
+            path.display()
+        )));
+    }
+    let n = class_ids.len();
+    let columns = vec![
+        Column::new("index".into(), (0..n as u32).collect::<Vec<u32>>()),
+        Column::new("class_id".into(), class_ids.to_vec()),
+        Column::new("predicted".into(), predicted.to_vec()),
+    ];
+    write_frame(path, n, columns, &TEST_PREDICTIONS)
+}
+
+/// Reads `test_predictions.parquet`: (true class, predicted class) per test image, in index order. Errors name the
+/// file: a missing column, a null, or indices that are not 0, 1, 2, ….
+pub fn read_test_predictions(path: &Path) -> Result<Vec<(u32, u32)>> {
+    let err = |source| TrainError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(|e| TrainError::file("opening", path, e))?;
+    let df = ParquetReader::new(file).finish().map_err(err)?;
+    let col = |name: &str| -> Result<Vec<Option<u32>>> {
+        Ok(df
+            .column(name)
+            .map_err(err)?
+            .u32()
+            .map_err(err)?
+            .iter()
+            .collect())
+    };
+    let (index, class, pred) = (col("index")?, col("class_id")?, col("predicted")?);
+    let mut out = Vec::with_capacity(index.len());
+    for (i, ((x, c), p)) in index.iter().zip(&class).zip(&pred).enumerate() {
+        match (x, c, p) {
+            (Some(x), Some(c), Some(p)) if *x as usize == i => out.push((*c, *p)),
+            _ => {
+                return Err(TrainError::file(
+                    "reading",
+                    path,
+                    format!("row {i}: null, or `index` out of order"),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn series(rows: &[HistoryRow], split: &str, value: fn(&HistoryRow) -> f64) -> Vec<(f64, f64)> {

@@ -124,6 +124,19 @@ impl SelectMetric {
     }
 }
 
+/// What fine-tune's head warm-up trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadWarmupOn {
+    /// The cached pooled features of the frozen backbone, exactly as feature-extract trains its head (LP-FT: a
+    /// linear probe, then fine-tuning; seconds instead of full forward passes, and the cache is shared with a
+    /// feature-extract run on the same data and weights).
+    #[default]
+    Features,
+    /// Full forward passes of the training images through the frozen backbone (augmented).
+    Images,
+}
+
 /// Which backbone groups fine-tuning unfreezes after the head warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(try_from = "serde_json::Value", into = "serde_json::Value")]
@@ -200,6 +213,9 @@ pub struct TrainParams {
     pub epochs: Option<u32>,
     /// Fine-tune: epochs training only the head, backbone frozen and in evaluation mode, before unfreezing.
     pub head_warmup_epochs: u32,
+    /// Fine-tune: what the head warm-up trains on: `features` (default; the cached embeddings, as feature-extract)
+    /// or `images`.
+    pub head_warmup_on: HeadWarmupOn,
     /// Training batch size.
     pub batch_size: usize,
     /// Evaluation (and feature extraction) batch size.
@@ -252,9 +268,11 @@ pub struct TrainParams {
     pub normalization: Normalization,
     /// Pretrained weights (feature-extract, fine-tune); default: the ImageNet Lite0 weights of `just setup`.
     pub weights: Option<PathBuf>,
-    /// Feature-extract: also embed horizontally flipped training images (twice the head's training data).
+    /// Feature-extract (and fine-tune's warm-up on features): also embed horizontally flipped training images (twice
+    /// the head's training data).
     pub flip_features: bool,
-    /// Feature-extract: folder of the feature cache (default `artifacts/.cache/features` under the project root).
+    /// Feature-extract (and fine-tune's warm-up on features): folder of the feature cache (default
+    /// `artifacts/.cache/features` under the project root).
     pub feature_cache: Option<PathBuf>,
     /// Training-time augmentation, passed to the loader (see docs/preprocess.md); `{}` = the loader's defaults.
     pub augment: crate::data::AugmentParams,
@@ -269,6 +287,7 @@ impl Default for TrainParams {
             width: None,
             epochs: None,
             head_warmup_epochs: 1,
+            head_warmup_on: HeadWarmupOn::default(),
             batch_size: 32,
             eval_batch_size: 64,
             lr: None,

@@ -26,6 +26,7 @@ const RUN_ENTRIES: &[&str] = &[
     MODEL_FILE,
     META_FILE,
     "history.parquet",
+    birds_core::schema::train::TEST_PREDICTIONS.file,
     CURVES_FILE,
     SUMMARY_FILE,
     STATE_DIR,

@@ -67,6 +67,10 @@ pub struct Summary {
     pub train_images: u64,
     /// Epoch of the selected checkpoint.
     pub best_epoch: u32,
+    /// Phase of that epoch (`head-warmup`, `fine-tune`, `feature-extract`, `scratch`): a fine-tune whose best epoch
+    /// is a warm-up epoch did not improve on the head alone. Absent in summaries of older birds versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_phase: Option<String>,
     /// Validation accuracy of the selected checkpoint.
     pub best_val_accuracy: f64,
     /// Validation loss of the selected checkpoint.

@@ -35,7 +35,9 @@ use crate::data::{BatchIter, DataSource, permutation};
 use crate::features::{self, FeatureKey, Features};
 use crate::history::{HistoryRow, plot_curves, write_history};
 use crate::optim::{LossScaler, Optimizer};
-use crate::params::{Mode, Resolved, ScheduleKind, SelectMetric, TrainParams, Unfreeze};
+use crate::params::{
+    HeadWarmupOn, Mode, Resolved, ScheduleKind, SelectMetric, TrainParams, Unfreeze,
+};
 use crate::schedule::Schedule;
 use crate::summary::{StopReason, Summary};
 use crate::{Result, TrainError};
@@ -276,6 +278,17 @@ fn check_classes(theirs: &[String], ours: &[String], what: &str) -> Result<()> {
     )))
 }
 
+/// One evaluation pass over a split.
+struct EvalPass {
+    loss: f64,
+    accuracy: f64,
+    images: usize,
+    seconds: f64,
+    /// True and top-1 predicted class of each image, in the split's order.
+    labels: Vec<u32>,
+    predicted: Vec<u32>,
+}
+
 struct Trainer<'a> {
     res: &'a Resolved,
     data: &'a dyn DataSource,
@@ -328,11 +341,18 @@ impl Trainer<'_> {
         opt.add_group("backbone", self.p().backbone_lr_factor, vars);
     }
 
-    /// Training-mode logits of a batch (`x`: images, or embeddings in feature-extract mode).
+    /// Whether `phase` trains and evaluates on the cached embeddings (feature-extract, and fine-tune's head warm-up
+    /// on features while they are loaded) rather than on images.
+    fn uses_features(&self, phase: Phase) -> bool {
+        self.features.is_some() && matches!(phase, Phase::FeatureExtract | Phase::HeadWarmup)
+    }
+
+    /// Training-mode logits of a batch (`x`: images, or embeddings when [`Self::uses_features`]).
     fn forward_train(&self, phase: Phase, x: &Tensor) -> Tensor {
         let net = &self.net;
         match phase {
             Phase::FeatureExtract => net.classify_embedding(x, true),
+            Phase::HeadWarmup if self.uses_features(phase) => net.classify_embedding(x, true),
             Phase::HeadWarmup => {
                 let emb = tch::no_grad(|| net.embed(x, false));
                 net.classify_embedding(&emb, true)
@@ -345,23 +365,30 @@ impl Trainer<'_> {
         }
     }
 
-    /// Evaluation loss (plain cross-entropy), accuracy, count and seconds on `split`.
-    fn evaluate(&self, split: Split) -> Result<(f64, f64, usize, f64)> {
+    /// Evaluation loss (plain cross-entropy), accuracy, count and seconds on `split` (embeddings when `phase`
+    /// [uses features](Self::uses_features)).
+    fn evaluate(&self, split: Split, phase: Phase) -> Result<EvalPass> {
         let start = Instant::now();
         let (mut loss, mut correct, mut n) = (0.0, 0i64, 0usize);
+        let (mut labels, mut predicted) = (Vec::new(), Vec::new());
         let mut step = |logits: Tensor, y: &Tensor| {
             let logits = logits.to_kind(Kind::Float);
             loss += logits
                 .cross_entropy_loss::<Tensor>(y, None, Reduction::Sum, -100, 0.0)
                 .double_value(&[]);
-            correct += logits
-                .argmax(-1, false)
-                .eq_tensor(y)
-                .sum(Kind::Int64)
-                .int64_value(&[]);
+            let top = logits.argmax(-1, false);
+            correct += top.eq_tensor(y).sum(Kind::Int64).int64_value(&[]);
             n += y.size()[0] as usize;
+            let ids = |t: &Tensor| {
+                Vec::<i64>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Int64))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| v as u32)
+            };
+            labels.extend(ids(y));
+            predicted.extend(ids(&top));
         };
-        if let Some(f) = &self.features {
+        if let Some(f) = self.features.as_ref().filter(|_| self.uses_features(phase)) {
             let sf = match split {
                 Split::Train => &f.train,
                 Split::Valid => &f.valid,
@@ -387,18 +414,20 @@ impl Trainer<'_> {
             }
         }
         let n_f = n.max(1) as f64;
-        Ok((
-            loss / n_f,
-            correct as f64 / n_f,
-            n,
-            start.elapsed().as_secs_f64(),
-        ))
+        Ok(EvalPass {
+            loss: loss / n_f,
+            accuracy: correct as f64 / n_f,
+            images: n,
+            seconds: start.elapsed().as_secs_f64(),
+            labels,
+            predicted,
+        })
     }
 
-    /// Training batches of epoch `epoch`.
-    fn train_batches(&self, epoch: u32) -> Result<BatchIter<'_>> {
+    /// Training batches of epoch `epoch` in `phase`.
+    fn train_batches(&self, epoch: u32, phase: Phase) -> Result<BatchIter<'_>> {
         let p = self.p();
-        match &self.features {
+        match self.features.as_ref().filter(|_| self.uses_features(phase)) {
             Some(f) => {
                 let n = f.train.labels.size()[0] as usize;
                 let order = permutation(n, p.seed, u64::from(epoch));
@@ -421,8 +450,8 @@ impl Trainer<'_> {
         }
     }
 
-    fn steps_per_epoch(&self) -> usize {
-        let n = match &self.features {
+    fn steps_per_epoch(&self, phase: Phase) -> usize {
+        let n = match self.features.as_ref().filter(|_| self.uses_features(phase)) {
             Some(f) => f.train.labels.size()[0] as usize,
             None => self.data.len(Split::Train),
         };
@@ -522,9 +551,18 @@ pub fn train(
         Unfreeze::Last(n) => n_groups - n.min(n_groups),
     };
 
-    // Feature-extract: embeddings of every image, from the cache when possible.
+    let warmup_epochs = if p.mode == Mode::FineTune {
+        p.head_warmup_epochs
+    } else {
+        0
+    };
+    // Feature-extract, and fine-tune's head warm-up on features (LP-FT) unless a resumed run is past it: embeddings
+    // of every image, from the cache when possible (the key is the same, so the two modes share it).
+    let warmup_on_features = p.mode == Mode::FineTune
+        && p.head_warmup_on == HeadWarmupOn::Features
+        && prior.as_ref().map_or(0, |st| st.epochs_done) < warmup_epochs;
     let mut feature_info = None;
-    let features = if p.mode == Mode::FeatureExtract {
+    let features = if p.mode == Mode::FeatureExtract || warmup_on_features {
         let weights = res.weights.clone().unwrap_or_default();
         let weights_file = if weights.is_dir() {
             weights.join(MODEL_FILE)
@@ -579,18 +617,15 @@ pub fn train(
         features,
         eval_groups,
     };
-    let steps = trainer.steps_per_epoch();
-    if steps == 0 {
+    // Steps of a main-phase epoch (the schedule's unit); a warm-up epoch on features has its own count.
+    let main_phase = phase_of(p.mode, warmup_epochs, warmup_epochs);
+    let steps = trainer.steps_per_epoch(main_phase);
+    if steps == 0 || trainer.steps_per_epoch(phase_of(p.mode, warmup_epochs, 0)) == 0 {
         return Err(TrainError::Data(format!(
             "no full training batch of {}: lower `batch_size`",
             p.batch_size
         )));
     }
-    let warmup_epochs = if p.mode == Mode::FineTune {
-        p.head_warmup_epochs
-    } else {
-        0
-    };
 
     let mut st = match prior {
         Some(st) => {
@@ -648,6 +683,8 @@ pub fn train(
         if new_phase != phase {
             // Head warm-up → fine-tune: the backbone joins; the head's optimiser state carries on.
             trainer.add_backbone(&mut opt);
+            // The embeddings served the warm-up; the backbone's phase trains on images. Free them.
+            trainer.features = None;
             phase = new_phase;
             tracing::info!(epoch = e + 1, trainable = opt.numel(), "backbone unfrozen");
         }
@@ -670,13 +707,13 @@ pub fn train(
         tch::manual_seed(p.seed.wrapping_add(u64::from(e)) as i64);
         let epoch_start = Instant::now();
         let bar = progress_bar(
-            steps as u64,
+            trainer.steps_per_epoch(phase) as u64,
             &format!("epoch {}/{}", e + 1, total_epochs),
             opts.progress,
         );
         let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0, 0i64, 0usize, res.lr);
         let mut probe_start: Option<Instant> = None;
-        for (i, batch) in trainer.train_batches(e)?.enumerate() {
+        for (i, batch) in trainer.train_batches(e, phase)?.enumerate() {
             let main = phase != Phase::HeadWarmup;
             if main && st.planned_main_steps.is_none() && i == BUDGET_PROBE.0 {
                 probe_start = Some(Instant::now());
@@ -790,7 +827,13 @@ pub fn train(
             loss_sum / seen.max(1) as f64,
             correct as f64 / seen.max(1) as f64,
         );
-        let (val_loss, val_acc, n_val, val_s) = trainer.evaluate(Split::Valid)?;
+        let EvalPass {
+            loss: val_loss,
+            accuracy: val_acc,
+            images: n_val,
+            seconds: val_s,
+            ..
+        } = trainer.evaluate(Split::Valid, phase)?;
         st.train_images += seen as f64;
         st.train_seconds += train_s;
         let phase_name = phase.as_str().to_string();
@@ -906,9 +949,20 @@ pub fn train(
     };
     birds_models::weights::load_state_dict(&mut trainer.vs, &out.join(MODEL_FILE), &[])?;
     if data.len(Split::Test) > 0 {
-        let (loss, acc, _, _) = trainer.evaluate(Split::Test)?;
-        best.test_accuracy = Some(acc);
-        best.test_loss = Some(loss);
+        let pass = trainer.evaluate(Split::Test, phase)?;
+        best.test_accuracy = Some(pass.accuracy);
+        best.test_loss = Some(pass.loss);
+        crate::history::write_test_predictions(
+            &out.join(birds_core::schema::train::TEST_PREDICTIONS.file),
+            &pass.labels,
+            &pass.predicted,
+        )?;
+    } else {
+        // No test split: no predictions, and none left from an earlier run in this folder.
+        let stale = out.join(birds_core::schema::train::TEST_PREDICTIONS.file);
+        if stale.is_file() {
+            std::fs::remove_file(&stale).map_err(|e| TrainError::file("removing", &stale, e))?;
+        }
     }
     checkpoint_meta(&res, data, best.clone())?.write(out)?;
     let wall = elapsed(&started);
@@ -921,6 +975,11 @@ pub fn train(
         train_images_per_s: st.train_images / st.train_seconds.max(1e-9),
         train_images: st.train_images as u64,
         best_epoch: best.epoch,
+        best_phase: st
+            .history
+            .iter()
+            .find(|r| r.epoch == best.epoch && r.split == "valid")
+            .map(|r| r.phase.clone()),
         best_val_accuracy: best.val_accuracy,
         best_val_loss: best.val_loss,
         test_accuracy: best.test_accuracy,

@@ -669,3 +669,80 @@ fn train_into_swaps_in_only_a_completed_run_and_resumes_a_stopped_one() {
     assert!(e.contains("notes.txt") && e.contains("birds train"), "{e}");
     assert_eq!(std::fs::read(mine.join("notes.txt")).unwrap(), b"keep me");
 }
+
+/// LP-FT: fine-tune's head warm-up on the cached features is feature-extract's head training, epoch for epoch (same
+/// seed, lr, batch and a constant schedule): the same validation loss and accuracy, from the shared feature cache
+/// (hit); the first unfrozen epoch starts from that head. With `head_warmup_on: images` the warm-up runs full
+/// forward passes instead and the cache is not touched.
+#[test]
+fn fine_tune_warms_up_on_the_cached_features_as_feature_extract_trains_its_head() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = lite0_weights(dir.path());
+    let data = photos(4, 6, 64);
+    let same = |p: &mut TrainParams| {
+        p.lr = Some(0.01);
+        p.schedule = birds_train::params::ScheduleKind::Constant;
+        p.weight_decay = Some(0.0);
+        p.label_smoothing = 0.0;
+    };
+    let mut fe = params(Mode::FeatureExtract, Some(weights.clone()));
+    fe.epochs = Some(3);
+    same(&mut fe);
+    let s_fe = train(&fe, &data, &dir.path().join("fe"), &opts(dir.path())).unwrap();
+    assert_eq!(s_fe.feature_cache_hit, Some(false));
+
+    let mut ft = params(Mode::FineTune, Some(weights));
+    ft.head_warmup_epochs = 3;
+    ft.epochs = Some(1);
+    ft.freeze_bn = true;
+    same(&mut ft);
+    let s_ft = train(&ft, &data, &dir.path().join("ft"), &opts(dir.path())).unwrap();
+    assert_eq!(
+        s_ft.feature_cache_hit,
+        Some(true),
+        "the warm-up reads feature-extract's cache"
+    );
+    let valid = |run: &str| -> Vec<HistoryRow> {
+        read_history(&dir.path().join(run).join("history.parquet"))
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.split == "valid")
+            .collect()
+    };
+    let (h_fe, h_ft) = (valid("fe"), valid("ft"));
+    assert_eq!(h_ft.len(), 4);
+    for e in 0..3 {
+        assert_eq!(h_ft[e].phase, "head-warmup");
+        assert!(
+            (h_ft[e].loss - h_fe[e].loss).abs() < 1e-5
+                && (h_ft[e].accuracy - h_fe[e].accuracy).abs() < 1e-9,
+            "epoch {}: warm-up {:?} vs feature-extract {:?}",
+            e + 1,
+            h_ft[e],
+            h_fe[e]
+        );
+    }
+    assert_eq!(h_ft[3].phase, "fine-tune");
+    // Starting from the probe's head, one short unfrozen epoch at this lr does not lose what the head had learnt.
+    assert!(
+        h_ft[3].accuracy >= h_fe[2].accuracy - 0.25,
+        "{:?} vs {:?}",
+        h_ft[3],
+        h_fe[2]
+    );
+
+    // The warm-up on images: no feature cache involved, the same kind of run otherwise.
+    let cache_files = || {
+        std::fs::read_dir(dir.path().join("features"))
+            .unwrap()
+            .count()
+    };
+    let before = cache_files();
+    let mut img = ft.clone();
+    img.head_warmup_on = birds_train::params::HeadWarmupOn::Images;
+    img.head_warmup_epochs = 1;
+    let s_img = train(&img, &data, &dir.path().join("img"), &opts(dir.path())).unwrap();
+    assert_eq!(s_img.feature_cache_hit, None);
+    assert_eq!(cache_files(), before);
+}

@@ -111,6 +111,7 @@ pub fn all() -> Vec<&'static Schema> {
         &preprocess::PREPROCESSED,
         &train::HISTORY,
         &train::COMPARISON,
+        &train::TEST_PREDICTIONS,
         &explain::CAMS,
         &evaluate::PREDICTIONS,
         &evaluate::PER_CLASS,

@@ -42,6 +42,22 @@ pub static HISTORY: Schema = Schema {
     ],
 };
 
+/// `test_predictions.parquet`: the selected checkpoint's top-1 prediction for every test image, so that two runs on
+/// the same test images can be compared image by image (the report's McNemar test of fine-tune vs feature-extract).
+pub static TEST_PREDICTIONS: Schema = Schema {
+    file: "test_predictions.parquet",
+    row: "test image, in the data's test order (the preprocess cache's)",
+    columns: &[
+        col("index", U32, "position in the test split, 0-based"),
+        col("class_id", U32, "true class"),
+        col(
+            "predicted",
+            U32,
+            "top-1 class of the selected checkpoint (evaluation mode, no test-time augmentation)",
+        ),
+    ],
+};
+
 /// `comparison.parquet`: one row per training run, for objective 1 (pretrained vs from scratch).
 pub static COMPARISON: Schema = Schema {
     file: "comparison.parquet",

@@ -98,6 +98,7 @@ fn summary(mode: &str, model: &str, epochs: u32, val: f64, test: f64, wall: f64)
         train_images_per_s: 40.0,
         train_images: 720,
         best_epoch: epochs,
+        best_phase: None,
         best_val_accuracy: val,
         best_val_loss: 1.0 - val,
         test_accuracy: Some(test),

@@ -57,6 +57,7 @@ lint:
 # "Full size" section of docs/benchmarks.md. Hours on 2 cores; `BIRDS_FULL_SCALE=0.02 BIRDS_FULL_CLASSES=60 just
 # bench-full` is a few-minute check of the same path.
 bench-full: build
+    cargo build --release -p birds-train --example bench_embed
     bash scripts/bench/peers.sh
     -bash scripts/ensure_chromium.sh
     python3 scripts/bench/full.py

@@ -14,8 +14,10 @@ The dataset stage draws the synthetic set (`birds synth --preset full`) when the
 holds an earlier synth dataset (`synth.json`) is removed first so that drawing is measured too; a real download (no
 `synth.json`) is never removed. BIRDS_FULL_ROOT names another root (e.g. a real BIRDS 525 download).
 
-Right after the feature-extract stage, the PyTorch peer (scripts/bench/feature_extract.py, .venv-bench) embeds the
-first BIRDS_FULL_PEER_IMAGES (default 4096) images of the same preprocess cache with the same threads and batch size;
+Right after the feature-extract stage, birds' embedding pass (the `bench_embed` example: the stage's own
+`features::embed_split`) and the PyTorch peer (scripts/bench/feature_extract.py, .venv-bench) embed the same first
+BIRDS_FULL_PEER_IMAGES (default 4096) images of the preprocess cache with the same threads and batch size, in 3
+alternating rounds (BIRDS_FULL_STAGES=peer reruns just that);
 after the last stage the report is opened in headless Chromium (plain, and filtered by `#filter=warbler`), timed,
 and screenshotted to artifacts/full/report/screenshot.png.
 
@@ -182,16 +184,11 @@ def feature_rate() -> dict | None:
             "threads": s.get("threads")}
 
 
-def run_peer() -> dict:
-    """The PyTorch embedding pass (scripts/bench/feature_extract.py) over the first PEER_IMAGES cached images, with
-    the same threads and batch size, right after birds' stage in the same run."""
-    if not PEER_PY.is_file():
-        return {"error": "no .venv-bench (bash scripts/bench/peers.sh installs the peers)"}
-    cmd = [str(PEER_PY), str(ROOT / "scripts" / "bench" / "feature_extract.py"), "--cache", str(ART / "preprocess"),
-           "--images", str(PEER_IMAGES), "--batch-size", str(EVAL_BATCH), "--threads", str(THREADS)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MALLOC_MMAP_MAX_="0",
-               MALLOC_TRIM_THRESHOLD_="100000000000", MALLOC_ARENA_MAX="1")
-    log(f"peer: {' '.join(cmd)}")
+EMBED = TARGET / "release" / "examples" / "bench_embed"
+PEER_ROUNDS = 3
+
+
+def run_json(cmd: list[str], env: dict | None = None) -> dict:
     p = subprocess.run(["/usr/bin/time", "-v", *cmd], cwd=ROOT, capture_output=True, text=True, env=env)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
     try:
@@ -199,8 +196,42 @@ def run_peer() -> dict:
     except (IndexError, ValueError):
         return {"error": (p.stdout + p.stderr)[-800:]}
     out["rss_mb"] = int(rss.group(1)) / 1024 if rss else None
-    log(f"peer: PyTorch {out['images_per_s']:.1f} images/s over {out['images']} images")
     return out
+
+
+def run_peer() -> dict:
+    """birds' embedding pass (`bench_embed`: `features::embed_split`, the stage's own code) and the PyTorch one
+    (scripts/bench/feature_extract.py) on the same first PEER_IMAGES cached train images, the same threads and batch
+    size, alternating in PEER_ROUNDS rounds (the side that goes first swaps every round); medians. Run right after the
+    feature-extract stage, nothing else on the machine."""
+    if not PEER_PY.is_file():
+        return {"error": "no .venv-bench (bash scripts/bench/peers.sh installs the peers)"}
+    if not EMBED.is_file():
+        return {"error": f"{EMBED} missing (cargo build --release -p birds-train --example bench_embed)"}
+    common = ["--cache", str(ART / "preprocess"), "--images", str(PEER_IMAGES), "--batch-size", str(EVAL_BATCH),
+              "--threads", str(THREADS)]
+    birds_cmd = [str(EMBED), *common]
+    peer_cmd = [str(PEER_PY), str(ROOT / "scripts" / "bench" / "feature_extract.py"), *common]
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MALLOC_MMAP_MAX_="0",
+               MALLOC_TRIM_THRESHOLD_="100000000000", MALLOC_ARENA_MAX="1")
+    rounds = []
+    for r in range(PEER_ROUNDS):
+        order = ["birds", "peer"] if r % 2 == 0 else ["peer", "birds"]
+        got = {}
+        for side in order:
+            got[side] = run_json(birds_cmd if side == "birds" else peer_cmd, env)
+            if "error" in got[side]:
+                return {"error": f"{side}: {got[side]['error']}"}
+        log(f"embedding round {r + 1}: birds {got['birds']['images_per_s']:.1f}, "
+            f"PyTorch {got['peer']['images_per_s']:.1f} images/s")
+        rounds.append(got)
+    med = lambda side: sorted(x[side]["images_per_s"] for x in rounds)[len(rounds) // 2]
+    last = rounds[-1]["peer"]
+    return {"images": PEER_IMAGES, "threads": THREADS, "batch_size": EVAL_BATCH, "torch": last.get("torch"),
+            "birds_images_per_s": med("birds"), "images_per_s": med("peer"),
+            "birds_rss_mb": max(x["birds"].get("rss_mb") or 0 for x in rounds),
+            "rss_mb": max(x["peer"].get("rss_mb") or 0 for x in rounds),
+            "rounds": [{"birds": x["birds"]["images_per_s"], "peer": x["peer"]["images_per_s"]} for x in rounds]}
 
 
 def chromium() -> str | None:
@@ -265,6 +296,9 @@ def section(rows: list[dict], started: datetime.datetime, total: float, peer: di
                 f"{len(synth.get('labels', []))} species, drawn by `birds synth {synth_args()}`."
                 if imgs else "not a synth dataset."))
     L.append("")
+    L.append("What the figures mean, the goals missed and why (profiles), and what a full run costs: "
+             "[docs/full-size.md](full-size.md) (written by hand from these figures).")
+    L.append("")
     L.append("Each stage ran alone and forced (`birds run full --stage S --force`) under `/usr/bin/time -v`: wall "
              "time, the peak RSS of the largest process, disk = `du` of its out folder (dataset: the data root).")
     L.append("")
@@ -298,9 +332,9 @@ def section(rows: list[dict], started: datetime.datetime, total: float, peer: di
         ("feature-extract path (ingest … report, synth excluded) ≤ 75 min", fe_wall / 60, lambda v: v <= 75),
     ]
     fr = feature_rate()
-    if fr and peer.get("images_per_s"):
-        checks.append(("feature extraction ≥ PyTorch (birds ÷ PyTorch images/s)", fr["images_per_s"] / peer["images_per_s"],
-                       lambda v: v >= 1.0))
+    if peer.get("images_per_s") and peer.get("birds_images_per_s"):
+        checks.append(("feature extraction ≥ PyTorch (birds ÷ PyTorch images/s, same images, alternating rounds)",
+                       peer["birds_images_per_s"] / peer["images_per_s"], lambda v: v >= 1.0))
     for what in ("plain", "filtered"):
         b = browser.get(what)
         if b:
@@ -312,22 +346,28 @@ def section(rows: list[dict], started: datetime.datetime, total: float, peer: di
         L.append(f"| {name} | {('%.1f' % v) if v is not None else '–'} | "
                  f"{('yes' if ok(v) else '**no**') if v is not None else '–'} |")
     L.append("")
-    L.append(f"Feature extraction beside PyTorch, same run, same threads, batch {EVAL_BATCH}:")
+    L.append(f"Feature extraction beside PyTorch, same threads, batch {EVAL_BATCH}:")
     L.append("")
     if fr:
-        L.append(f"- birds (stage `train-feature-extract`): {fr['images']:,} embeddings "
+        L.append(f"- the whole stage `train-feature-extract`: {fr['images']:,} embeddings "
                  f"({'train twice, flipped too, ' if fr['flip'] else ''}valid, test) in {fr['seconds']:,.1f} s = "
                  f"**{fr['images_per_s']:.1f} images/s** (reading the cache, Lite0 forward, writing the features).")
     else:
-        L.append("- birds: no figure (the stage's feature cache was hit, or the stage failed).")
-    if peer.get("images_per_s"):
-        L.append(f"- PyTorch {peer.get('torch')} (`scripts/bench/feature_extract.py`, the same cached pixels, centre "
-                 f"crop, the same normalisation and Lite0 embedding, {peer['threads']} threads): the first "
-                 f"{peer['images']:,} images in {peer['seconds']:.1f} s = **{peer['images_per_s']:.1f} images/s**, "
-                 f"peak RSS {peer.get('rss_mb') or 0:,.0f} MB"
-                 + (f"; ratio birds ÷ PyTorch **{fr['images_per_s'] / peer['images_per_s']:.2f}×**." if fr else "."))
+        L.append("- the whole stage: no figure (the stage's feature cache was hit, or the stage failed).")
+    if peer.get("images_per_s") and peer.get("birds_images_per_s"):
+        per_round = ", ".join(f"{x['birds']:.1f} / {x['peer']:.1f}" for x in peer.get("rounds", []))
+        L.append(f"- head to head on the same first {peer['images']:,} cached train images, {peer['threads']} threads, "
+                 f"{len(peer.get('rounds', []))} alternating rounds, medians: birds (`bench_embed`, the stage's "
+                 f"`features::embed_split`) **{peer['birds_images_per_s']:.1f} images/s**, peak RSS "
+                 f"{peer.get('birds_rss_mb') or 0:,.0f} MB; PyTorch {peer.get('torch')} "
+                 f"(`scripts/bench/feature_extract.py`: the same pixels, centre crop, normalisation and Lite0 "
+                 f"embedding) **{peer['images_per_s']:.1f} images/s**, peak RSS {peer.get('rss_mb') or 0:,.0f} MB; "
+                 f"ratio **{peer['birds_images_per_s'] / peer['images_per_s']:.2f}×** (rounds, birds / PyTorch: "
+                 f"{per_round})"
+                 + (f"; measured later, alone (`BIRDS_FULL_STAGES=peer`), at commit {peer['commit']}, "
+                    f"{peer.get('measured')} UTC." if peer.get("commit", commit) != commit else "."))
     else:
-        L.append(f"- PyTorch: not run ({peer.get('error', '?')}).")
+        L.append(f"- head to head with PyTorch: not run ({peer.get('error', '?')}).")
     L.append("")
     ft = read_json(ART / "train-fine-tune" / "summary.json")
     if ft and ft.get("train_images_per_s"):
@@ -397,7 +437,7 @@ def main() -> int:
         print(f"{BIRDS} missing: run `cargo build --release -p birds-cli` (or `just build`)", file=sys.stderr)
         return 1
     only = [x for x in os.environ.get("BIRDS_FULL_STAGES", "").split(",") if x]
-    unknown = [x for x in only if x not in STAGES]
+    unknown = [x for x in only if x not in STAGES and x != "peer"]
     if unknown:
         print(f"BIRDS_FULL_STAGES: unknown stage(s) {unknown}; stages: {', '.join(STAGES)}", file=sys.stderr)
         return 1
@@ -410,6 +450,12 @@ def main() -> int:
     t = time.monotonic()
     rows = list(earlier["rows"]) if earlier else []
     peer = earlier.get("peer", {}) if earlier else {}
+    def stamp(d: dict) -> dict:
+        d["commit"], d["measured"] = commit(), f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}"
+        return d
+
+    if "peer" in only and "train-feature-extract" not in only:
+        peer = stamp(run_peer())
     for stage in STAGES:
         if only and stage not in only:
             continue
@@ -421,7 +467,7 @@ def main() -> int:
             log("an early stage failed: the rest cannot run")
             break
         if stage == "train-feature-extract":
-            peer = run_peer()
+            peer = stamp(run_peer())
     total = earlier["total_s"] if earlier else time.monotonic() - t
     run_started = datetime.datetime.fromisoformat(earlier["started"]) if earlier else started
     browser = open_report()

@@ -126,7 +126,7 @@ fn try_load(path: &Path, data: &dyn DataSource, flip: bool) -> Option<Features> 
 /// rows `0..n` the images, rows `n..2n` their mirror images (at full size the train features are 433 MB a copy, so
 /// no batch list is concatenated and nothing is copied twice). Labels: the `n` images' labels.
 #[allow(clippy::too_many_arguments)]
-fn embed_split(
+pub fn embed_split(
     net: &dyn Network,
     data: &dyn DataSource,
     split: Split,

@@ -110,7 +110,8 @@ pub enum SelectMetric {
     /// Highest validation accuracy (ties go to the lower validation loss).
     #[default]
     ValAccuracy,
-    /// Lowest validation loss.
+    /// Lowest validation loss (ties go to the higher validation accuracy): steadier than accuracy on a small
+    /// validation split, where one image moves accuracy by a whole step.
     ValLoss,
 }
 

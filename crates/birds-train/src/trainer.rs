@@ -220,7 +220,7 @@ fn better(metric: SelectMetric, acc: f64, loss: f64, best: Option<&BestMetrics>)
         SelectMetric::ValAccuracy => {
             acc > b.val_accuracy || (acc == b.val_accuracy && loss < b.val_loss)
         }
-        SelectMetric::ValLoss => loss < b.val_loss,
+        SelectMetric::ValLoss => loss < b.val_loss || (loss == b.val_loss && acc > b.val_accuracy),
     }
 }
 
@@ -1114,6 +1114,36 @@ mod tests {
             eval_images: [160, 80],
             validated_epochs: 0,
         }
+    }
+
+    fn best(acc: f64, loss: f64) -> BestMetrics {
+        BestMetrics {
+            metric: "x".into(),
+            epoch: 1,
+            val_accuracy: acc,
+            val_loss: loss,
+            test_accuracy: None,
+            test_loss: None,
+        }
+    }
+
+    /// The selection rule: the first epoch is always kept; by accuracy, ties go to the lower loss; by loss, ties go
+    /// to the higher accuracy; nothing equal on both replaces the kept epoch.
+    #[test]
+    fn selection_breaks_ties_on_the_other_metric() {
+        use SelectMetric::*;
+        assert!(better(ValLoss, 0.1, 9.0, None));
+        let kept = best(0.80, 0.50);
+        assert!(better(ValAccuracy, 0.81, 0.90, Some(&kept)));
+        assert!(better(ValAccuracy, 0.80, 0.40, Some(&kept)));
+        assert!(!better(ValAccuracy, 0.80, 0.60, Some(&kept)));
+        assert!(better(ValLoss, 0.10, 0.49, Some(&kept)));
+        assert!(better(ValLoss, 0.85, 0.50, Some(&kept)));
+        assert!(!better(ValLoss, 0.75, 0.50, Some(&kept)));
+        assert!(
+            !better(ValLoss, 0.80, 0.50, Some(&kept))
+                && !better(ValAccuracy, 0.80, 0.50, Some(&kept))
+        );
     }
 
     /// Steps left = budget − elapsed − test pass − one validation pass per epoch ended.

@@ -138,6 +138,12 @@ def images_of(stage: str, wall: float) -> tuple[int | None, float | None, str]:
     return None, None, ""
 
 
+def peak_rss_mb(time_v_stderr: str) -> float | None:
+    """The `Maximum resident set size` that `/usr/bin/time -v` printed, in MB."""
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_v_stderr)
+    return int(rss.group(1)) / 1024 if rss else None
+
+
 def run_stage(stage: str) -> dict:
     cmd = ["/usr/bin/time", "-v", str(BIRDS), "--threads", str(THREADS), "run", "full", "--stage", stage, "--force",
            *sets()]
@@ -152,10 +158,9 @@ def run_stage(stage: str) -> dict:
     t = time.monotonic()
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.monotonic() - t
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
     out = ROOT / DATA_ROOT if stage == "dataset" else ART / stage
     n, rate, how = images_of(stage, wall)
-    row = {"stage": stage, "ok": p.returncode == 0, "wall_s": wall, "rss_mb": int(rss.group(1)) / 1024 if rss else None,
+    row = {"stage": stage, "ok": p.returncode == 0, "wall_s": wall, "rss_mb": peak_rss_mb(p.stderr),
            "disk_bytes": du(out), "images": n, "images_per_s": rate, "how": how,
            "tail": (p.stdout + p.stderr)[-1500:] if p.returncode else ""}
     log(f"{stage}: {'ok' if row['ok'] else 'FAILED'} in {wall:.1f} s, peak RSS {row['rss_mb'] or 0:.0f} MB, "
@@ -190,12 +195,11 @@ PEER_ROUNDS = 3
 
 def run_json(cmd: list[str], env: dict | None = None) -> dict:
     p = subprocess.run(["/usr/bin/time", "-v", *cmd], cwd=ROOT, capture_output=True, text=True, env=env)
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
     try:
         out = json.loads(p.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         return {"error": (p.stdout + p.stderr)[-800:]}
-    out["rss_mb"] = int(rss.group(1)) / 1024 if rss else None
+    out["rss_mb"] = peak_rss_mb(p.stderr)
     return out
 
 

@@ -10,6 +10,7 @@
 //! `{"name": "efficientnet-lite0"}` or `{"name": "small-cnn", "norm": "frn", "width": 32}`.
 
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -135,8 +136,26 @@ pub trait Network: ImageClassifier {
     /// The architecture this network was built from.
     fn architecture(&self) -> Architecture;
 
-    /// The feature map with the first `eval_groups` backbone groups in evaluation mode and the rest with `train`.
-    fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor;
+    /// Runs the backbone groups `groups` (indices into [`Architecture::backbone_groups`], forward order) on `xs`,
+    /// the output of group `groups.start - 1` (the image batch when the range starts at 0); the output of the last
+    /// group is [`ImageClassifier::feature_map`]. Fine-tuning the top groups on cached activations of the frozen
+    /// ones splits the forward pass here.
+    fn forward_groups(&self, xs: &Tensor, groups: Range<usize>, train: bool) -> Tensor;
+
+    /// Number of backbone groups.
+    fn groups(&self) -> usize {
+        self.architecture().backbone_groups().len()
+    }
+
+    /// The feature map with the first `eval_groups` backbone groups in evaluation mode (BatchNorm statistics neither
+    /// taken from the batch nor updated, no drop-connect, so frozen groups stay exactly as loaded) and the rest with
+    /// `train`.
+    fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor {
+        let n = self.groups();
+        let k = eval_groups.min(n);
+        let x = self.forward_groups(xs, 0..k, false);
+        self.forward_groups(&x, k..n, train)
+    }
 }
 
 impl Network for EfficientNetLite0 {
@@ -144,8 +163,8 @@ impl Network for EfficientNetLite0 {
         Architecture::EfficientNetLite0
     }
 
-    fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor {
-        EfficientNetLite0::feature_map_split(self, xs, eval_groups, train)
+    fn forward_groups(&self, xs: &Tensor, groups: Range<usize>, train: bool) -> Tensor {
+        EfficientNetLite0::forward_groups(self, xs, groups, train)
     }
 }
 
@@ -157,8 +176,8 @@ impl Network for SmallCnn {
         }
     }
 
-    fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor {
-        SmallCnn::feature_map_split(self, xs, eval_groups, train)
+    fn forward_groups(&self, xs: &Tensor, groups: Range<usize>, train: bool) -> Tensor {
+        SmallCnn::forward_groups(self, xs, groups, train)
     }
 }
 
@@ -187,6 +206,42 @@ mod tests {
             width: 0,
         };
         assert!(bad.validate().is_err());
+    }
+
+    /// Running the groups in two ranges, at every split point, gives the whole feature map: what fine-tuning on
+    /// cached activations relies on (the frozen part's output stands in for the image batch).
+    #[test]
+    fn forward_groups_split_anywhere_gives_the_feature_map() {
+        for arch in [
+            Architecture::EfficientNetLite0,
+            Architecture::SmallCnn {
+                norm: NormKind::BatchNorm,
+                width: 8,
+            },
+        ] {
+            tch::manual_seed(3);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = arch.build(&vs.root(), 4).unwrap_or_else(|e| panic!("{e}"));
+            let x = Tensor::randn([2, 3, 64, 64], (tch::Kind::Float, Device::Cpu));
+            let whole = tch::no_grad(|| net.feature_map(&x, false));
+            let n = net.groups();
+            assert_eq!(n, arch.backbone_groups().len());
+            for k in 0..=n {
+                let split = tch::no_grad(|| {
+                    let a = net.forward_groups(&x, 0..k, false);
+                    net.forward_groups(&a, k..n, false)
+                });
+                assert!(
+                    split.allclose(&whole, 1e-5, 1e-5, false),
+                    "{arch} split at {k}"
+                );
+                let trait_split = tch::no_grad(|| net.feature_map_split(&x, k, false));
+                assert!(trait_split.equal(&split), "{arch} feature_map_split at {k}");
+            }
+            // A range that stops early yields that group's output, not the feature map.
+            let mid = tch::no_grad(|| net.forward_groups(&x, 0..2, false));
+            assert_ne!(mid.size(), whole.size(), "{arch}");
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! "SAME" padding computed from the input size at run time, so any input size (224, 227, 256, 64, …) is handled
 //! exactly as TensorFlow would.
 
+use std::ops::Range;
+
 use tch::Tensor;
 use tch::nn::{self, Module, ModuleT};
 
@@ -233,29 +235,28 @@ impl EfficientNetLite0 {
     /// The prefix of the classifier's variables.
     pub const HEAD_PREFIX: &'static str = "_fc.";
 
-    /// The feature map with the first `eval_groups` of [`Self::backbone_groups`] run in evaluation mode (BatchNorm
-    /// statistics neither taken from the batch nor updated, no drop-connect) and the rest with `train`. Fine-tuning
-    /// the last N blocks uses it so that the frozen blocks stay exactly as loaded.
-    pub fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor {
-        let t = |group: usize| train && group >= eval_groups;
-        let mut x = self.stem.forward(xs).apply_t(&self.bn0, t(0)).relu6();
-        for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward_t(&x, t(i + 1));
+    /// Runs backbone groups `groups` (indices into [`Self::backbone_groups`]) on `xs`, the output of group
+    /// `groups.start - 1` (the image batch when the range starts at 0); the output of the last group is the feature
+    /// map. `train`: BatchNorm from the batch and drop-connect.
+    pub fn forward_groups(&self, xs: &Tensor, groups: Range<usize>, train: bool) -> Tensor {
+        let mut x = xs.shallow_clone();
+        for g in groups {
+            x = match g {
+                0 => self.stem.forward(&x).apply_t(&self.bn0, train).relu6(),
+                g if g <= NUM_BLOCKS => self.blocks[g - 1].forward_t(&x, train),
+                _ => self.head_conv.forward(&x).apply_t(&self.bn1, train).relu6(),
+            };
         }
-        self.head_conv
-            .forward(&x)
-            .apply_t(&self.bn1, t(NUM_BLOCKS + 1))
-            .relu6()
+        x
     }
+
+    /// Number of backbone groups: stem, 16 blocks, head conv.
+    pub const GROUPS: usize = NUM_BLOCKS + 2;
 }
 
 impl ImageClassifier for EfficientNetLite0 {
     fn feature_map(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = self.stem.forward(xs).apply_t(&self.bn0, train).relu6();
-        for block in &self.blocks {
-            x = block.forward_t(&x, train);
-        }
-        self.head_conv.forward(&x).apply_t(&self.bn1, train).relu6()
+        self.forward_groups(xs, 0..Self::GROUPS, train)
     }
 
     fn classify_embedding(&self, embedding: &Tensor, train: bool) -> Tensor {

@@ -14,6 +14,8 @@
 //!
 //! About 0.6 GMAC at 224 px with w = 32 (EfficientNet-Lite0: 0.4 GMAC), 2.35 M parameters (Lite0: 4.7 M).
 
+use std::ops::Range;
+
 use tch::Tensor;
 use tch::nn::{self, Module};
 
@@ -112,22 +114,29 @@ impl SmallCnn {
     /// The prefix of the classifier's variables.
     pub const HEAD_PREFIX: &'static str = "fc.";
 
-    /// The feature map with the first `eval_groups` of [`Self::backbone_groups`] run in evaluation mode (their
-    /// BatchNorm statistics are neither used from the batch nor updated) and the rest with `train`.
-    pub fn feature_map_split(&self, xs: &Tensor, eval_groups: usize, train: bool) -> Tensor {
-        let t = |group: usize| train && group >= eval_groups;
-        let mut x = self.stem.forward_t(xs, t(0));
-        for (i, (down, conv)) in self.stages.iter().enumerate() {
-            x = down.forward_t(&x, t(i + 1));
-            x = conv.forward_t(&x, t(i + 1));
+    /// Runs backbone groups `groups` (indices into [`Self::backbone_groups`]: stem, stages 0–3) on `xs`, the output
+    /// of group `groups.start - 1` (the image batch when the range starts at 0).
+    pub fn forward_groups(&self, xs: &Tensor, groups: Range<usize>, train: bool) -> Tensor {
+        let mut x = xs.shallow_clone();
+        for g in groups {
+            x = match g {
+                0 => self.stem.forward_t(&x, train),
+                g => match self.stages.get(g - 1) {
+                    Some((down, conv)) => conv.forward_t(&down.forward_t(&x, train), train),
+                    None => x,
+                },
+            };
         }
         x
     }
+
+    /// Number of backbone groups: stem and the stages.
+    pub const GROUPS: usize = NUM_STAGES + 1;
 }
 
 impl ImageClassifier for SmallCnn {
     fn feature_map(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.feature_map_split(xs, 0, train)
+        self.forward_groups(xs, 0..Self::GROUPS, train)
     }
 
     fn classify_embedding(&self, embedding: &Tensor, train: bool) -> Tensor {
@@ -187,6 +196,7 @@ mod tests {
             before.iter().map(|(k, v)| (k.clone(), v.copy())).collect();
         let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
         // Stem and stage 0 in eval mode, the rest in training mode.
+        use crate::Network;
         let _ = tch::no_grad(|| model.feature_map_split(&x, 2, true));
         for (name, old) in snapshot {
             let changed = !before[&name].equal(&old);

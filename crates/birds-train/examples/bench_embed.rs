@@ -80,7 +80,7 @@ fn main() -> Result<(), Error> {
     let threads: i32 = arg(&args, "--threads").map_or(Ok(2), |v| v.parse())?;
     let weights =
         arg(&args, "--weights").map_or_else(birds_core::paths::default_weights, PathBuf::from);
-    if batch == 0 || images % batch != 0 {
+    if batch == 0 || !images.is_multiple_of(batch) {
         return Err(format!("--images {images} must be a multiple of --batch-size {batch}").into());
     }
     tch::set_num_threads(threads);

@@ -19,6 +19,7 @@
 //! `checkpoint.json` (load with `birds_models::Checkpoint::load`), `history.parquet`, `curves.png`,
 //! `summary.json`, and `state/` for `--resume`.
 
+pub mod activations;
 pub mod cache_source;
 pub mod data;
 pub mod error;

@@ -107,11 +107,11 @@ pub enum ScheduleKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SelectMetric {
-    /// Highest validation accuracy (ties go to the lower validation loss).
+    /// Highest validation accuracy, ties going to the lower validation loss (the default: on birds-hard the lowest
+    /// loss came early, at a lower accuracy, in 2 of the first 4 recipes; docs/train.md).
     #[default]
     ValAccuracy,
-    /// Lowest validation loss (ties go to the higher validation accuracy): steadier than accuracy on a small
-    /// validation split, where one image moves accuracy by a whole step.
+    /// Lowest validation loss (ties go to the higher validation accuracy).
     ValLoss,
 }
 
@@ -136,6 +136,21 @@ pub enum HeadWarmupOn {
     Features,
     /// Full forward passes of the training images through the frozen backbone (augmented).
     Images,
+}
+
+/// What fine-tune's main phase feeds the unfrozen groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FineTuneOn {
+    /// Augmented training images through the whole network (the frozen groups in evaluation mode) every step.
+    #[default]
+    Images,
+    /// With `unfreeze: N`, the frozen groups' output (their activations) for each training image, computed once per
+    /// augmented view and kept in memory: `activation_views` views, epoch `m` of the main phase training on view
+    /// `m mod activation_views` (a view's first epoch in the loader's order, later epochs reshuffled), validation and
+    /// test activations computed once. The same arithmetic as `images` while `epochs ≤ activation_views`; cheaper
+    /// per epoch after that, and every validation pass runs only the unfrozen groups.
+    Activations,
 }
 
 /// Which backbone groups fine-tuning unfreezes after the head warm-up.
@@ -214,6 +229,9 @@ pub struct TrainParams {
     pub epochs: Option<u32>,
     /// Fine-tune: epochs training only the head, backbone frozen and in evaluation mode, before unfreezing.
     pub head_warmup_epochs: u32,
+    /// Fine-tune: the head warm-up's (constant) LR; default `lr`. LP-FT probes at a probe's LR, then fine-tunes
+    /// lower.
+    pub head_warmup_lr: Option<f64>,
     /// Fine-tune: what the head warm-up trains on: `features` (default; the cached embeddings, as feature-extract)
     /// or `images`.
     pub head_warmup_on: HeadWarmupOn,
@@ -229,6 +247,15 @@ pub struct TrainParams {
     pub unfreeze: Unfreeze,
     /// Fine-tune: keep BatchNorm statistics (and drop-connect) of the backbone in evaluation mode.
     pub freeze_bn: bool,
+    /// Fine-tune: what the main phase trains on: `images` (default) or `activations` (the frozen groups' output,
+    /// computed once per view; needs `unfreeze: N`).
+    pub fine_tune_on: FineTuneOn,
+    /// Fine-tune with `fine_tune_on: activations`: augmented views of each training image whose activations are
+    /// computed (and held in memory); epochs beyond it reuse them.
+    pub activation_views: u32,
+    /// Fine-tune: layer-wise LR decay (timm `--layer-decay`): unfrozen backbone group `g` of `G` (forward order)
+    /// trains at `lr · backbone_lr_factor · layer_decay^(G-1-g)`, so earlier groups move less; 1 = one backbone LR.
+    pub layer_decay: f64,
     /// `adamw` (default) or `sgd`.
     pub optimizer: OptimizerKind,
     /// SGD momentum.
@@ -246,11 +273,15 @@ pub struct TrainParams {
     pub min_lr_factor: f64,
     /// Label smoothing of the training loss (0 = off).
     pub label_smoothing: f64,
+    /// Mixup α (0 = off): each training batch mixed with a shuffled copy of itself, λ ~ Beta(α, α); the frozen
+    /// groups' output with `fine_tune_on: activations` (manifold mixup). Not in fine-tune's head warm-up.
+    pub mixup: f64,
     /// Clip the global gradient norm to this value (null = off).
     pub grad_clip: Option<f64>,
     /// Stop when the selected validation metric has not improved for this many epochs (null = off).
     pub patience: Option<u32>,
-    /// `val_accuracy` (default) or `val_loss`: selects the best checkpoint.
+    /// `val_accuracy` (default; ties: lower loss) or `val_loss` (ties: higher accuracy): selects the best checkpoint
+    /// (and drives `patience`).
     pub select: SelectMetric,
     /// Seed of initialisation, data order, augmentation and dropout.
     pub seed: u64,
@@ -288,6 +319,7 @@ impl Default for TrainParams {
             width: None,
             epochs: None,
             head_warmup_epochs: 1,
+            head_warmup_lr: None,
             head_warmup_on: HeadWarmupOn::default(),
             batch_size: 32,
             eval_batch_size: 64,
@@ -295,6 +327,9 @@ impl Default for TrainParams {
             backbone_lr_factor: 0.1,
             unfreeze: Unfreeze::default(),
             freeze_bn: false,
+            fine_tune_on: FineTuneOn::default(),
+            activation_views: 4,
+            layer_decay: 1.0,
             optimizer: OptimizerKind::default(),
             momentum: 0.9,
             nesterov: true,
@@ -303,6 +338,7 @@ impl Default for TrainParams {
             warmup_epochs: 1.0,
             min_lr_factor: 0.01,
             label_smoothing: 0.1,
+            mixup: 0.0,
             grad_clip: None,
             patience: None,
             select: SelectMetric::default(),
@@ -330,6 +366,8 @@ pub struct Resolved {
     pub epochs: u32,
     /// Peak LR.
     pub lr: f64,
+    /// Fine-tune's head warm-up LR (`head_warmup_lr`, else `lr`).
+    pub head_warmup_lr: f64,
     /// Weight decay.
     pub weight_decay: f64,
     /// Pretrained weights file (feature-extract, fine-tune), else None.
@@ -462,6 +500,13 @@ impl TrainParams {
         if !(lr.is_finite() && lr > 0.0) {
             return bad("lr", format!("{lr} must be a positive number (e.g. 0.001)"));
         }
+        let head_warmup_lr = p.head_warmup_lr.unwrap_or(lr);
+        if !(head_warmup_lr.is_finite() && head_warmup_lr > 0.0) {
+            return bad(
+                "head_warmup_lr",
+                format!("{head_warmup_lr} must be a positive number (or null for `lr`)"),
+            );
+        }
         if !(p.backbone_lr_factor.is_finite() && p.backbone_lr_factor > 0.0) {
             return bad(
                 "backbone_lr_factor",
@@ -495,6 +540,9 @@ impl TrainParams {
                 format!("{} must be in [0, 1)", p.label_smoothing),
             );
         }
+        if !(p.mixup.is_finite() && p.mixup >= 0.0) {
+            return bad("mixup", format!("{} must be ≥ 0 (0 = off)", p.mixup));
+        }
         if let Some(c) = p.grad_clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
             return bad(
                 "grad_clip",
@@ -521,6 +569,37 @@ impl TrainParams {
                     architecture.name()
                 ),
             );
+        }
+        if !(p.layer_decay.is_finite() && p.layer_decay > 0.0 && p.layer_decay <= 1.0) {
+            return bad(
+                "layer_decay",
+                format!("{} must be in (0, 1] (1 = off)", p.layer_decay),
+            );
+        }
+        if p.fine_tune_on == FineTuneOn::Activations {
+            if p.mode != Mode::FineTune {
+                return bad(
+                    "fine_tune_on",
+                    format!("activations applies to mode fine-tune, not {}", p.mode),
+                );
+            }
+            if p.unfreeze == Unfreeze::All {
+                return bad(
+                    "fine_tune_on",
+                    "activations caches the frozen groups' output, and `unfreeze: all` freezes none: give `unfreeze: N` (e.g. 3) or `fine_tune_on: images`".into(),
+                );
+            }
+            if p.unfreeze == Unfreeze::Last(groups) {
+                return bad(
+                    "fine_tune_on",
+                    format!(
+                        "activations caches the frozen groups' output, and `unfreeze: {groups}` unfreezes all {groups}: give fewer, or `fine_tune_on: images`"
+                    ),
+                );
+            }
+            if p.activation_views == 0 {
+                return bad("activation_views", "must be at least 1".into());
+            }
         }
         let weights = match p.mode {
             Mode::Scratch => {
@@ -554,6 +633,7 @@ impl TrainParams {
             architecture,
             epochs,
             lr,
+            head_warmup_lr,
             weight_decay,
             weights,
         })
@@ -580,6 +660,7 @@ mod tests {
         let p = TrainParams::from_json(&serde_json::Value::Null)?.resolved()?;
         assert_eq!(p.architecture, Architecture::EfficientNetLite0);
         assert_eq!(p.weights, Some(birds_core::paths::default_weights()));
+        assert_eq!(p.head_warmup_lr, p.lr, "the warm-up LR defaults to lr");
         Ok(())
     }
 
@@ -607,6 +688,31 @@ mod tests {
         assert!(e.contains("`weights`"), "{e}");
         let e = err(serde_json::json!({"norm": "frn"}));
         assert!(e.contains("small-cnn only"), "{e}");
+        let e = err(serde_json::json!({"head_warmup_lr": 0}));
+        assert!(
+            e.contains("`head_warmup_lr`") && e.contains("positive"),
+            "{e}"
+        );
+        let e = err(serde_json::json!({"layer_decay": 1.5}));
+        assert!(e.contains("`layer_decay`"), "{e}");
+        let e = err(serde_json::json!({"mode": "scratch", "fine_tune_on": "activations"}));
+        assert!(
+            e.contains("`fine_tune_on`") && e.contains("fine-tune"),
+            "{e}"
+        );
+        let e = err(serde_json::json!({"fine_tune_on": "activations", "unfreeze": 18}));
+        assert!(
+            e.contains("`fine_tune_on`") && e.contains("unfreezes all 18"),
+            "{e}"
+        );
+        let e = err(
+            serde_json::json!({"fine_tune_on": "activations", "unfreeze": 3, "activation_views": 0}),
+        );
+        assert!(e.contains("`activation_views`"), "{e}");
+        assert_eq!(
+            err(serde_json::json!({"fine_tune_on": "activations", "unfreeze": 3})),
+            ""
+        );
         let e = err(serde_json::json!({"device": "tpu"}));
         assert!(e.contains("`device`") && e.contains("cuda:N"), "{e}");
     }

@@ -31,12 +31,13 @@ use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Reduction, Tensor};
 
+use crate::activations::Activations;
 use crate::data::{BatchIter, DataSource, permutation};
-use crate::features::{self, FeatureKey, Features};
+use crate::features::{self, FeatureKey, Features, SplitFeatures};
 use crate::history::{HistoryRow, plot_curves, write_history};
 use crate::optim::{LossScaler, Optimizer};
 use crate::params::{
-    HeadWarmupOn, Mode, Resolved, ScheduleKind, SelectMetric, TrainParams, Unfreeze,
+    FineTuneOn, HeadWarmupOn, Mode, Resolved, ScheduleKind, SelectMetric, TrainParams, Unfreeze,
 };
 use crate::schedule::Schedule;
 use crate::summary::{StopReason, Summary};
@@ -214,6 +215,22 @@ fn phase_of(mode: Mode, head_warmup: u32, epoch: u32) -> Phase {
     }
 }
 
+/// Mixup (Zhang et al. 2018) of a training batch with a shuffled copy of itself, `λ ~ Beta(α, α)` per batch from
+/// libtorch's seeded RNG: returns the mixed batch and `(λ, the shuffled labels)`, or the batch untouched when
+/// `alpha` is 0 or in the head warm-up. The input is whatever the phase trains on: images, or the frozen groups'
+/// activations (manifold mixup, Verma et al. 2019) with `fine_tune_on: activations`.
+fn mixup(x: &Tensor, y: &Tensor, alpha: f64, phase: Phase) -> (Tensor, Option<(f64, Tensor)>) {
+    if alpha <= 0.0 || phase == Phase::HeadWarmup {
+        return (x.shallow_clone(), None);
+    }
+    let lam = Tensor::from_slice(&[alpha, alpha])
+        .internal_sample_dirichlet()
+        .double_value(&[0]);
+    let perm = Tensor::randperm(x.size()[0], (Kind::Int64, x.device()));
+    let mixed = x * lam + x.index_select(0, &perm) * (1.0 - lam);
+    (mixed, Some((lam, y.index_select(0, &perm))))
+}
+
 fn better(metric: SelectMetric, acc: f64, loss: f64, best: Option<&BestMetrics>) -> bool {
     let Some(b) = best else { return true };
     match metric {
@@ -299,6 +316,10 @@ struct Trainer<'a> {
     trainable: BTreeSet<String>,
     features: Option<Features>,
     eval_groups: usize,
+    /// `fine_tune_on: activations`: the frozen groups' output, filled as epochs ask for it.
+    activations: Option<Activations>,
+    /// The current epoch's training view of [`Self::activations`] and its row order.
+    epoch_view: Option<(SplitFeatures, Vec<usize>)>,
 }
 
 impl Trainer<'_> {
@@ -334,11 +355,54 @@ impl Trainer<'_> {
         opt
     }
 
+    /// The unfrozen backbone groups join `opt` at `backbone_lr_factor`: one group, or with `layer_decay` below 1
+    /// one per backbone group, group `g` of `G` at `backbone_lr_factor · layer_decay^(G-1-g)`.
     fn add_backbone(&self, opt: &mut Optimizer) {
         let groups = self.res.architecture.backbone_groups();
-        let prefixes: Vec<String> = groups[self.eval_groups..].concat();
-        let vars = self.named(|n| prefixes.iter().any(|p| n.starts_with(p.as_str())));
-        opt.add_group("backbone", self.p().backbone_lr_factor, vars);
+        let p = self.p();
+        let has = |prefixes: &[String]| {
+            self.named(|n| prefixes.iter().any(|p| n.starts_with(p.as_str())))
+        };
+        if p.layer_decay >= 1.0 {
+            opt.add_group(
+                "backbone",
+                p.backbone_lr_factor,
+                has(&groups[self.eval_groups..].concat()),
+            );
+            return;
+        }
+        let last = groups.len() - 1;
+        for (g, prefixes) in groups.iter().enumerate().skip(self.eval_groups) {
+            let scale = p.backbone_lr_factor * p.layer_decay.powi((last - g) as i32);
+            opt.add_group(&format!("backbone.{g}"), scale, has(prefixes));
+        }
+    }
+
+    /// Whether `phase` trains and evaluates the unfrozen groups on [`Self::activations`].
+    fn uses_activations(&self, phase: Phase) -> bool {
+        self.activations.is_some() && phase == Phase::FineTune
+    }
+
+    /// Before epoch `epoch`'s train pass: with activations, its training view (computed on first use).
+    fn prepare_epoch(&mut self, epoch: u32, warmup_epochs: u32, phase: Phase) -> Result<()> {
+        self.epoch_view = None;
+        if !self.uses_activations(phase) {
+            return Ok(());
+        }
+        let p = &self.res.params;
+        if let Some(acts) = self.activations.as_mut() {
+            self.epoch_view = Some(acts.train_view(
+                self.net.as_ref(),
+                self.data,
+                p.batch_size,
+                p.seed,
+                epoch - warmup_epochs,
+                epoch,
+                self.device,
+                self.amp,
+            )?);
+        }
+        Ok(())
     }
 
     /// Whether `phase` trains and evaluates on the cached embeddings (feature-extract, and fine-tune's head warm-up
@@ -357,6 +421,10 @@ impl Trainer<'_> {
                 let emb = tch::no_grad(|| net.embed(x, false));
                 net.classify_embedding(&emb, true)
             }
+            Phase::FineTune if self.uses_activations(phase) => {
+                let fm = net.forward_groups(x, self.eval_groups..net.groups(), !self.p().freeze_bn);
+                net.logits_from_feature_map(&fm, true)
+            }
             Phase::FineTune => {
                 let fm = net.feature_map_split(x, self.eval_groups, !self.p().freeze_bn);
                 net.logits_from_feature_map(&fm, true)
@@ -367,8 +435,19 @@ impl Trainer<'_> {
 
     /// Evaluation loss (plain cross-entropy), accuracy, count and seconds on `split` (embeddings when `phase`
     /// [uses features](Self::uses_features)).
-    fn evaluate(&self, split: Split, phase: Phase) -> Result<EvalPass> {
+    fn evaluate(&mut self, split: Split, phase: Phase) -> Result<EvalPass> {
         let start = Instant::now();
+        let acts = match self.activations.as_mut() {
+            Some(a) if phase == Phase::FineTune => Some(a.eval_split(
+                self.net.as_ref(),
+                self.data,
+                split,
+                self.res.params.eval_batch_size,
+                self.device,
+                self.amp,
+            )?),
+            _ => None,
+        };
         let (mut loss, mut correct, mut n) = (0.0, 0i64, 0usize);
         let (mut labels, mut predicted) = (Vec::new(), Vec::new());
         let mut step = |logits: Tensor, y: &Tensor| {
@@ -388,7 +467,23 @@ impl Trainer<'_> {
             labels.extend(ids(y));
             predicted.extend(ids(&top));
         };
-        if let Some(f) = self.features.as_ref().filter(|_| self.uses_features(phase)) {
+        if let Some(a) = &acts {
+            let total = a.labels.size()[0];
+            let bs = self.p().eval_batch_size as i64;
+            let top = self.eval_groups..self.net.groups();
+            for start in (0..total).step_by(bs as usize) {
+                let len = bs.min(total - start);
+                let x = to_device(&a.features.narrow(0, start, len), self.device);
+                let y = to_device(&a.labels.narrow(0, start, len), self.device);
+                let logits = tch::no_grad(|| {
+                    tch::autocast(self.amp, || {
+                        let fm = self.net.forward_groups(&x, top.clone(), false);
+                        self.net.logits_from_feature_map(&fm, false)
+                    })
+                });
+                step(logits, &y);
+            }
+        } else if let Some(f) = self.features.as_ref().filter(|_| self.uses_features(phase)) {
             let sf = match split {
                 Split::Train => &f.train,
                 Split::Valid => &f.valid,
@@ -427,6 +522,24 @@ impl Trainer<'_> {
     /// Training batches of epoch `epoch` in `phase`.
     fn train_batches(&self, epoch: u32, phase: Phase) -> Result<BatchIter<'_>> {
         let p = self.p();
+        if let Some((view, order)) = self
+            .epoch_view
+            .as_ref()
+            .filter(|_| self.uses_activations(phase))
+        {
+            let bs = p.batch_size;
+            return Ok(Box::new((0..order.len() / bs).map(move |b| {
+                let idx: Vec<i64> = order[b * bs..(b + 1) * bs]
+                    .iter()
+                    .map(|&i| i as i64)
+                    .collect();
+                let idx = Tensor::from_slice(&idx);
+                Ok((
+                    view.features.index_select(0, &idx),
+                    view.labels.index_select(0, &idx),
+                ))
+            })));
+        }
         match self.features.as_ref().filter(|_| self.uses_features(phase)) {
             Some(f) => {
                 let n = f.train.labels.size()[0] as usize;
@@ -616,7 +729,18 @@ pub fn train(
         trainable,
         features,
         eval_groups,
+        activations: None,
+        epoch_view: None,
     };
+    if p.mode == Mode::FineTune && p.fine_tune_on == FineTuneOn::Activations {
+        trainer.activations = Some(Activations::new(
+            trainer.net.as_ref(),
+            data,
+            eval_groups,
+            p.activation_views,
+            device,
+        )?);
+    }
     // Steps of a main-phase epoch (the schedule's unit); a warm-up epoch on features has its own count.
     let main_phase = phase_of(p.mode, warmup_epochs, warmup_epochs);
     let steps = trainer.steps_per_epoch(main_phase);
@@ -704,8 +828,9 @@ pub fn train(
         };
 
         // Train pass.
-        tch::manual_seed(p.seed.wrapping_add(u64::from(e)) as i64);
         let epoch_start = Instant::now();
+        trainer.prepare_epoch(e, warmup_epochs, phase)?;
+        tch::manual_seed(p.seed.wrapping_add(u64::from(e)) as i64);
         let bar = progress_bar(
             trainer.steps_per_epoch(phase) as u64,
             &format!("epoch {}/{}", e + 1, total_epochs),
@@ -765,20 +890,26 @@ pub fn train(
             let x = to_device(&x, device);
             let y = to_device(&y, device);
             lr = if phase == Phase::HeadWarmup {
-                res.lr
+                res.head_warmup_lr
             } else {
                 schedule.lr(main_step0 + i)
             };
             opt.zero_grad();
+            let (x, mixed) = mixup(&x, &y, p.mixup, phase);
             let logits =
                 tch::autocast(amp, || trainer.forward_train(phase, &x)).to_kind(Kind::Float);
-            let loss = logits.cross_entropy_loss::<Tensor>(
-                &y,
-                None,
-                Reduction::Mean,
-                -100,
-                label_smoothing,
-            );
+            let ce = |y: &Tensor| {
+                logits.cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, label_smoothing)
+            };
+            let loss = match &mixed {
+                Some((lam, y2)) => ce(&y) * *lam + ce(y2) * (1.0 - *lam),
+                None => ce(&y),
+            };
+            // Accuracy against the label that weighs more in the mix.
+            let y = match mixed {
+                Some((lam, y2)) if lam < 0.5 => y2,
+                _ => y,
+            };
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() && !amp {
                 bar.abandon();
@@ -1125,6 +1256,42 @@ mod tests {
             test_accuracy: None,
             test_loss: None,
         }
+    }
+
+    /// Mixup on one-hot rows: each mixed row is λ·own + (1-λ)·partner's, the partner's label is returned, and the
+    /// same seed draws the same mix; off (α = 0) and in the head warm-up the batch passes untouched.
+    #[test]
+    fn mixup_mixes_each_row_with_its_partner_by_lambda() {
+        let x = Tensor::eye(6, (Kind::Float, Device::Cpu));
+        let y = Tensor::arange(6, (Kind::Int64, Device::Cpu));
+        tch::manual_seed(5);
+        let (mixed, m) = mixup(&x, &y, 0.4, Phase::FineTune);
+        let Some((lam, y2)) = m else {
+            panic!("no mix at alpha 0.4")
+        };
+        assert!((0.0..=1.0).contains(&lam), "{lam}");
+        let rows = Vec::<Vec<f32>>::try_from(&mixed).unwrap_or_default();
+        let partners = Vec::<i64>::try_from(&y2).unwrap_or_default();
+        for (i, (row, &j)) in rows.iter().zip(&partners).enumerate() {
+            let sum: f32 = row.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-6, "row {i} sums to {sum}");
+            let want = |k: usize| {
+                f64::from(u8::from(k == i)) * lam + f64::from(u8::from(k as i64 == j)) * (1.0 - lam)
+            };
+            for (k, &v) in row.iter().enumerate() {
+                assert!(
+                    (f64::from(v) - want(k)).abs() < 1e-6,
+                    "row {i} col {k}: {v} vs {}",
+                    want(k)
+                );
+            }
+        }
+        tch::manual_seed(5);
+        let (again, _) = mixup(&x, &y, 0.4, Phase::FineTune);
+        assert!(again.equal(&mixed), "same seed, same mix");
+        assert!(mixup(&x, &y, 0.0, Phase::FineTune).1.is_none());
+        let (warm, none) = mixup(&x, &y, 0.4, Phase::HeadWarmup);
+        assert!(none.is_none() && warm.equal(&x));
     }
 
     /// The selection rule: the first epoch is always kept; by accuracy, ties go to the lower loss; by loss, ties go

@@ -748,3 +748,149 @@ fn fine_tune_warms_up_on_the_cached_features_as_feature_extract_trains_its_head(
     assert_eq!(s_img.feature_cache_hit, None);
     assert_eq!(cache_files(), before);
 }
+
+/// `fine_tune_on: activations` is the image path's arithmetic with the frozen groups' output computed once per
+/// view: with as many views as main epochs the run is the same run; with fewer, later epochs reuse the views
+/// (reshuffled) and differ. The frozen groups stay as loaded either way.
+#[test]
+fn fine_tune_on_cached_activations_is_the_image_path_computed_once() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = lite0_weights(dir.path());
+    let data = photos(4, 6, 64);
+    let mut img = params(Mode::FineTune, Some(weights.clone()));
+    img.head_warmup_epochs = 1;
+    img.epochs = Some(3);
+    img.lr = Some(0.002);
+    img.unfreeze = birds_train::params::Unfreeze::Last(3);
+    img.head_warmup_lr = Some(0.004);
+    let mut acts = img.clone();
+    acts.fine_tune_on = birds_train::params::FineTuneOn::Activations;
+    acts.activation_views = 3;
+    let mut reuse = acts.clone();
+    reuse.activation_views = 1;
+    let run = |name: &str, p: &TrainParams| {
+        train(p, &data, &dir.path().join(name), &opts(dir.path())).unwrap();
+        read_history(&dir.path().join(name).join("history.parquet")).unwrap()
+    };
+    let (h_img, h_act, h_reuse) = (run("img", &img), run("act", &acts), run("reuse", &reuse));
+    assert_eq!(
+        h_img.len(),
+        8,
+        "1 warm-up + 3 main epochs, train and valid rows"
+    );
+    assert_eq!(h_img[0].lr, 0.004, "the warm-up runs at head_warmup_lr");
+    assert!(
+        h_img[2].lr <= 0.002 && h_img[2].lr > 0.0,
+        "the main phase follows lr's schedule: {:?}",
+        h_img[2]
+    );
+    for (a, b) in h_img.iter().zip(&h_act) {
+        assert_eq!((a.epoch, &a.split, &a.phase), (b.epoch, &b.split, &b.phase));
+        assert!(
+            (a.loss - b.loss).abs() < 1e-5 && (a.accuracy - b.accuracy).abs() < 1e-9,
+            "images {a:?} vs activations {b:?}"
+        );
+    }
+    let w_img = tensors(&dir.path().join("img").join(MODEL_FILE));
+    let w_act = tensors(&dir.path().join("act").join(MODEL_FILE));
+    for (name, t) in &w_img {
+        assert!(
+            t.allclose(&w_act[name], 1e-5, 1e-6, false),
+            "{name} differs"
+        );
+    }
+    // One view: the first main epoch (rows 2, 3) is the same, the second (rows 4, 5) trains on view 0 again.
+    for i in 0..4 {
+        assert!(
+            (h_img[i].loss - h_reuse[i].loss).abs() < 1e-5,
+            "{:?} vs {:?}",
+            h_img[i],
+            h_reuse[i]
+        );
+    }
+    assert!(
+        (h_img[4].loss - h_reuse[4].loss).abs() > 1e-4,
+        "a reused view trains on the same crops as epoch 2, not epoch 3's: {:?} vs {:?}",
+        h_img[4],
+        h_reuse[4]
+    );
+    let before = tensors(&weights);
+    let w_reuse = tensors(&dir.path().join("reuse").join(MODEL_FILE));
+    for (name, t) in &w_reuse {
+        if !TRAINED.iter().any(|p| name.starts_with(p)) {
+            assert!(t.equal(&before[name]), "frozen {name} changed");
+        }
+    }
+
+    // Nothing frozen, nothing to cache: refused, naming the param.
+    let mut all = acts.clone();
+    all.unfreeze = birds_train::params::Unfreeze::All;
+    let e = train(&all, &data, &dir.path().join("all"), &opts(dir.path()))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("`fine_tune_on`") && e.contains("unfreeze"),
+        "{e}"
+    );
+}
+
+/// `layer_decay` scales each unfrozen group's LR by its depth from the top: at 0.01 the lowest of three unfrozen
+/// groups (block 14) trains at 1e-4 of the head conv's LR and barely moves, the head conv as much as before.
+#[test]
+fn layer_decay_slows_the_lower_unfrozen_groups() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = lite0_weights(dir.path());
+    let data = photos(4, 6, 64);
+    let mut p = params(Mode::FineTune, Some(weights.clone()));
+    p.head_warmup_epochs = 1;
+    p.epochs = Some(2);
+    p.lr = Some(0.002);
+    p.freeze_bn = true;
+    p.unfreeze = birds_train::params::Unfreeze::Last(3);
+    p.fine_tune_on = birds_train::params::FineTuneOn::Activations;
+    let mut decayed = p.clone();
+    decayed.layer_decay = 0.01;
+    train(&p, &data, &dir.path().join("flat"), &opts(dir.path())).unwrap();
+    train(
+        &decayed,
+        &data,
+        &dir.path().join("decayed"),
+        &opts(dir.path()),
+    )
+    .unwrap();
+    let before = tensors(&weights);
+    let moved = |run: &str, prefix: &str| -> f64 {
+        let after = tensors(&dir.path().join(run).join(MODEL_FILE));
+        after
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix) && n.ends_with("weight"))
+            .map(|(n, t)| {
+                (t - &before[n])
+                    .square()
+                    .sum(Kind::Double)
+                    .double_value(&[])
+            })
+            .sum::<f64>()
+            .sqrt()
+    };
+    let (low_flat, low_decayed) = (
+        moved("flat", "_blocks.14."),
+        moved("decayed", "_blocks.14."),
+    );
+    let (top_flat, top_decayed) = (
+        moved("flat", "_conv_head."),
+        moved("decayed", "_conv_head."),
+    );
+    assert!(low_flat > 0.0 && top_flat > 0.0, "{low_flat} {top_flat}");
+    assert!(
+        low_decayed < 0.01 * low_flat,
+        "block 14 moved {low_decayed} vs {low_flat} without decay"
+    );
+    assert!(
+        top_decayed > 0.5 * top_flat,
+        "head conv moved {top_decayed} vs {top_flat}"
+    );
+}

@@ -15,9 +15,10 @@ use super::Runtime;
 #[derive(Debug, clap::Args)]
 #[command(
     subcommand_negates_reqs = true,
-    after_help = "Params (see docs/train.md): mode, model, norm, width, epochs, head_warmup_epochs, batch_size, \
-eval_batch_size, lr, backbone_lr_factor, unfreeze, freeze_bn, optimizer, momentum, nesterov, weight_decay, \
-schedule, warmup_epochs, min_lr_factor, label_smoothing, grad_clip, patience, select, seed, device, amp, \
+    after_help = "Params (see docs/train.md): mode, model, norm, width, epochs, head_warmup_epochs, head_warmup_lr, \
+head_warmup_on, batch_size, eval_batch_size, lr, backbone_lr_factor, unfreeze, freeze_bn, fine_tune_on, \
+activation_views, layer_decay, optimizer, momentum, nesterov, weight_decay, \
+schedule, warmup_epochs, min_lr_factor, label_smoothing, mixup, grad_clip, patience, select, seed, device, amp, \
 time_budget_s, normalization, weights, flip_features, feature_cache, augment.\n\
 Example: birds train --cache artifacts/sample/preprocess --out runs/ft --mode fine-tune --set epochs=4 --set unfreeze=6"
 )]

@@ -6,8 +6,9 @@
 //! | param | feature-extract | fine-tune | scratch |
 //! |---|---|---|---|
 //! | `model` | efficientnet-lite0 | efficientnet-lite0 | small-cnn |
-//! | `epochs` | 30 | 6 | 30 |
-//! | `lr` | 0.002 | 0.001 | 0.002 |
+//! | `epochs` | 30 | 10 | 30 |
+//! | `lr` | 0.002 | 0.005 | 0.002 |
+//! | `unfreeze` (fine-tune) | | Lite0: 6, small-cnn: all | |
 //! | `weight_decay` | adamw 0.01 / sgd 5e-4 | same | same |
 
 use std::fmt;
@@ -142,8 +143,11 @@ pub enum HeadWarmupOn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FineTuneOn {
-    /// Augmented training images through the whole network (the frozen groups in evaluation mode) every step.
+    /// `activations` when some backbone groups stay frozen and their output for every view and image fits in
+    /// [`crate::activations::MAX_BYTES`], else `images` (the default).
     #[default]
+    Auto,
+    /// Augmented training images through the whole network (the frozen groups in evaluation mode) every step.
     Images,
     /// With `unfreeze: N`, the frozen groups' output (their activations) for each training image, computed once per
     /// augmented view and kept in memory: `activation_views` views, epoch `m` of the main phase training on view
@@ -243,12 +247,13 @@ pub struct TrainParams {
     pub lr: Option<f64>,
     /// Fine-tune: backbone LR = `lr · backbone_lr_factor`.
     pub backbone_lr_factor: f64,
-    /// Fine-tune: `all` backbone groups or the last N.
-    pub unfreeze: Unfreeze,
+    /// Fine-tune: `all` backbone groups or the last N; default by model: Lite0 6 (blocks 11–15 and the head conv,
+    /// the 7 × 7 part of the network), small-cnn all.
+    pub unfreeze: Option<Unfreeze>,
     /// Fine-tune: keep BatchNorm statistics (and drop-connect) of the backbone in evaluation mode.
     pub freeze_bn: bool,
-    /// Fine-tune: what the main phase trains on: `images` (default) or `activations` (the frozen groups' output,
-    /// computed once per view; needs `unfreeze: N`).
+    /// Fine-tune: what the main phase trains on: `auto` (default: activations when groups stay frozen and they fit
+    /// in memory), `images`, or `activations` (the frozen groups' output, computed once per view; needs `unfreeze: N`).
     pub fine_tune_on: FineTuneOn,
     /// Fine-tune with `fine_tune_on: activations`: augmented views of each training image whose activations are
     /// computed (and held in memory); epochs beyond it reuse them.
@@ -318,15 +323,15 @@ impl Default for TrainParams {
             norm: NormKind::default(),
             width: None,
             epochs: None,
-            head_warmup_epochs: 1,
+            head_warmup_epochs: 4,
             head_warmup_lr: None,
             head_warmup_on: HeadWarmupOn::default(),
             batch_size: 32,
             eval_batch_size: 64,
             lr: None,
             backbone_lr_factor: 0.1,
-            unfreeze: Unfreeze::default(),
-            freeze_bn: false,
+            unfreeze: None,
+            freeze_bn: true,
             fine_tune_on: FineTuneOn::default(),
             activation_views: 4,
             layer_decay: 1.0,
@@ -372,6 +377,8 @@ pub struct Resolved {
     pub weight_decay: f64,
     /// Pretrained weights file (feature-extract, fine-tune), else None.
     pub weights: Option<PathBuf>,
+    /// Fine-tune: the backbone groups unfrozen after the warm-up (`unfreeze`, or the model's default).
+    pub unfreeze: Unfreeze,
 }
 
 impl TrainParams {
@@ -482,12 +489,12 @@ impl TrainParams {
             .map_err(|e| TrainError::Params(format!("`width`: {e}")))?;
         let epochs = p.epochs.unwrap_or(match p.mode {
             Mode::FeatureExtract => 30,
-            Mode::FineTune => 6,
+            Mode::FineTune => 10,
             Mode::Scratch => 30,
         });
         let lr = p.lr.unwrap_or(match p.mode {
             Mode::FeatureExtract => 2e-3,
-            Mode::FineTune => 1e-3,
+            Mode::FineTune => 5e-3,
             Mode::Scratch => 2e-3,
         });
         let weight_decay = p.weight_decay.unwrap_or(match p.optimizer {
@@ -559,7 +566,11 @@ impl TrainParams {
             return bad("patience", "must be at least 1 (or null for off)".into());
         }
         let groups = architecture.backbone_groups().len();
-        if let Unfreeze::Last(n) = p.unfreeze
+        let unfreeze = p.unfreeze.unwrap_or(match architecture {
+            Architecture::EfficientNetLite0 => Unfreeze::Last(6),
+            Architecture::SmallCnn { .. } => Unfreeze::All,
+        });
+        if let Unfreeze::Last(n) = unfreeze
             && !(1..=groups).contains(&n)
         {
             return bad(
@@ -583,13 +594,13 @@ impl TrainParams {
                     format!("activations applies to mode fine-tune, not {}", p.mode),
                 );
             }
-            if p.unfreeze == Unfreeze::All {
+            if unfreeze == Unfreeze::All {
                 return bad(
                     "fine_tune_on",
                     "activations caches the frozen groups' output, and `unfreeze: all` freezes none: give `unfreeze: N` (e.g. 3) or `fine_tune_on: images`".into(),
                 );
             }
-            if p.unfreeze == Unfreeze::Last(groups) {
+            if unfreeze == Unfreeze::Last(groups) {
                 return bad(
                     "fine_tune_on",
                     format!(
@@ -636,6 +647,7 @@ impl TrainParams {
             head_warmup_lr,
             weight_decay,
             weights,
+            unfreeze,
         })
     }
 }
@@ -765,7 +777,7 @@ mod tests {
         ])?;
         assert_eq!(p.mode, Mode::Scratch);
         assert_eq!(p.lr, Some(0.01));
-        assert_eq!(p.unfreeze, Unfreeze::Last(3));
+        assert_eq!(p.unfreeze, Some(Unfreeze::Last(3)));
         assert_eq!(p.norm, NormKind::Frn);
         let e = TrainParams::default()
             .with_overrides(&["epoch=3".into()])

@@ -659,7 +659,7 @@ pub fn train(
         let _ = t.set_requires_grad(false);
     }
     let n_groups = res.architecture.backbone_groups().len();
-    let eval_groups = match p.unfreeze {
+    let eval_groups = match res.unfreeze {
         Unfreeze::All => 0,
         Unfreeze::Last(n) => n_groups - n.min(n_groups),
     };
@@ -732,14 +732,20 @@ pub fn train(
         activations: None,
         epoch_view: None,
     };
-    if p.mode == Mode::FineTune && p.fine_tune_on == FineTuneOn::Activations {
-        trainer.activations = Some(Activations::new(
+    if p.mode == Mode::FineTune && eval_groups > 0 && p.fine_tune_on != FineTuneOn::Images {
+        match Activations::new(
             trainer.net.as_ref(),
             data,
             eval_groups,
             p.activation_views,
             device,
-        )?);
+        ) {
+            Ok(a) => trainer.activations = Some(a),
+            Err(e) if p.fine_tune_on == FineTuneOn::Auto => {
+                tracing::info!(reason = %e, "fine_tune_on auto: training on images");
+            }
+            Err(e) => return Err(e),
+        }
     }
     // Steps of a main-phase epoch (the schedule's unit); a warm-up epoch on features has its own count.
     let main_phase = phase_of(p.mode, warmup_epochs, warmup_epochs);

@@ -214,7 +214,8 @@ fn fine_tune_keeps_the_frozen_blocks_exactly() {
     p.epochs = Some(2);
     p.head_warmup_epochs = 1;
     p.lr = Some(0.002);
-    p.unfreeze = birds_train::params::Unfreeze::Last(3);
+    p.unfreeze = Some(birds_train::params::Unfreeze::Last(3));
+    p.freeze_bn = false;
     let out = dir.path().join("ft");
     let s = train(&p, &data, &out, &opts(dir.path())).unwrap();
     let history = read_history(&out.join("history.parquet")).unwrap();
@@ -266,7 +267,7 @@ fn fine_tune_with_frozen_batch_norm_learns() {
     p.head_warmup_epochs = 1;
     p.lr = Some(0.002);
     p.backbone_lr_factor = 0.5;
-    p.unfreeze = birds_train::params::Unfreeze::Last(3);
+    p.unfreeze = Some(birds_train::params::Unfreeze::Last(3));
     p.freeze_bn = true;
     let out = dir.path().join("ft");
     let s = train(&p, &data, &out, &opts(dir.path())).unwrap();
@@ -762,8 +763,11 @@ fn fine_tune_on_cached_activations_is_the_image_path_computed_once() {
     img.head_warmup_epochs = 1;
     img.epochs = Some(3);
     img.lr = Some(0.002);
-    img.unfreeze = birds_train::params::Unfreeze::Last(3);
+    img.unfreeze = Some(birds_train::params::Unfreeze::Last(3));
     img.head_warmup_lr = Some(0.004);
+    img.fine_tune_on = birds_train::params::FineTuneOn::Images;
+    // BatchNorm of the unfrozen groups in training mode: the cached path must reproduce that too.
+    img.freeze_bn = false;
     let mut acts = img.clone();
     acts.fine_tune_on = birds_train::params::FineTuneOn::Activations;
     acts.activation_views = 3;
@@ -825,7 +829,7 @@ fn fine_tune_on_cached_activations_is_the_image_path_computed_once() {
 
     // Nothing frozen, nothing to cache: refused, naming the param.
     let mut all = acts.clone();
-    all.unfreeze = birds_train::params::Unfreeze::All;
+    all.unfreeze = Some(birds_train::params::Unfreeze::All);
     let e = train(&all, &data, &dir.path().join("all"), &opts(dir.path()))
         .err()
         .map(|e| e.to_string())
@@ -849,7 +853,7 @@ fn layer_decay_slows_the_lower_unfrozen_groups() {
     p.epochs = Some(2);
     p.lr = Some(0.002);
     p.freeze_bn = true;
-    p.unfreeze = birds_train::params::Unfreeze::Last(3);
+    p.unfreeze = Some(birds_train::params::Unfreeze::Last(3));
     p.fine_tune_on = birds_train::params::FineTuneOn::Activations;
     let mut decayed = p.clone();
     decayed.layer_decay = 0.01;

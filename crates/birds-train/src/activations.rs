@@ -126,8 +126,9 @@ impl Activations {
         })
     }
 
-    /// The training view for main-phase epoch `main_epoch` (0-based; `epoch` is the run's epoch index, which seeds
-    /// the loader's augmentation and order), computing it on first use. Returns the view and the row order of the
+    /// The training view for main-phase epoch `main_epoch` (0-based; `epoch` is the run's epoch index), computing
+    /// it when it is not in memory: view `v` is always the loader's epoch `epoch - main_epoch + v` (augmentation and
+    /// order seeded by it), the epoch that first uses it, so a resumed run recomputes the same view. Returns the view and the row order of the
     /// epoch: the loader's own order the first time, a fresh shuffle by `(seed, epoch)` when reused.
     #[allow(clippy::too_many_arguments)]
     pub fn train_view(
@@ -146,7 +147,9 @@ impl Activations {
         if self.views[v].is_none() {
             let start = Instant::now();
             let rows = data.len(Split::Train) / batch_size * batch_size;
-            let batches = data.train_batches(batch_size, seed, u64::from(epoch))?;
+            // The loader epoch that first used view v (a resumed run recomputes it exactly).
+            let first_epoch = u64::from(epoch - main_epoch) + v as u64;
+            let batches = data.train_batches(batch_size, seed, first_epoch)?;
             let view = collect(net, batches, rows, self.frozen_groups, device, amp, "train")?;
             let secs = start.elapsed().as_secs_f64();
             self.seconds += secs;

@@ -339,8 +339,20 @@ fn resume_after_an_interruption_equals_an_uninterrupted_run() {
     fine.lr = Some(0.01);
     fine.grad_clip = Some(1.0);
     fine.label_smoothing = 0.1;
+    // On cached activations, one view for 3 main epochs, interrupted after the first: the resumed run has to
+    // recompute view 0 as the first main epoch drew it, not as the current epoch would.
+    let mut acts = fine.clone();
+    acts.epochs = Some(3);
+    acts.unfreeze = Some(birds_train::params::Unfreeze::Last(3));
+    acts.fine_tune_on = birds_train::params::FineTuneOn::Activations;
+    acts.activation_views = 1;
+    fine.fine_tune_on = birds_train::params::FineTuneOn::Images;
     // Fine-tune is interrupted right after the head warm-up, scratch in the middle.
-    for (name, p, stop) in [("scratch", scratch, 2), ("fine", fine, 1)] {
+    for (name, p, stop) in [
+        ("scratch", scratch, 2),
+        ("fine", fine, 1),
+        ("acts", acts, 2),
+    ] {
         let whole = dir.path().join(format!("{name}-whole"));
         let parts = dir.path().join(format!("{name}-parts"));
         train(&p, &data, &whole, &opts(dir.path())).unwrap();

@@ -516,7 +516,7 @@ impl ConfusionMatrix {
             .into_iter()
             .filter(|c| c.true_id != c.pred_id && c.count >= min_val.max(1))
             .collect();
-        cells.sort_by(|a, b| b.count.cmp(&a.count)); // stable: ties stay row-major
+        cells.sort_by_key(|c| std::cmp::Reverse(c.count)); // stable: ties stay row-major
         cells
     }
 

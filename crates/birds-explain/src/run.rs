@@ -720,15 +720,16 @@ impl Context<'_> {
                 kinds.push(kind);
             };
             push(Target::Predicted, TargetKind::Predicted);
-            if w.draw && self.params.why_not {
-                if let Some(t) = c.true_class {
-                    push(Target::Class(t), TargetKind::True);
-                }
+            if w.draw
+                && self.params.why_not
+                && let Some(t) = c.true_class
+            {
+                push(Target::Class(t), TargetKind::True);
             }
-            if w.draw {
-                if let Some(t) = self.class_target {
-                    push(Target::Class(t), TargetKind::Class);
-                }
+            if w.draw
+                && let Some(t) = self.class_target
+            {
+                push(Target::Class(t), TargetKind::Class);
             }
         }
         let g = cam::gradients(self.layer, &xs, &requests)?;

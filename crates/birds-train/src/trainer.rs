@@ -1278,6 +1278,7 @@ mod tests {
         assert!((0.0..=1.0).contains(&lam), "{lam}");
         let rows = Vec::<Vec<f32>>::try_from(&mixed).unwrap_or_default();
         let partners = Vec::<i64>::try_from(&y2).unwrap_or_default();
+        assert_eq!((rows.len(), partners.len()), (6, 6));
         for (i, (row, &j)) in rows.iter().zip(&partners).enumerate() {
             let sum: f32 = row.iter().sum();
             assert!((sum - 1.0).abs() < 1e-6, "row {i} sums to {sum}");

@@ -231,6 +231,39 @@ fn mixup(x: &Tensor, y: &Tensor, alpha: f64, phase: Phase) -> (Tensor, Option<(f
     (mixed, Some((lam, y.index_select(0, &perm))))
 }
 
+/// Training batches of held rows (cached embeddings or activations): full batches of `batch_size` rows in `order`,
+/// the last partial batch dropped, as the loaders do.
+fn row_batches(rows: &SplitFeatures, order: Vec<usize>, batch_size: usize) -> BatchIter<'_> {
+    Box::new((0..order.len() / batch_size).map(move |b| {
+        let idx: Vec<i64> = order[b * batch_size..(b + 1) * batch_size]
+            .iter()
+            .map(|&i| i as i64)
+            .collect();
+        let idx = Tensor::from_slice(&idx);
+        Ok((
+            rows.features.index_select(0, &idx),
+            rows.labels.index_select(0, &idx),
+        ))
+    }))
+}
+
+/// Evaluation batches of held rows, in order, the last partial batch kept, on `device`.
+fn held_batches(
+    rows: &SplitFeatures,
+    batch_size: usize,
+    device: Device,
+) -> impl Iterator<Item = (Tensor, Tensor)> + '_ {
+    let total = rows.labels.size()[0];
+    let bs = batch_size as i64;
+    (0..total).step_by(batch_size).map(move |start| {
+        let len = bs.min(total - start);
+        (
+            to_device(&rows.features.narrow(0, start, len), device),
+            to_device(&rows.labels.narrow(0, start, len), device),
+        )
+    })
+}
+
 fn better(metric: SelectMetric, acc: f64, loss: f64, best: Option<&BestMetrics>) -> bool {
     let Some(b) = best else { return true };
     match metric {
@@ -467,14 +500,10 @@ impl Trainer<'_> {
             labels.extend(ids(y));
             predicted.extend(ids(&top));
         };
+        let bs = self.p().eval_batch_size;
         if let Some(a) = &acts {
-            let total = a.labels.size()[0];
-            let bs = self.p().eval_batch_size as i64;
             let top = self.eval_groups..self.net.groups();
-            for start in (0..total).step_by(bs as usize) {
-                let len = bs.min(total - start);
-                let x = to_device(&a.features.narrow(0, start, len), self.device);
-                let y = to_device(&a.labels.narrow(0, start, len), self.device);
+            for (x, y) in held_batches(a, bs, self.device) {
                 let logits = tch::no_grad(|| {
                     tch::autocast(self.amp, || {
                         let fm = self.net.forward_groups(&x, top.clone(), false);
@@ -489,17 +518,12 @@ impl Trainer<'_> {
                 Split::Valid => &f.valid,
                 Split::Test => &f.test,
             };
-            let total = sf.labels.size()[0];
-            let bs = self.p().eval_batch_size as i64;
-            for start in (0..total).step_by(bs as usize) {
-                let len = bs.min(total - start);
-                let x = to_device(&sf.features.narrow(0, start, len), self.device);
-                let y = to_device(&sf.labels.narrow(0, start, len), self.device);
+            for (x, y) in held_batches(sf, bs, self.device) {
                 let logits = tch::no_grad(|| self.net.classify_embedding(&x, false));
                 step(logits, &y);
             }
         } else {
-            for batch in self.data.eval_batches(split, self.p().eval_batch_size)? {
+            for batch in self.data.eval_batches(split, bs)? {
                 let (x, y) = batch?;
                 let x = to_device(&x, self.device);
                 let y = to_device(&y, self.device);
@@ -527,35 +551,13 @@ impl Trainer<'_> {
             .as_ref()
             .filter(|_| self.uses_activations(phase))
         {
-            let bs = p.batch_size;
-            return Ok(Box::new((0..order.len() / bs).map(move |b| {
-                let idx: Vec<i64> = order[b * bs..(b + 1) * bs]
-                    .iter()
-                    .map(|&i| i as i64)
-                    .collect();
-                let idx = Tensor::from_slice(&idx);
-                Ok((
-                    view.features.index_select(0, &idx),
-                    view.labels.index_select(0, &idx),
-                ))
-            })));
+            return Ok(row_batches(view, order.clone(), p.batch_size));
         }
         match self.features.as_ref().filter(|_| self.uses_features(phase)) {
             Some(f) => {
                 let n = f.train.labels.size()[0] as usize;
                 let order = permutation(n, p.seed, u64::from(epoch));
-                let bs = p.batch_size;
-                Ok(Box::new((0..n / bs).map(move |b| {
-                    let idx: Vec<i64> = order[b * bs..(b + 1) * bs]
-                        .iter()
-                        .map(|&i| i as i64)
-                        .collect();
-                    let idx = Tensor::from_slice(&idx);
-                    Ok((
-                        f.train.features.index_select(0, &idx),
-                        f.train.labels.index_select(0, &idx),
-                    ))
-                })))
+                Ok(row_batches(&f.train, order, p.batch_size))
             }
             None => self
                 .data

@@ -36,15 +36,9 @@ pub enum EvaluateError {
         /// What is wrong.
         reason: String,
     },
-    /// A Parquet file could not be written or read.
-    #[error("{path}: {source}")]
-    Parquet {
-        /// The file.
-        path: PathBuf,
-        /// polars' message.
-        #[source]
-        source: polars::error::PolarsError,
-    },
+    /// A Parquet or JSON artifact could not be written or read; the message names the file.
+    #[error(transparent)]
+    Artifact(#[from] birds_artifacts::ArtifactError),
     /// A picture could not be drawn or saved.
     #[error("drawing {path}: {reason}")]
     Plot {

@@ -1,13 +1,12 @@
 //! Writing the stage's files: Parquet (columns from `birds_core::schema::evaluate`), CSV, Markdown, JSON, PNG.
 
-use std::fs::File;
-use std::io::Write as _;
 use std::path::Path;
 
+use birds_artifacts::FrameBuilder;
+use birds_core::schema::Schema;
 use birds_core::schema::evaluate::{
     CONFUSION, MOST_CONFUSED, NEEDS_MORE_TRAINING, PER_CLASS, PREDICTIONS,
 };
-use birds_core::schema::{ColumnType, Schema};
 use polars::prelude::*;
 
 use crate::metrics::TOP_K;
@@ -33,105 +32,21 @@ pub mod files {
     pub const TOP_LOSSES_PNG: &str = "top_losses.png";
 }
 
-/// The polars type a schema column is written as.
-pub fn dtype_of(ty: ColumnType) -> DataType {
-    match ty {
-        ColumnType::Str => DataType::String,
-        ColumnType::U32 => DataType::UInt32,
-        ColumnType::U64 => DataType::UInt64,
-        ColumnType::I64 => DataType::Int64,
-        ColumnType::F32 => DataType::Float32,
-        ColumnType::F64 => DataType::Float64,
-        ColumnType::Bool => DataType::Boolean,
-        ColumnType::ListStr => DataType::List(Box::new(DataType::String)),
-        ColumnType::ListF32 => DataType::List(Box::new(DataType::Float32)),
-        ColumnType::ListU32 => DataType::List(Box::new(DataType::UInt32)),
-    }
-}
+pub use birds_artifacts::{check_schema, dtype_of};
 
-/// Checks `df` against `schema`: the same columns in the same order, the same types, no nulls where none may be.
-pub fn check_schema(df: &DataFrame, schema: &Schema) -> std::result::Result<(), String> {
-    let names: Vec<&str> = df.columns().iter().map(|c| c.name().as_str()).collect();
-    if names != schema.names() {
-        return Err(format!(
-            "{}: columns {names:?}, schema says {:?}",
-            schema.file,
-            schema.names()
-        ));
-    }
-    for (col, spec) in df.columns().iter().zip(schema.columns) {
-        let want = dtype_of(spec.ty);
-        // A list of strings is written as a list of categoricals (see `pandas_readable`), so files read back
-        // carry that type.
-        let written = spec.ty == ColumnType::ListStr && col.dtype() == &list_of_categorical();
-        if col.dtype() != &want && !written {
-            return Err(format!(
-                "{}: column `{}` is {}, schema says {want}",
-                schema.file,
-                spec.name,
-                col.dtype()
-            ));
-        }
-        if !spec.nullable && col.null_count() > 0 {
-            return Err(format!(
-                "{}: column `{}` has nulls but may not",
-                schema.file, spec.name
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn list_of_categorical() -> DataType {
-    DataType::List(Box::new(DataType::from_categories(Categories::global())))
-}
-
-/// polars writes strings as Arrow `string_view`, and pyarrow (26) cannot convert a *list* of `string_view` to pandas
-/// ("Not implemented type for Arrow list to pandas"), so `pandas.read_parquet` failed on `predictions.parquet`.
-/// Lists of strings are therefore written as lists of categoricals (Arrow dictionaries of plain strings), which
-/// pandas, pyarrow, duckdb and polars all read as lists of strings.
-fn pandas_readable(df: &mut DataFrame, schema: &Schema) -> PolarsResult<()> {
-    for spec in schema
-        .columns
-        .iter()
-        .filter(|c| c.ty == ColumnType::ListStr)
-    {
-        let cast = df.column(spec.name)?.cast(&list_of_categorical())?;
-        df.replace(spec.name, cast)?;
-    }
-    Ok(())
-}
-
-fn parquet_err(path: &Path) -> impl Fn(PolarsError) -> EvaluateError + '_ {
-    move |source| EvaluateError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Writes `columns` as `<out_dir>/<schema.file>` after checking them against `schema`.
+/// Writes `columns` as `<out_dir>/<schema.file>`, each placed by its name where `schema` puts it, after checking
+/// them against it.
 fn write_parquet(
     out_dir: &Path,
     schema: &Schema,
     height: usize,
     columns: Vec<Column>,
 ) -> Result<()> {
-    let path = out_dir.join(schema.file);
-    let err = parquet_err(&path);
-    let mut df = DataFrame::new(height, columns).map_err(&err)?;
-    check_schema(&df, schema).map_err(|m| err(PolarsError::SchemaMismatch(m.into())))?;
-    pandas_readable(&mut df, schema).map_err(&err)?;
-    birds_core::atomic::write_with(&path, |tmp| -> Result<()> {
-        let file = File::create(tmp).map_err(|e| birds_core::CoreError::io("creating", tmp, e))?;
-        let mut writer = std::io::BufWriter::new(file);
-        ParquetWriter::new(&mut writer)
-            .finish(&mut df)
-            .map_err(&err)?;
-        writer
-            .flush()
-            .map_err(|e| birds_core::CoreError::io("writing", tmp, e))?;
-        Ok(())
-    })
+    columns
+        .into_iter()
+        .fold(FrameBuilder::new(schema, height), FrameBuilder::column)
+        .write(&out_dir.join(schema.file))?;
+    Ok(())
 }
 
 fn u32s(values: impl Iterator<Item = u64>) -> Vec<u32> {

@@ -64,14 +64,8 @@ pub enum IngestError {
     #[error(transparent)]
     Core(#[from] birds_core::CoreError),
     /// Building or writing a Parquet file failed.
-    #[error("writing {path}: {source}")]
-    Parquet {
-        /// The Parquet file.
-        path: PathBuf,
-        /// The polars error.
-        #[source]
-        source: polars::error::PolarsError,
-    },
+    #[error(transparent)]
+    Artifact(#[from] birds_artifacts::ArtifactError),
     /// Serialising the report failed.
     #[error("writing {path}: {source}")]
     Json {

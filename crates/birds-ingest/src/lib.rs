@@ -33,9 +33,9 @@ pub mod report;
 pub mod stage;
 mod write;
 
+pub use birds_artifacts::{check_schema, dtype_of};
 pub use error::{IngestError, Result};
 pub use ingest::{IngestOutput, RunOptions, files, ingest, ingest_with};
 pub use params::{IngestParams, Layout, SplitRatios};
 pub use report::Report;
 pub use stage::IngestStage;
-pub use write::{check_schema, dtype_of};

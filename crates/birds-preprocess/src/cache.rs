@@ -16,10 +16,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use birds_artifacts::Frame;
 use birds_core::Split;
 use birds_core::schema::preprocess::PREPROCESSED;
 use memmap2::Mmap;
-use polars::prelude::*;
 
 use crate::manifest::{FORMAT, FORMAT_VERSION, MANIFEST_FILE, Manifest, TENSOR_NAME};
 use crate::{PreprocessError, Result};
@@ -84,42 +84,6 @@ fn map_file(path: &Path) -> Result<Mmap> {
     // SAFETY: the map is read-only and the cache contract is that shard files are not modified while open (see
     // `Cache`); every offset read through it is checked against the file's length in `Cache::open`.
     unsafe { Mmap::map(&file) }.map_err(|e| PreprocessError::io("memory-mapping", path, e))
-}
-
-fn column<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a Column> {
-    df.column(name)
-        .map_err(|_| PreprocessError::parquet(path, format!("missing column `{name}`")))
-}
-
-fn strings(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<String>> {
-    let c = column(df, name, path)?
-        .str()
-        .map_err(|e| PreprocessError::parquet(path, format!("column `{name}`: {e}")))?;
-    c.iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.map(str::to_string).ok_or_else(|| {
-                PreprocessError::parquet(path, format!("row {i}: column `{name}` is null"))
-            })
-        })
-        .collect()
-}
-
-fn numbers(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<u64>> {
-    let c = column(df, name, path)?
-        .cast(&DataType::UInt64)
-        .map_err(|e| PreprocessError::parquet(path, format!("column `{name}`: {e}")))?;
-    let c = c
-        .u64()
-        .map_err(|e| PreprocessError::parquet(path, format!("column `{name}`: {e}")))?;
-    c.iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.ok_or_else(|| {
-                PreprocessError::parquet(path, format!("row {i}: column `{name}` is null"))
-            })
-        })
-        .collect()
 }
 
 fn to_u32(v: u64, what: &str, path: &Path) -> Result<u32> {
@@ -202,10 +166,7 @@ impl Cache {
         }
 
         let table = dir.join(PREPROCESSED.file);
-        let file = File::open(&table).map_err(|e| PreprocessError::io("opening", &table, e))?;
-        let df = ParquetReader::new(file)
-            .finish()
-            .map_err(|e| PreprocessError::parquet(&table, e))?;
+        let df = Frame::read(&table)?;
         if df.height() != manifest.images {
             return Err(PreprocessError::cache(
                 &table,
@@ -216,17 +177,17 @@ impl Cache {
                 ),
             ));
         }
-        let sample_ids = numbers(&df, "sample", &table)?;
-        let paths = strings(&df, "path", &table)?;
-        let roots = strings(&df, "root", &table)?;
-        let splits = strings(&df, "split", &table)?;
-        let labels = strings(&df, "label", &table)?;
-        let class_ids = numbers(&df, "class_id", &table)?;
-        let shard_names = strings(&df, "shard", &table)?;
-        let shard_index = numbers(&df, "shard_index", &table)?;
-        let offsets = numbers(&df, "offset", &table)?;
-        let source_w = numbers(&df, "source_width", &table)?;
-        let source_h = numbers(&df, "source_height", &table)?;
+        let sample_ids = df.u64_req("sample")?;
+        let paths = df.str_req("path")?;
+        let roots = df.str_req("root")?;
+        let splits = df.str_req("split")?;
+        let labels = df.str_req("label")?;
+        let class_ids = df.u64_req("class_id")?;
+        let shard_names = df.str_req("shard")?;
+        let shard_index = df.u64_req("shard_index")?;
+        let offsets = df.u64_req("offset")?;
+        let source_w = df.u64_req("source_width")?;
+        let source_h = df.u64_req("source_height")?;
 
         let mut samples = Vec::with_capacity(df.height());
         let mut locations = Vec::with_capacity(df.height());

@@ -29,6 +29,9 @@ pub enum PreprocessError {
         /// What is wrong (missing column, wrong type, polars' message…).
         reason: String,
     },
+    /// An artifact could not be read or written; the message names the file.
+    #[error(transparent)]
+    Artifact(#[from] birds_artifacts::ArtifactError),
     /// A parameter is out of range or inconsistent; the message names the key.
     #[error("invalid parameter `{key}`: {reason}")]
     Param {

@@ -1,11 +1,11 @@
-//! Reading the ingest stage's `images.parquet` (columns from `birds_core::schema::ingest::IMAGES`).
+//! Reading the ingest stage's `images.parquet` (columns from `birds_core::schema::ingest::IMAGES`) through
+//! [`birds_artifacts::Frame`].
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use birds_artifacts::Frame;
 use birds_core::Split;
 use birds_core::schema::ingest::IMAGES;
-use polars::prelude::*;
 
 use crate::{PreprocessError, Result};
 
@@ -44,47 +44,20 @@ pub fn images_parquet(index: &Path) -> PathBuf {
     }
 }
 
-fn str_col(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<Option<String>>> {
-    let c = df
-        .column(name)
-        .map_err(|_| PreprocessError::parquet(path, format!("missing column `{name}`")))?;
-    let s = c
-        .str()
-        .map_err(|e| PreprocessError::parquet(path, format!("column `{name}`: {e}")))?;
-    Ok(s.iter().map(|v| v.map(str::to_string)).collect())
-}
-
-fn required(v: Option<String>, name: &str, row: usize, path: &Path) -> Result<String> {
-    v.ok_or_else(|| PreprocessError::parquet(path, format!("row {row}: column `{name}` is null")))
-}
-
 /// Reads every row of `images.parquet` (decodable or not), in file order.
 pub fn read_index(path: &Path) -> Result<Vec<IndexRow>> {
-    let file = File::open(path).map_err(|e| PreprocessError::io("opening", path, e))?;
     let columns = [
         "path", "root", "split", "label", "class_id", "status", "error",
     ];
-    let df = ParquetReader::new(file)
-        .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
-        .finish()
-        .map_err(|e| PreprocessError::parquet(path, e))?;
-    let paths = str_col(&df, "path", path)?;
-    let roots = str_col(&df, "root", path)?;
-    let splits = str_col(&df, "split", path)?;
-    let labels = str_col(&df, "label", path)?;
-    let statuses = str_col(&df, "status", path)?;
-    let errors = str_col(&df, "error", path)?;
-    let class_ids = df
-        .column("class_id")
-        .map_err(|_| PreprocessError::parquet(path, "missing column `class_id`"))?
-        .cast(&DataType::UInt32)
-        .map_err(|e| PreprocessError::parquet(path, format!("column `class_id`: {e}")))?;
-    let class_ids: Vec<Option<u32>> = class_ids
-        .u32()
-        .map_err(|e| PreprocessError::parquet(path, format!("column `class_id`: {e}")))?
-        .iter()
-        .collect();
-    let mut rows = Vec::with_capacity(df.height());
+    let frame = Frame::read_columns(path, Some(&columns))?;
+    let paths = frame.str_req("path")?;
+    let roots = frame.str_req("root")?;
+    let splits = frame.str_req("split")?;
+    let labels = frame.str_req("label")?;
+    let class_ids = frame.u32_req("class_id")?;
+    let statuses = frame.str_req("status")?;
+    let errors = frame.str("error")?;
+    let mut rows = Vec::with_capacity(frame.height());
     for (i, (((((p, r), s), l), st), e)) in paths
         .into_iter()
         .zip(roots)
@@ -94,20 +67,16 @@ pub fn read_index(path: &Path) -> Result<Vec<IndexRow>> {
         .zip(errors)
         .enumerate()
     {
-        let split_text = required(s, "split", i, path)?;
-        let split: Split = split_text
+        let split: Split = s
             .parse()
-            .map_err(|e| PreprocessError::parquet(path, format!("row {i}: {e}")))?;
-        let class_id = class_ids.get(i).copied().flatten().ok_or_else(|| {
-            PreprocessError::parquet(path, format!("row {i}: `class_id` is null"))
-        })?;
+            .map_err(|e| frame.error(format!("row {i}: {e}")))?;
         rows.push(IndexRow {
-            path: required(p, "path", i, path)?,
-            root: required(r, "root", i, path)?,
+            path: p,
+            root: r,
             split,
-            label: required(l, "label", i, path)?,
-            class_id,
-            ok: required(st, "status", i, path)? == "ok",
+            label: l,
+            class_id: class_ids[i],
+            ok: st == "ok",
             error: e,
         });
     }

@@ -10,11 +10,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use birds_artifacts::FrameBuilder;
 use birds_core::atomic::{write_bytes, write_with};
 use birds_core::schema::preprocess::PREPROCESSED;
 use fast_image_resize as fir;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::index::{IndexRow, class_labels, images_parquet, read_index};
@@ -107,68 +107,43 @@ fn write_shard(dir: &Path, n: usize, side: u32, images: &[Prepared]) -> Result<S
     })
 }
 
-fn write_parquet(path: &Path, mut df: DataFrame) -> Result<()> {
-    write_with(path, |tmp| -> Result<()> {
-        let file = File::create(tmp).map_err(|e| PreprocessError::io("creating", tmp, e))?;
-        ParquetWriter::new(file)
-            .finish(&mut df)
-            .map_err(|e| PreprocessError::parquet(tmp, e))?;
-        Ok(())
-    })
-}
-
-fn preprocessed_frame(
+/// Writes `preprocessed.parquet` (columns set by name, checked against [`PREPROCESSED`], atomic).
+fn write_preprocessed(
+    path: &Path,
     rows: &[Row],
     index: &[IndexRow],
     shards: &[ShardInfo],
     side: u32,
-) -> Result<DataFrame> {
-    let names = PREPROCESSED.names();
+) -> Result<()> {
     let n = rows.len();
     let pick = |f: &dyn Fn(&IndexRow) -> &str| -> Vec<&str> {
         rows.iter().map(|r| f(&index[r.index])).collect()
     };
-    let columns: Vec<Column> = vec![
-        Column::new(
-            names[0].into(),
-            rows.iter().map(|r| r.sample).collect::<Vec<u32>>(),
-        ),
-        Column::new(names[1].into(), pick(&|r| &r.path)),
-        Column::new(names[2].into(), pick(&|r| &r.root)),
-        Column::new(names[3].into(), pick(&|r| r.split.as_str())),
-        Column::new(names[4].into(), pick(&|r| &r.label)),
-        Column::new(
-            names[5].into(),
-            rows.iter()
-                .map(|r| index[r.index].class_id)
-                .collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            names[6].into(),
+    let u32s = |f: &dyn Fn(&Row) -> u32| -> Vec<u32> { rows.iter().map(f).collect() };
+    FrameBuilder::new(&PREPROCESSED, n)
+        .set("sample", u32s(&|r| r.sample))
+        .set("path", pick(&|r| &r.path))
+        .set("root", pick(&|r| &r.root))
+        .set("split", pick(&|r| r.split.as_str()))
+        .set("label", pick(&|r| &r.label))
+        .set("class_id", u32s(&|r| index[r.index].class_id))
+        .set(
+            "shard",
             rows.iter()
                 .map(|r| shards[r.shard].file.as_str())
                 .collect::<Vec<&str>>(),
-        ),
-        Column::new(
-            names[7].into(),
-            rows.iter().map(|r| r.shard_index).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            names[8].into(),
+        )
+        .set("shard_index", u32s(&|r| r.shard_index))
+        .set(
+            "offset",
             rows.iter().map(|r| r.offset).collect::<Vec<u64>>(),
-        ),
-        Column::new(names[9].into(), vec![side; n]),
-        Column::new(names[10].into(), vec![side; n]),
-        Column::new(
-            names[11].into(),
-            rows.iter().map(|r| r.source_width).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            names[12].into(),
-            rows.iter().map(|r| r.source_height).collect::<Vec<u32>>(),
-        ),
-    ];
-    DataFrame::new(n, columns).map_err(|e| PreprocessError::parquet(PREPROCESSED.file, e))
+        )
+        .set("width", vec![side; n])
+        .set("height", vec![side; n])
+        .set("source_width", u32s(&|r| r.source_width))
+        .set("source_height", u32s(&|r| r.source_height))
+        .write(path)?;
+    Ok(())
 }
 
 fn progress_bar(total: usize, show: bool) -> ProgressBar {
@@ -345,8 +320,13 @@ pub fn preprocess(
             failures: failures.len(),
         });
     }
-    let df = preprocessed_frame(&out_rows, &rows, &shards, side)?;
-    write_parquet(&out_dir.join(PREPROCESSED.file), df)?;
+    write_preprocessed(
+        &out_dir.join(PREPROCESSED.file),
+        &out_rows,
+        &rows,
+        &shards,
+        side,
+    )?;
     let manifest = Manifest {
         format: FORMAT.to_string(),
         format_version: FORMAT_VERSION,

@@ -54,6 +54,9 @@ pub enum TrainError {
     /// A shared helper's error (I/O with the path named).
     #[error(transparent)]
     Core(#[from] birds_core::CoreError),
+    /// An artifact (Parquet or JSON file of a run) could not be read or written; the message names the file.
+    #[error(transparent)]
+    Artifact(#[from] birds_artifacts::ArtifactError),
     /// A Parquet write failed.
     #[error("writing {path}: {source}")]
     Parquet {

@@ -1,182 +1,15 @@
-//! The learning curves: `history.parquet` (schema `birds_core::schema::train::HISTORY`) and `curves.png`.
+//! The learning curves: `history.parquet` (read and written by [`birds_artifacts::train::history`], re-exported
+//! here) and `curves.png`.
 
 use std::path::Path;
 
-use birds_core::schema::train::{HISTORY, TEST_PREDICTIONS};
 use plotters::prelude::*;
-use polars::prelude::*;
-use serde::{Deserialize, Serialize};
+
+pub use birds_artifacts::train::history::{
+    HistoryRow, read_history, read_test_predictions, write_history, write_test_predictions,
+};
 
 use crate::{Result, TrainError};
-
-/// One pass over one split in one epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryRow {
-    /// 1-based epoch over the whole run.
-    pub epoch: u32,
-    /// `train` or `valid`.
-    pub split: String,
-    /// `head-warmup`, `fine-tune`, `feature-extract` or `scratch`.
-    pub phase: String,
-    /// Mean loss.
-    pub loss: f64,
-    /// Top-1 accuracy, 0–1.
-    pub accuracy: f64,
-    /// Head LR at the epoch's last step.
-    pub lr: f64,
-    /// Throughput of the pass.
-    pub images_per_s: f64,
-    /// Wall time of the pass.
-    pub seconds: f64,
-}
-
-/// Writes `history.parquet` atomically, columns in schema order.
-pub fn write_history(path: &Path, rows: &[HistoryRow]) -> Result<()> {
-    let f64s = |f: fn(&HistoryRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
-    let strs = |f: fn(&HistoryRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
-    let columns = vec![
-        Column::new(
-            "epoch".into(),
-            rows.iter().map(|r| r.epoch).collect::<Vec<u32>>(),
-        ),
-        Column::new("split".into(), strs(|r| &r.split)),
-        Column::new("phase".into(), strs(|r| &r.phase)),
-        Column::new("loss".into(), f64s(|r| r.loss)),
-        Column::new("accuracy".into(), f64s(|r| r.accuracy)),
-        Column::new("lr".into(), f64s(|r| r.lr)),
-        Column::new("images_per_s".into(), f64s(|r| r.images_per_s)),
-        Column::new("seconds".into(), f64s(|r| r.seconds)),
-    ];
-    write_frame(path, rows.len(), columns, &HISTORY)
-}
-
-/// Writes a frame as Parquet atomically after checking its column names against `schema`.
-pub fn write_frame(
-    path: &Path,
-    height: usize,
-    columns: Vec<Column>,
-    schema: &birds_core::schema::Schema,
-) -> Result<()> {
-    let err = |source| TrainError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut df = DataFrame::new(height, columns).map_err(err)?;
-    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    if names != schema.names() {
-        return Err(err(PolarsError::SchemaMismatch(
-            format!("columns {names:?} differ from schema {:?}", schema.names()).into(),
-        )));
-    }
-    birds_core::atomic::write_with(path, |tmp| -> Result<()> {
-        let file = std::fs::File::create(tmp)
-            .map_err(|e| birds_core::CoreError::io("creating", tmp, e))?;
-        let mut writer = std::io::BufWriter::new(file);
-        ParquetWriter::new(&mut writer)
-            .finish(&mut df)
-            .map_err(err)?;
-        use std::io::Write as _;
-        writer
-            .flush()
-            .map_err(|e| birds_core::CoreError::io("writing", tmp, e))?;
-        Ok(())
-    })
-}
-
-/// Reads `history.parquet` back.
-pub fn read_history(path: &Path) -> Result<Vec<HistoryRow>> {
-    let err = |source| TrainError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(|e| TrainError::file("opening", path, e))?;
-    let df = ParquetReader::new(file).finish().map_err(err)?;
-    let col = |name: &str| df.column(name).map_err(err);
-    let epoch = col("epoch")?.u32().map_err(err)?.clone();
-    let split = col("split")?.str().map_err(err)?.clone();
-    let phase = col("phase")?.str().map_err(err)?.clone();
-    let f = |name: &str| -> Result<Vec<f64>> {
-        Ok(col(name)?
-            .f64()
-            .map_err(err)?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
-    let (loss, acc, lr, ips, secs) = (
-        f("loss")?,
-        f("accuracy")?,
-        f("lr")?,
-        f("images_per_s")?,
-        f("seconds")?,
-    );
-    Ok((0..df.height())
-        .map(|i| HistoryRow {
-            epoch: epoch.get(i).unwrap_or(0),
-            split: split.get(i).unwrap_or("").to_string(),
-            phase: phase.get(i).unwrap_or("").to_string(),
-            loss: loss[i],
-            accuracy: acc[i],
-            lr: lr[i],
-            images_per_s: ips[i],
-            seconds: secs[i],
-        })
-        .collect())
-}
-
-/// Writes `test_predictions.parquet` atomically: row i is test image i, its true class and the predicted class.
-pub fn write_test_predictions(path: &Path, class_ids: &[u32], predicted: &[u32]) -> Result<()> {
-    if class_ids.len() != predicted.len() {
-        return Err(TrainError::Data(format!(
-            "{} labels but {} predictions for {}",
-            class_ids.len(),
-            predicted.len(),
-            path.display()
-        )));
-    }
-    let n = class_ids.len();
-    let columns = vec![
-        Column::new("index".into(), (0..n as u32).collect::<Vec<u32>>()),
-        Column::new("class_id".into(), class_ids.to_vec()),
-        Column::new("predicted".into(), predicted.to_vec()),
-    ];
-    write_frame(path, n, columns, &TEST_PREDICTIONS)
-}
-
-/// Reads `test_predictions.parquet`: (true class, predicted class) per test image, in index order. Errors name the
-/// file: a missing column, a null, or indices that are not 0, 1, 2, ….
-pub fn read_test_predictions(path: &Path) -> Result<Vec<(u32, u32)>> {
-    let err = |source| TrainError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(|e| TrainError::file("opening", path, e))?;
-    let df = ParquetReader::new(file).finish().map_err(err)?;
-    let col = |name: &str| -> Result<Vec<Option<u32>>> {
-        Ok(df
-            .column(name)
-            .map_err(err)?
-            .u32()
-            .map_err(err)?
-            .iter()
-            .collect())
-    };
-    let (index, class, pred) = (col("index")?, col("class_id")?, col("predicted")?);
-    let mut out = Vec::with_capacity(index.len());
-    for (i, ((x, c), p)) in index.iter().zip(&class).zip(&pred).enumerate() {
-        match (x, c, p) {
-            (Some(x), Some(c), Some(p)) if *x as usize == i => out.push((*c, *p)),
-            _ => {
-                return Err(TrainError::file(
-                    "reading",
-                    path,
-                    format!("row {i}: null, or `index` out of order"),
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
 
 fn series(rows: &[HistoryRow], split: &str, value: fn(&HistoryRow) -> f64) -> Vec<(f64, f64)> {
     rows.iter()
@@ -271,6 +104,7 @@ pub fn plot_curves(path: &Path, rows: &[HistoryRow], title: &str) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use birds_core::schema::train::HISTORY;
 
     fn rows() -> Vec<HistoryRow> {
         (1..=3)

@@ -37,6 +37,9 @@ pub enum ReportError {
     /// Writing the page failed.
     #[error(transparent)]
     Core(#[from] birds_core::CoreError),
+    /// An input artifact could not be read; the message names the file and the column.
+    #[error(transparent)]
+    Artifact(#[from] birds_artifacts::ArtifactError),
 }
 
 impl ReportError {

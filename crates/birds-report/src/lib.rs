@@ -12,14 +12,13 @@
 //! - [`load`]: reads the other stages' output folders ([`Inputs`]); each is optional and a missing one makes its
 //!   sections say "Not run".
 //! - [`render`]: the page; [`svg`]: line charts and the heatmap; [`images`]: thumbnails as `data:` URIs;
-//!   [`html`]: escaping and number formatting; [`frame`]: Parquet columns.
+//!   [`html`]: escaping and number formatting; Parquet columns are read with `birds_artifacts::Frame`.
 //! - [`params`]: [`ReportParams`]; [`stage`]: [`ReportStage`], the pipeline's `uses: report`.
 //!
 //! Inputs: output folders of `synth`, `ingest`, `preprocess`, up to eight `train` runs, `evaluate` and `explain`.
 //! Output: `index.html` in the output folder.
 
 pub mod error;
-pub mod frame;
 pub mod html;
 pub mod images;
 pub mod load;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use birds_core::schema::{evaluate as ev, explain as ex, train as tr};
 
-use crate::frame::Frame;
 use crate::{ReportError, Result};
+use birds_artifacts::Frame;
 
 /// The stage folders a report reads. Every one is optional; at least one must be given.
 #[derive(Debug, Clone, Default)]

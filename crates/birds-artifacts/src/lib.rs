@@ -10,9 +10,13 @@
 //!   [`check_schema`](parquet::check_schema).
 //! - [`json`]: pretty JSON written atomically, and read back with errors naming the file.
 //! - [`train`]: `history.parquet` and `test_predictions.parquet` of a training run.
+//! - [`evaluate`]: the rows of evaluate's Parquet files (per class, confusion, most confused, needs more
+//!   training, predictions) and their readers; [`explain`]: the rows of `cams.parquet`.
 //! - [`error`]: [`ArtifactError`].
 
 pub mod error;
+pub mod evaluate;
+pub mod explain;
 pub mod json;
 pub mod parquet;
 pub mod train;

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use birds_core::schema::{evaluate as ev, explain as ex, train as tr};
+use birds_core::schema::{evaluate as schema, explain as ex, train as tr};
 
 use crate::{ReportError, Result};
-use birds_artifacts::Frame;
+pub use birds_artifacts::evaluate::{self as ev, Cell, ClassRow, Need, Pair, Prediction};
+pub use birds_artifacts::explain::CamRow;
 
 /// The stage folders a report reads. Every one is optional; at least one must be given.
 #[derive(Debug, Clone, Default)]
@@ -67,111 +68,6 @@ pub struct Run {
     pub test_predictions: Option<Vec<(u32, u32)>>,
 }
 
-/// A row of `per_class.parquet`.
-#[derive(Debug, Clone)]
-pub struct ClassRow {
-    /// Class id.
-    pub class_id: u32,
-    /// Label.
-    pub label: String,
-    /// Training images.
-    pub train_images: u32,
-    /// Evaluated images.
-    pub support: u32,
-    /// Predicted as the class.
-    pub predicted: u32,
-    /// Correct.
-    pub correct: u32,
-    /// Precision.
-    pub precision: f64,
-    /// Recall.
-    pub recall: f64,
-    /// F1.
-    pub f1: f64,
-    /// Top-5 recall.
-    pub top5_recall: f64,
-    /// Mean confidence (None without support).
-    pub mean_confidence: Option<f64>,
-    /// Wilson lower bound (None without support).
-    pub recall_lower: Option<f64>,
-    /// Most confused with.
-    pub most_confused_with: Option<String>,
-    /// …how many times.
-    pub most_confused_count: u32,
-}
-
-/// A non-zero confusion cell.
-#[derive(Debug, Clone, Copy)]
-pub struct Cell {
-    /// True class id.
-    pub true_id: u32,
-    /// Predicted class id.
-    pub pred_id: u32,
-    /// Images.
-    pub count: u32,
-}
-
-/// A row of `most_confused.parquet`.
-#[derive(Debug, Clone)]
-pub struct Pair {
-    /// True class id.
-    pub true_id: u32,
-    /// True label.
-    pub true_label: String,
-    /// Predicted class id.
-    pub pred_id: u32,
-    /// Predicted label.
-    pub pred_label: String,
-    /// Errors.
-    pub count: u32,
-    /// Share of the true class's evaluated images.
-    pub share: f64,
-}
-
-/// A row of `needs_more_training.parquet`.
-#[derive(Debug, Clone)]
-pub struct Need {
-    /// 1 = most in need.
-    pub rank: u32,
-    /// Label.
-    pub label: String,
-    /// Evaluated images.
-    pub evaluated: u32,
-    /// Correct.
-    pub correct: u32,
-    /// Recall.
-    pub recall: f64,
-    /// Wilson lower bound.
-    pub recall_lower: Option<f64>,
-    /// Training images.
-    pub train_images: u32,
-    /// Main confuser.
-    pub main_confuser: Option<String>,
-    /// Errors that went to it.
-    pub main_confuser_count: u32,
-    /// Advice.
-    pub next_step: String,
-}
-
-/// A row of `predictions.parquet` (the columns the report uses).
-#[derive(Debug, Clone)]
-pub struct Prediction {
-    /// Path relative to the data root.
-    pub path: String,
-    /// Data root.
-    pub root: String,
-    /// Split.
-    pub split: String,
-    /// True class id.
-    pub true_id: u32,
-    /// Predicted class id.
-    pub pred_id: u32,
-    /// Probability of the predicted class.
-    pub confidence: f64,
-    /// Loss.
-    pub loss: f64,
-}
-
 /// The evaluate stage's outputs.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
@@ -189,45 +85,6 @@ pub struct Evaluation {
     pub needs: Vec<Need>,
     /// `predictions.parquet`.
     pub predictions: Vec<Prediction>,
-}
-
-/// A row of `cams.parquet` (the columns the report uses).
-#[derive(Debug, Clone)]
-pub struct CamRow {
-    /// Image path as recorded.
-    pub image: String,
-    /// Why the image was selected.
-    pub selection: String,
-    /// Whether the image is in the check sample (localisation and deletion figures).
-    pub in_check: bool,
-    /// True label.
-    pub label: Option<String>,
-    /// Top-1 label.
-    pub predicted: String,
-    /// Its probability.
-    pub predicted_prob: f64,
-    /// Whether top-1 is right.
-    pub correct: Option<bool>,
-    /// CAM method.
-    pub method: String,
-    /// `predicted`, `true` or `class`.
-    pub target_kind: String,
-    /// Explained class.
-    pub target: String,
-    /// Its probability.
-    pub target_prob: f64,
-    /// Energy inside the ground-truth mask.
-    pub energy_in_mask: Option<f64>,
-    /// Mask area fraction.
-    pub mask_area: Option<f64>,
-    /// Pointing game hit.
-    pub pointing_hit: Option<bool>,
-    /// Deletion test: drop with CAM pixels.
-    pub drop_cam: Option<f64>,
-    /// Deletion test: drop with random pixels.
-    pub drop_random: Option<f64>,
-    /// Overlay PNG relative to the explain folder.
-    pub overlay: Option<String>,
 }
 
 /// Localisation figures of one method, from the explain stage's `metrics.json`.
@@ -444,120 +301,12 @@ pub fn load_evaluation(dir: &Path) -> Result<Evaluation> {
     let input = "evaluate";
     let summary: birds_evaluate::SummaryFile = read_json(&require(input, dir, "summary.json")?)?;
 
-    let f = Frame::read(&require(input, dir, ev::PER_CLASS.file)?)?;
-    let (ids, labels) = (f.u32_or0("class_id")?, f.str_req("label")?);
-    let (train, support) = (f.u32_or0("train_images")?, f.u32_or0("support")?);
-    let (predicted, correct) = (f.u32_or0("predicted")?, f.u32_or0("correct")?);
-    let (precision, recall, f1, top5) = (
-        f.f64_or_nan("precision")?,
-        f.f64_or_nan("recall")?,
-        f.f64_or_nan("f1")?,
-        f.f64_or_nan("top5_recall")?,
-    );
-    let (conf, lower) = (f.f64("mean_confidence")?, f.f64("recall_lower")?);
-    let (mcw, mcc) = (
-        f.str("most_confused_with")?,
-        f.u32_or0("most_confused_count")?,
-    );
-    let per_class = (0..f.height())
-        .map(|i| ClassRow {
-            class_id: ids[i],
-            label: labels[i].clone(),
-            train_images: train[i],
-            support: support[i],
-            predicted: predicted[i],
-            correct: correct[i],
-            precision: precision[i],
-            recall: recall[i],
-            f1: f1[i],
-            top5_recall: top5[i],
-            mean_confidence: conf[i],
-            recall_lower: lower[i],
-            most_confused_with: mcw[i].clone(),
-            most_confused_count: mcc[i],
-        })
-        .collect();
-
-    let f = Frame::read(&require(input, dir, ev::CONFUSION.file)?)?;
-    let (t, p, c) = (
-        f.u32_or0("true_id")?,
-        f.u32_or0("pred_id")?,
-        f.u32_or0("count")?,
-    );
-    let confusion = (0..f.height())
-        .map(|i| Cell {
-            true_id: t[i],
-            pred_id: p[i],
-            count: c[i],
-        })
-        .collect();
-
-    let f = Frame::read(&require(input, dir, ev::MOST_CONFUSED.file)?)?;
-    let (t, tl, p, pl) = (
-        f.u32_or0("true_id")?,
-        f.str_req("true_label")?,
-        f.u32_or0("pred_id")?,
-        f.str_req("pred_label")?,
-    );
-    let (c, s) = (f.u32_or0("count")?, f.f64_or_nan("share")?);
-    let most_confused = (0..f.height())
-        .map(|i| Pair {
-            true_id: t[i],
-            true_label: tl[i].clone(),
-            pred_id: p[i],
-            pred_label: pl[i].clone(),
-            count: c[i],
-            share: s[i],
-        })
-        .collect();
-
-    let f = Frame::read(&require(input, dir, ev::NEEDS_MORE_TRAINING.file)?)?;
-    let (rank, label, evaluated, correct) = (
-        f.u32_or0("rank")?,
-        f.str_req("label")?,
-        f.u32_or0("evaluated")?,
-        f.u32_or0("correct")?,
-    );
-    let (recall, lower, train) = (
-        f.f64_or_nan("recall")?,
-        f.f64("recall_lower")?,
-        f.u32_or0("train_images")?,
-    );
-    let (conf, conf_n, step) = (
-        f.str("main_confuser")?,
-        f.u32_or0("main_confuser_count")?,
-        f.str_req("next_step")?,
-    );
-    let needs = (0..f.height())
-        .map(|i| Need {
-            rank: rank[i],
-            label: label[i].clone(),
-            evaluated: evaluated[i],
-            correct: correct[i],
-            recall: recall[i],
-            recall_lower: lower[i],
-            train_images: train[i],
-            main_confuser: conf[i].clone(),
-            main_confuser_count: conf_n[i],
-            next_step: step[i].clone(),
-        })
-        .collect();
-
-    let f = Frame::read(&require(input, dir, ev::PREDICTIONS.file)?)?;
-    let (path, root, split) = (f.str_req("path")?, f.str_req("root")?, f.str_req("split")?);
-    let (t, p) = (f.u32_or0("true_id")?, f.u32_or0("pred_id")?);
-    let (conf, loss) = (f.f64_or_nan("confidence")?, f.f64_or_nan("loss")?);
-    let predictions = (0..f.height())
-        .map(|i| Prediction {
-            path: path[i].clone(),
-            root: root[i].clone(),
-            split: split[i].clone(),
-            true_id: t[i],
-            pred_id: p[i],
-            confidence: conf[i],
-            loss: loss[i],
-        })
-        .collect();
+    let per_class = ev::read_per_class(&require(input, dir, schema::PER_CLASS.file)?)?;
+    let confusion = ev::read_confusion(&require(input, dir, schema::CONFUSION.file)?)?;
+    let most_confused = ev::read_most_confused(&require(input, dir, schema::MOST_CONFUSED.file)?)?;
+    let needs =
+        ev::read_needs_more_training(&require(input, dir, schema::NEEDS_MORE_TRAINING.file)?)?;
+    let predictions = ev::read_predictions(&require(input, dir, schema::PREDICTIONS.file)?)?;
 
     Ok(Evaluation {
         dir: dir.to_path_buf(),
@@ -572,52 +321,7 @@ pub fn load_evaluation(dir: &Path) -> Result<Evaluation> {
 
 /// Reads an `explain` output folder.
 pub fn load_explanation(dir: &Path) -> Result<Explanation> {
-    let f = Frame::read(&require("explain", dir, ex::CAMS.file)?)?;
-    let (image, selection, in_check, label) = (
-        f.str_req("image")?,
-        f.str_req("selection")?,
-        f.bool("in_check")?,
-        f.str("label")?,
-    );
-    let (predicted, predicted_prob, correct) = (
-        f.str_req("predicted")?,
-        f.f64_or_nan("predicted_prob")?,
-        f.bool("correct")?,
-    );
-    let (method, kind, target, target_prob) = (
-        f.str_req("method")?,
-        f.str_req("target_kind")?,
-        f.str_req("target")?,
-        f.f64_or_nan("target_prob")?,
-    );
-    let (energy, area, hit) = (
-        f.f64("energy_in_mask")?,
-        f.f64("mask_area")?,
-        f.bool("pointing_hit")?,
-    );
-    let (drop_cam, drop_random, overlay) =
-        (f.f64("drop_cam")?, f.f64("drop_random")?, f.str("overlay")?);
-    let cams = (0..f.height())
-        .map(|i| CamRow {
-            image: image[i].clone(),
-            selection: selection[i].clone(),
-            in_check: in_check[i].unwrap_or(false),
-            label: label[i].clone(),
-            predicted: predicted[i].clone(),
-            predicted_prob: predicted_prob[i],
-            correct: correct[i],
-            method: method[i].clone(),
-            target_kind: kind[i].clone(),
-            target: target[i].clone(),
-            target_prob: target_prob[i],
-            energy_in_mask: energy[i],
-            mask_area: area[i],
-            pointing_hit: hit[i],
-            drop_cam: drop_cam[i],
-            drop_random: drop_random[i],
-            overlay: overlay[i].clone(),
-        })
-        .collect();
+    let cams = birds_artifacts::explain::read_cams(&require("explain", dir, ex::CAMS.file)?)?;
     let metrics_path = dir.join("metrics.json");
     let metrics = if metrics_path.is_file() {
         Some(read_json(&metrics_path)?)

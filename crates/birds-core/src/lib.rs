@@ -12,6 +12,7 @@
 //! - [`runtime`]: process-wide tuning applied by the `birds` binary at start-up (malloc settings).
 //! - [`stage`]: the [`Stage`](stage::Stage) trait the pipeline runner knows built-in stages by.
 //! - [`schema`]: every Parquet artifact's columns, written down once.
+//! - [`stats`]: McNemar's paired comparison of two classifiers on the same images.
 //! - [`error`]: the typed error these helpers return.
 
 pub mod atomic;
@@ -25,6 +26,7 @@ pub mod runtime;
 pub mod schema;
 pub mod split;
 pub mod stage;
+pub mod stats;
 pub mod yaml;
 
 pub use error::{CoreError, Result};

@@ -676,7 +676,7 @@ fn paired(data: &Loaded) -> String {
     let (Some(a), Some(b)) = (&ft.test_predictions, &fe.test_predictions) else {
         return String::new();
     };
-    let Some(p) = birds_evaluate::metrics::paired_comparison(a, b) else {
+    let Some(p) = birds_core::stats::paired_comparison(a, b) else {
         return format!(
             r#"<p class="lead">No paired comparison of <b>{}</b> and <b>{}</b>: their test predictions are not of the same images ({} and {} images, or other classes).</p>"#,
             escape(&ft.name),

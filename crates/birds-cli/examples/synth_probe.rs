@@ -214,7 +214,7 @@ fn main() -> anyhow::Result<()> {
     for chunk in items.chunks(32) {
         let imgs: Vec<RgbImage> = chunk
             .iter()
-            .map(|i| input::load_rgb(&i.path).map(|im| input::resize_square(&im, size)))
+            .map(|i| input::load_rgb(&i.path).map(|im| input::stretch_to_square(&im, size)))
             .collect::<Result<_, _>>()?;
         let hidden: Vec<RgbImage> = imgs
             .iter()

@@ -101,34 +101,241 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage> {
 /// Decodes image bytes strictly (see the module doc), EXIF orientation applied. The error says why, without a
 /// path (the caller adds it).
 pub fn decode(bytes: &[u8], max_dimension: u32) -> std::result::Result<DynamicImage, String> {
+    decode_image(bytes, max_dimension)
+        .map(|d| d.image)
+        .map_err(|f| f.error.to_string())
+}
+
+/// An image decoded by [`decode_image`], with what its file said about itself.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The pixels, EXIF orientation applied (so sizes are as displayed, not as stored).
+    pub image: DynamicImage,
+    /// The detected format.
+    pub format: ImageFormat,
+    /// The colour type as stored (`Rgb8`, `L8`, `Rgba16`, `Cmyk8`, …).
+    pub color_type: String,
+}
+
+/// Why [`decode_image`] refused some bytes. The messages are the ones ingest records in its index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Zero bytes.
+    #[error("empty file (0 bytes)")]
+    Empty,
+    /// No known format's signature.
+    #[error("not an image: the content matches no supported format ({bytes} bytes, {kind})")]
+    NotAnImage {
+        /// File size.
+        bytes: usize,
+        /// `looks like text` or `binary data` (content is never quoted).
+        kind: &'static str,
+    },
+    /// The header could not be read.
+    #[error("invalid {format} header: {reason}")]
+    Header {
+        /// Format name as [`format_name`] spells it (`jpeg`).
+        format: String,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The header declares no pixels.
+    #[error("{format} declares an empty image ({width}×{height} pixels)")]
+    EmptyImage {
+        /// Format name as [`format_name`] spells it.
+        format: String,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
+    /// The header declares a side above the limit; nothing was decoded.
+    #[error(
+        "{format} declares {width}×{height} pixels, above the limit of {max} per side; not decoded"
+    )]
+    TooLarge {
+        /// Format name as [`format_name`] spells it.
+        format: String,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The limit per side.
+        max: u32,
+    },
+    /// The pixel data could not be decoded.
+    #[error("cannot decode {format}: {reason}")]
+    Pixels {
+        /// Format name as [`format_name`] spells it.
+        format: String,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A JPEG without its end-of-image marker.
+    #[error("truncated JPEG: the data ends before the end-of-image marker")]
+    Truncated,
+}
+
+/// A refusal of [`decode_image`], with what was learnt before it (so an audit can still record the format and the
+/// stored colour type of a truncated file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeFailure {
+    /// Why.
+    pub error: DecodeError,
+    /// The detected format, when the signature was recognised.
+    pub format: Option<ImageFormat>,
+    /// The stored colour type, when the header was read.
+    pub color_type: Option<String>,
+}
+
+/// The one strict decode (see the module doc): format from the content, declared sizes checked against
+/// `max_dimension` before any pixel is allocated, at most [`MAX_DECODE_BYTES`] allocated, truncated JPEGs refused,
+/// EXIF orientation applied.
+pub fn decode_image(
+    bytes: &[u8],
+    max_dimension: u32,
+) -> std::result::Result<Decoded, DecodeFailure> {
+    let mut failure = DecodeFailure {
+        error: DecodeError::Empty,
+        format: None,
+        color_type: None,
+    };
     if bytes.is_empty() {
-        return Err("empty file (0 bytes)".into());
+        return Err(failure);
     }
-    let format = image::guess_format(bytes)
-        .map_err(|_| "not an image: the content matches no supported format".to_string())?;
-    let name = format!("{format:?}").to_uppercase();
+    let Ok(format) = image::guess_format(bytes) else {
+        failure.error = DecodeError::NotAnImage {
+            bytes: bytes.len(),
+            kind: content_kind(bytes),
+        };
+        return Err(failure);
+    };
+    failure.format = Some(format);
+    let name = format_name(format).to_string();
+    // Header only, to refuse enormous declared sizes before anything is allocated for pixels.
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(header_limits());
+    let (width, height) = match reader.into_dimensions() {
+        Ok(d) => d,
+        Err(e) => {
+            failure.error = DecodeError::Header {
+                format: name,
+                reason: e.to_string(),
+            };
+            return Err(failure);
+        }
+    };
+    if width == 0 || height == 0 || width > max_dimension || height > max_dimension {
+        failure.error = if width == 0 || height == 0 {
+            DecodeError::EmptyImage {
+                format: name,
+                width,
+                height,
+            }
+        } else {
+            DecodeError::TooLarge {
+                format: name,
+                width,
+                height,
+                max: max_dimension,
+            }
+        };
+        return Err(failure);
+    }
+    match decode_pixels(bytes, format, &name, max_dimension, &mut failure) {
+        Ok(image) => Ok(Decoded {
+            image,
+            format,
+            color_type: failure.color_type.unwrap_or_default(),
+        }),
+        Err(error) => {
+            failure.error = error;
+            Err(failure)
+        }
+    }
+}
+
+/// The decode proper of [`decode_image`], after the header checks; records the stored colour type in `failure`.
+fn decode_pixels(
+    bytes: &[u8],
+    format: ImageFormat,
+    name: &str,
+    max_dimension: u32,
+    failure: &mut DecodeFailure,
+) -> std::result::Result<DynamicImage, DecodeError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(max_dimension);
     limits.max_image_height = Some(max_dimension);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| format!("invalid {name} header: {e}"))?;
+    let mut decoder = reader.into_decoder().map_err(|e| DecodeError::Header {
+        format: name.to_string(),
+        reason: e.to_string(),
+    })?;
+    let jpeg = (format == ImageFormat::Jpeg).then(|| crate::jpeg::facts(bytes));
+    failure.color_type = Some(if jpeg.is_some_and(|f| f.components == Some(4)) {
+        "Cmyk8".to_string()
+    } else {
+        format!("{:?}", decoder.original_color_type())
+    });
     let orientation = decoder.orientation().ok();
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode {name}: {e}"))?;
-    if format == ImageFormat::Jpeg && !crate::jpeg::facts(bytes).complete {
-        return Err("truncated JPEG: the data ends before the end-of-image marker".into());
-    }
-    if img.width() == 0 || img.height() == 0 {
-        return Err(format!("{name} has no pixels"));
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| DecodeError::Pixels {
+        format: name.to_string(),
+        reason: e.to_string(),
+    })?;
+    if jpeg.is_some_and(|f| !f.complete) {
+        return Err(DecodeError::Truncated);
     }
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
     Ok(img)
+}
+
+/// Limits for reading headers: no dimension limit (checked afterwards with a clear message), bounded memory.
+fn header_limits() -> Limits {
+    let mut limits = Limits::no_limits();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits
+}
+
+/// The lower-case format name used in ingest's index (`jpeg`, `png`, …; `other` for the rest).
+pub fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::Gif => "gif",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Bmp => "bmp",
+        ImageFormat::Tiff => "tiff",
+        ImageFormat::Ico => "ico",
+        ImageFormat::Pnm => "pnm",
+        ImageFormat::Tga => "tga",
+        ImageFormat::Dds => "dds",
+        ImageFormat::Hdr => "hdr",
+        ImageFormat::OpenExr => "exr",
+        ImageFormat::Farbfeld => "farbfeld",
+        ImageFormat::Avif => "avif",
+        ImageFormat::Qoi => "qoi",
+        _ => "other",
+    }
+}
+
+/// What an unrecognised file looks like, without showing any of it: reports never quote file content (a link or
+/// a misnamed file may hold a secret).
+fn content_kind(bytes: &[u8]) -> &'static str {
+    let head = &bytes[..bytes.len().min(512)];
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => Some(t),
+        // A multi-byte character cut at the 512-byte mark is still text.
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    match text {
+        Some(t) if t.chars().all(|c| !c.is_control() || c.is_whitespace()) => "looks like text",
+        _ => "binary data",
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +385,71 @@ mod tests {
         std::fs::write(&empty, b"").map_err(|e| CoreError::io("writing", &empty, e))?;
         assert!(message(decode_rgb(&empty)).contains("empty file"));
         Ok(())
+    }
+
+    /// `jpeg` with an EXIF APP1 segment (big-endian TIFF, one IFD entry: Orientation = `orientation`) after SOI.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut payload = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+        payload.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+        payload.extend_from_slice(&orientation.to_be_bytes());
+        payload.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    /// Orientation 6 (the camera was turned a quarter clockwise): a 48×24 stored picture is 24×48 as displayed, and
+    /// its pixels are the stored ones turned 90° clockwise. Every decode (ingest's audit, preprocess, predict,
+    /// imagenet, the report) goes through `decode_image`, so they all see it upright.
+    #[test]
+    fn exif_orientation_is_applied() -> std::result::Result<(), String> {
+        let img = RgbImage::from_fn(48, 24, |x, y| {
+            image::Rgb([(x * 5) as u8, (y * 9) as u8, 40])
+        });
+        let mut plain = Vec::new();
+        DynamicImage::ImageRgb8(img)
+            .write_to(&mut Cursor::new(&mut plain), ImageFormat::Jpeg)
+            .map_err(|e| e.to_string())?;
+        let stored = decode(&plain, MAX_DIMENSION)?.to_rgb8();
+        assert_eq!(stored.dimensions(), (48, 24));
+        let rotated = decode_image(&with_exif_orientation(&plain, 6), MAX_DIMENSION)
+            .map_err(|f| f.error.to_string())?;
+        assert_eq!((rotated.image.width(), rotated.image.height()), (24, 48));
+        assert_eq!(rotated.image.to_rgb8(), image::imageops::rotate90(&stored));
+        assert_eq!(rotated.color_type, "Rgb8");
+        // Orientation 1 is the identity.
+        let upright = decode(&with_exif_orientation(&plain, 1), MAX_DIMENSION)?.to_rgb8();
+        assert_eq!(upright, stored);
+        Ok(())
+    }
+
+    #[test]
+    fn refusals_say_why_and_keep_what_was_learnt() {
+        let bytes = jpeg(64);
+        let cut = decode_image(&bytes[..bytes.len() * 2 / 3], MAX_DIMENSION).err();
+        assert_eq!(
+            cut.as_ref().map(|f| &f.error),
+            Some(&DecodeError::Truncated)
+        );
+        assert_eq!(cut.as_ref().and_then(|f| f.format), Some(ImageFormat::Jpeg));
+        assert_eq!(cut.and_then(|f| f.color_type).as_deref(), Some("Rgb8"));
+        let big = decode_image(&bytes, 32).err().map(|f| f.error.to_string());
+        assert_eq!(
+            big.as_deref(),
+            Some("jpeg declares 64×64 pixels, above the limit of 32 per side; not decoded")
+        );
+        let text = decode_image(b"hello, world", 32)
+            .err()
+            .map(|f| f.error.to_string());
+        assert_eq!(
+            text.as_deref(),
+            Some(
+                "not an image: the content matches no supported format (12 bytes, looks like text)"
+            )
+        );
     }
 
     /// A FIFO without a writer used to block the open forever.

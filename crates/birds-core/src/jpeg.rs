@@ -2,8 +2,8 @@
 //! decoder fills a truncated image with grey without an error) and how many colour components the frame has
 //! (4 = CMYK/YCCK, which it silently converts to RGB).
 //!
-//! The same walk as `birds_ingest::jpeg` (ingest's audit), here so that every command that decodes a file
-//! (predict, explain, imagenet, preprocess) applies ingest's rule through [`crate::image::decode`].
+//! Ingest's audit and every command that decodes a file (predict, explain, imagenet, preprocess) apply it through
+//! [`crate::image::decode_image`].
 
 /// What the marker walk found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

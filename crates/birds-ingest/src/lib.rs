@@ -12,7 +12,7 @@
 //! - [`discover`]: layout detection and the folder walk (symlink loops, hidden files, odd names).
 //! - [`csvfile`]: the Kaggle CSV, with or without header; escaping paths are refused, never read.
 //! - [`inspect`]: per-file size, BLAKE3, format, header, dimension limit, full decode, colour type, pHash.
-//! - [`jpeg`]: marker walk to catch truncated JPEGs and CMYK frames.
+//! - [`jpeg`]: marker walk to catch truncated JPEGs and CMYK frames (re-exported from `birds_core`).
 //! - [`phash`]: the 64-bit DCT perceptual hash.
 //! - [`neardup`]: near-duplicate search by multi-index hashing (not all pairs), grouped into components.
 //! - [`label`]: label normalisation (Unicode NFC, whitespace, case).
@@ -24,7 +24,8 @@ pub mod discover;
 pub mod error;
 mod ingest;
 pub mod inspect;
-pub mod jpeg;
+/// The JPEG marker walk (complete stream? CMYK?): `birds_core::jpeg`, shared with every decode.
+pub use birds_core::jpeg;
 pub mod label;
 pub mod neardup;
 pub mod params;

@@ -9,9 +9,6 @@ use tch::{Kind, Tensor};
 
 use crate::{ModelError, Result};
 
-/// Largest width or height accepted when decoding (guards against images that declare enormous sizes).
-pub const MAX_DIMENSION: u32 = birds_core::image::MAX_DIMENSION;
-
 /// Decodes an image file to 8-bit RGB, naming the file in any error: [`birds_core::image::decode_rgb`], the one
 /// strict decode every command shares (regular files only, truncated JPEGs refused, EXIF orientation applied).
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
@@ -21,8 +18,9 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     })
 }
 
-/// Resizes (stretch, bilinear with antialiasing) to `size`×`size` unless already that size.
-pub fn resize_square(img: &RgbImage, size: u32) -> RgbImage {
+/// Stretches to `size`×`size` (bilinear with antialiasing, aspect ratio not kept) unless already that size; the
+/// preprocess cache's framing (shorter side + centre crop) is `birds_preprocess::resize::resize_square`.
+pub fn stretch_to_square(img: &RgbImage, size: u32) -> RgbImage {
     if img.width() == size && img.height() == size {
         img.clone()
     } else {

@@ -30,7 +30,7 @@ fn test_split_photos_are_classified_as_birds() {
     assert_eq!(files.len(), 150);
     let images: Vec<_> = files
         .iter()
-        .map(|f| input::resize_square(&input::load_rgb(f).unwrap(), 224))
+        .map(|f| input::stretch_to_square(&input::load_rgb(f).unwrap(), 224))
         .collect();
     let (_vs, model) = common::imagenet_lite0();
     let centered = bird_fraction(&model, &images, Normalization::Centered127);

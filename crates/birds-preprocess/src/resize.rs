@@ -13,9 +13,6 @@ use image::RgbImage;
 use crate::params::{PreprocessParams, ResizeFilter, ResizeMode};
 use crate::{PreprocessError, Result};
 
-/// Largest width or height accepted when decoding (guards against files that declare enormous sizes).
-pub const MAX_DIMENSION: u32 = birds_core::image::MAX_DIMENSION;
-
 /// Decodes an image file to 8-bit RGB with its EXIF orientation applied, under the one strict rule every command
 /// shares ([`birds_core::image::decode_rgb`]: regular files only, truncated JPEGs refused); errors name the file.
 pub fn decode_rgb(path: &Path) -> Result<RgbImage> {

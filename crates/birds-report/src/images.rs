@@ -5,9 +5,9 @@ use std::io::Cursor;
 use std::path::Path;
 
 use base64::Engine as _;
+use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
-use image::{DynamicImage, RgbImage};
 
 use crate::{ReportError, Result};
 
@@ -44,14 +44,14 @@ pub fn jpeg_uri(img: &RgbImage) -> Result<String> {
     Ok(data_uri("image/jpeg", &bytes))
 }
 
-/// Decodes `path` (any format the `image` crate reads), shrinks it and returns a JPEG `data:` URI.
+/// Decodes `path` with the one strict decode every stage uses (`birds_core::image::decode_rgb`: EXIF orientation
+/// applied, truncated JPEGs refused), shrinks it and returns a JPEG `data:` URI.
 pub fn thumbnail(path: &Path, max_side: u32) -> Result<String> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| ReportError::file(path, e))?
-        .with_guessed_format()
-        .map_err(|e| ReportError::file(path, e))?;
-    let img: DynamicImage = reader.decode().map_err(|e| ReportError::file(path, e))?;
-    jpeg_uri(&shrink(&img.to_rgb8(), max_side))
+    let img = birds_core::image::decode_rgb(path).map_err(|e| match e {
+        birds_core::CoreError::Image { reason, .. } => ReportError::file(path, reason),
+        other => ReportError::file(path, other),
+    })?;
+    jpeg_uri(&shrink(&img, max_side))
 }
 
 #[cfg(test)]

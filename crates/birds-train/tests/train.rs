@@ -78,7 +78,7 @@ fn photos(classes: usize, per_class: usize, size: u32) -> TensorData {
             files.sort();
             for f in files.into_iter().take(n) {
                 let img = birds_models::input::load_rgb(&f).unwrap();
-                imgs.push(birds_models::input::resize_square(&img, size));
+                imgs.push(birds_models::input::stretch_to_square(&img, size));
                 ys.push(c as i64);
             }
         }

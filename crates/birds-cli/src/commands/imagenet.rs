@@ -49,7 +49,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("loading weights {}", weights.display()))?;
     for path in &args.images {
         let img = input::load_rgb(path)?;
-        let x = input::images_to_tensor(&[input::resize_square(&img, args.size)], args.norm);
+        let x = input::images_to_tensor(&[input::stretch_to_square(&img, args.size)], args.norm);
         let probs = tch::no_grad(|| model.logits(&x, false).softmax(-1, Kind::Float));
         let (p, idx) = probs.topk(5, -1, true, true);
         let p: Vec<f32> = p.flatten(0, -1).try_into()?;

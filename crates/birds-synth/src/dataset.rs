@@ -1,6 +1,7 @@
 //! Writing a whole dataset: images, masks, `birds.csv`, `boxes.csv`, `species.json`, `synth.json` and the contact
 //! sheet, rayon-parallel and byte-for-byte deterministic.
 
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
@@ -285,6 +286,11 @@ fn near_copy(r: &Rendered) -> Rendered {
 }
 
 /// [`generate`] with the BIRDS 525 shape options of `shape` (all off: the same bytes as [`generate`]).
+///
+/// Steps, in order: check the params and the folder, plan the run (`Plan`), draw and write every image and mask
+/// (`render_all`), plant the `defects` (`plant_defects`) and list the shape quirks (`describe_shape`), then write
+/// `birds.csv` and `boxes.csv` (`write_index`), `species.json` (`write_species`), the contact sheet
+/// (`write_sheet`) and last `synth.json`.
 pub fn generate_shaped(
     params: &SynthParams,
     shape: &DatasetShape,
@@ -295,16 +301,209 @@ pub fn generate_shaped(
     ensure_empty(out_dir)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| birds_core::CoreError::io("creating folder", out_dir, e))?;
-    let (list, class_id) = catalog(params)?;
-    let colours = palette(&list);
-    let counts = train_counts(params, shape);
-    let count = |split: Split, class: usize| -> usize {
-        match split {
-            Split::Train => counts[class],
-            _ => params.count(split),
-        }
+    let plan = Plan::new(params, shape)?;
+    let jobs = plan.jobs();
+    tracing::info!(
+        images = jobs.len(),
+        classes = params.classes,
+        size = params.size,
+        seed = params.seed,
+        out = %out_dir.display(),
+        "drawing synthetic birds"
+    );
+    let sheet = SheetPlan::new(params);
+    let mut records = render_all(&plan, &sheet, &jobs, out_dir)?;
+
+    let mut defects = Vec::new();
+    if params.defects {
+        plant_defects(&plan, out_dir, &mut records, &mut defects)?;
+    }
+    describe_shape(&plan, shape, &records, &mut defects);
+
+    let images = write_index(&plan, &records, out_dir)?;
+    write_species(&plan, out_dir)?;
+    write_sheet(&plan, &sheet, &records, out_dir)?;
+
+    let mut labels: Vec<String> = plan.list.iter().map(|s| s.label.clone()).collect();
+    labels.sort();
+    let summary = Summary {
+        birds_version: birds_core::VERSION,
+        params: params.clone(),
+        shape: shape.clone(),
+        labels,
+        images,
+        defects,
     };
-    let width = 3.max(
+    write_json(&out_dir.join(SUMMARY_FILE), &summary)?;
+    tracing::info!(images = summary.total(), "synthetic dataset written");
+    Ok(summary)
+}
+
+/// Where an image is drawn differently from its own generator at `size`: `(split index, class, index)`.
+type DrawKey = (u64, usize, usize);
+
+/// Everything decided before drawing: the species and their class ids, the image counts, how folders and
+/// `birds.csv` spell each label, and which images are drawn differently (odd sizes, near-duplicates).
+struct Plan<'a> {
+    /// The params of the run.
+    params: &'a SynthParams,
+    /// The species, in catalog order (the class index of a [`Job`]).
+    list: Vec<Species>,
+    /// Class id of each species (its index among the sorted labels).
+    class_id: Vec<usize>,
+    /// The colours distractors may wear.
+    colours: Vec<Colour>,
+    /// Training images per species.
+    counts: Vec<usize>,
+    /// Digits in the image file names.
+    width: usize,
+    /// With defects, the split that gets the near-duplicate.
+    dup_split: Split,
+    /// With defects, the species whose valid folder is spelt with two spaces.
+    variant_class: usize,
+    /// The species carrying the BIRDS 525 label quirk, if any.
+    quirk: Option<usize>,
+    /// The images drawn at another size or as near-duplicates.
+    draws: HashMap<DrawKey, Draw>,
+}
+
+impl<'a> Plan<'a> {
+    /// Plans a run of `params` with `shape` (checked already); fails when there are not enough species.
+    fn new(params: &'a SynthParams, shape: &DatasetShape) -> Result<Self> {
+        let (list, class_id) = catalog(params)?;
+        let colours = palette(&list);
+        let counts = train_counts(params, shape);
+        let width = name_width(params, &counts);
+        let dup_split = if params.valid > 0 {
+            Split::Valid
+        } else {
+            Split::Test
+        };
+        let mut plan = Self {
+            params,
+            list,
+            class_id,
+            colours,
+            counts,
+            width,
+            dup_split,
+            variant_class: 0,
+            quirk: shape.label_quirk.then(|| quirk_class(params)),
+            draws: HashMap::new(),
+        };
+        plan.draws = plan.special_draws(shape);
+        Ok(plan)
+    }
+
+    /// Images of `class` in `split`.
+    fn count(&self, split: Split, class: usize) -> usize {
+        match split {
+            Split::Train => self.counts[class],
+            _ => self.params.count(split),
+        }
+    }
+
+    /// Odd sizes: the last training image of evenly spread species; near-duplicates: the last valid (even k) or
+    /// test (odd k) image of other evenly spread species, copied from their first training image.
+    fn special_draws(&self, shape: &DatasetShape) -> HashMap<DrawKey, Draw> {
+        let params = self.params;
+        let mut draws: HashMap<DrawKey, Draw> = Default::default();
+        for k in 0..shape.odd_sizes {
+            let class = spread(k, shape.odd_sizes, params.classes, 0.5);
+            let (w, h) = ODD_SIZES[k % ODD_SIZES.len()];
+            draws.insert((0, class, self.counts[class] - 1), Draw::Own(w, h));
+        }
+        for k in 0..shape.near_duplicates {
+            let class = spread(k, shape.near_duplicates, params.classes, 0.25);
+            let split = match (k % 2, params.valid, params.test) {
+                (0, v, _) if v > 0 => Split::Valid,
+                (_, _, t) if t > 0 => Split::Test,
+                _ => Split::Valid,
+            };
+            let source = Job {
+                split: Split::Train,
+                class,
+                index: 0,
+            };
+            draws.insert(
+                (split_index(split), class, self.count(split, class) - 1),
+                Draw::NearDuplicateOf(source),
+            );
+        }
+        draws
+    }
+
+    /// The folder name of `class` in `split`: its label, or the two-space spelling for the defects' variant (the
+    /// first species' valid folder) and the label quirk (its train and test folders).
+    fn folder_label(&self, split: Split, class: usize) -> String {
+        let params = self.params;
+        let defect_variant = params.defects
+            && class == self.variant_class
+            && split == Split::Valid
+            && params.valid > 0;
+        let quirk_variant = self.quirk == Some(class) && split != Split::Valid;
+        if defect_variant || quirk_variant {
+            two_space(&self.list[class].label)
+        } else {
+            self.list[class].label.clone()
+        }
+    }
+
+    /// The label `birds.csv` gives `class` in `split`: misspelt for the quirk class, else the folder's.
+    fn csv_label(&self, split: Split, class: usize) -> String {
+        if self.quirk == Some(class) {
+            misspell(&self.list[class].label)
+        } else {
+            self.folder_label(split, class)
+        }
+    }
+
+    /// How `job` is drawn.
+    fn draw_of(&self, job: Job) -> Draw {
+        self.draws
+            .get(&(split_index(job.split), job.class, job.index))
+            .copied()
+            .unwrap_or(Draw::Own(self.params.size, self.params.size))
+    }
+
+    /// `job` drawn from its own generator at `w`×`h`.
+    fn render_own(&self, job: Job, w: u32, h: u32) -> Rendered {
+        let mut rng = image_rng(self.params.seed, job);
+        scene::render_wh(&self.list[job.class], w, h, &self.colours, &mut rng)
+    }
+
+    /// The image of `job`: its own, or a near-copy of its source's.
+    fn render(&self, job: Job) -> Rendered {
+        let size = self.params.size;
+        match self.draw_of(job) {
+            Draw::Own(w, h) => self.render_own(job, w, h),
+            Draw::NearDuplicateOf(src) => match self.draw_of(src) {
+                Draw::Own(w, h) => near_copy(&self.render_own(src, w, h)),
+                Draw::NearDuplicateOf(_) => near_copy(&self.render_own(src, size, size)),
+            },
+        }
+    }
+
+    /// Every image to draw, split by split, class by class, index by index.
+    fn jobs(&self) -> Vec<Job> {
+        Split::ALL
+            .iter()
+            .flat_map(|&split| {
+                (0..self.params.classes).flat_map(move |class| {
+                    (0..self.count(split, class)).map(move |index| Job {
+                        split,
+                        class,
+                        index,
+                    })
+                })
+            })
+            .collect()
+    }
+}
+
+/// Digits in the image file names: enough for the largest count plus one (the defects' extra image), at least 3.
+fn name_width(params: &SynthParams, counts: &[usize]) -> usize {
+    3.max(
         counts
             .iter()
             .copied()
@@ -315,184 +514,121 @@ pub fn generate_shaped(
             .saturating_add(1)
             .to_string()
             .len(),
-    );
-    // With defects, the first species' folder in the split holding the duplicate is spelt with two spaces.
-    let dup_split = if params.valid > 0 {
-        Split::Valid
-    } else {
-        Split::Test
-    };
-    let variant_class = 0;
-    let quirk = shape.label_quirk.then(|| quirk_class(params));
-    let folder_label = |split: Split, class: usize| -> String {
-        let defect_variant =
-            params.defects && class == variant_class && split == Split::Valid && params.valid > 0;
-        let quirk_variant = quirk == Some(class) && split != Split::Valid;
-        if defect_variant || quirk_variant {
-            two_space(&list[class].label)
-        } else {
-            list[class].label.clone()
-        }
-    };
-    let csv_label = |split: Split, class: usize| -> String {
-        if quirk == Some(class) {
-            misspell(&list[class].label)
-        } else {
-            folder_label(split, class)
-        }
-    };
-    // Odd sizes: the last training image of evenly spread species; near-duplicates: the last valid (even k) or
-    // test (odd k) image of other evenly spread species, copied from their first training image.
-    let mut draws: std::collections::HashMap<(u64, usize, usize), Draw> = Default::default();
-    for k in 0..shape.odd_sizes {
-        let class = spread(k, shape.odd_sizes, params.classes, 0.5);
-        let (w, h) = ODD_SIZES[k % ODD_SIZES.len()];
-        draws.insert((0, class, counts[class] - 1), Draw::Own(w, h));
-    }
-    for k in 0..shape.near_duplicates {
-        let class = spread(k, shape.near_duplicates, params.classes, 0.25);
-        let split = match (k % 2, params.valid, params.test) {
-            (0, v, _) if v > 0 => Split::Valid,
-            (_, _, t) if t > 0 => Split::Test,
-            _ => Split::Valid,
-        };
-        let source = Job {
-            split: Split::Train,
-            class,
-            index: 0,
-        };
-        draws.insert(
-            (split_index(split), class, count(split, class) - 1),
-            Draw::NearDuplicateOf(source),
-        );
-    }
-    let draw_of = |job: Job| -> Draw {
-        draws
-            .get(&(split_index(job.split), job.class, job.index))
-            .copied()
-            .unwrap_or(Draw::Own(params.size, params.size))
-    };
-    let render_job = |job: Job| -> Rendered {
-        let own = |job: Job, w: u32, h: u32| {
-            let mut rng = image_rng(params.seed, job);
-            scene::render_wh(&list[job.class], w, h, &colours, &mut rng)
-        };
-        match draw_of(job) {
-            Draw::Own(w, h) => own(job, w, h),
-            Draw::NearDuplicateOf(src) => match draw_of(src) {
-                Draw::Own(w, h) => near_copy(&own(src, w, h)),
-                Draw::NearDuplicateOf(_) => near_copy(&own(src, params.size, params.size)),
-            },
-        }
-    };
+    )
+}
 
-    let jobs: Vec<Job> = Split::ALL
-        .iter()
-        .flat_map(|&split| {
-            (0..params.classes).flat_map(move |class| {
-                (0..count(split, class)).map(move |index| Job {
-                    split,
-                    class,
-                    index,
-                })
-            })
+/// What the contact sheet shows: the first images of the first split with images. Beyond the first generation of
+/// species the sheet is smaller (3 samples at 64 px, kept as thumbnails) so that 525 rows stay light in memory.
+struct SheetPlan {
+    /// The split the samples come from.
+    split: Split,
+    /// Beyond the first generation: thumbnails, fast PNG compression.
+    big: bool,
+    /// Samples per species.
+    samples: usize,
+    /// Side of a sample on the sheet, in pixels.
+    thumb: u32,
+}
+
+impl SheetPlan {
+    /// The sheet of a run of `params`.
+    fn new(params: &SynthParams) -> Self {
+        let split = Split::ALL
+            .into_iter()
+            .find(|&s| params.count(s) > 0)
+            .unwrap_or(Split::Train);
+        let big = params.classes > FIRST_GENERATION;
+        let (samples, thumb) = if big {
+            (3, params.size.min(64))
+        } else {
+            (SHEET_SAMPLES, params.size.min(96))
+        };
+        Self {
+            split,
+            big,
+            samples,
+            thumb,
+        }
+    }
+
+    /// The image and mask of `job` kept for the sheet (as thumbnails when big), if it shows `job`.
+    fn sample(&self, job: Job, r: Rendered) -> Option<(RgbImage, GrayImage)> {
+        (job.split == self.split && job.index < self.samples).then(|| {
+            if self.big {
+                let f = image::imageops::FilterType::Triangle;
+                let n = image::imageops::FilterType::Nearest;
+                (
+                    image::imageops::resize(&r.image, self.thumb, self.thumb, f),
+                    image::imageops::resize(&r.mask, self.thumb, self.thumb, n),
+                )
+            } else {
+                (r.image, r.mask)
+            }
         })
-        .collect();
-    tracing::info!(
-        images = jobs.len(),
-        classes = params.classes,
-        size = params.size,
-        seed = params.seed,
-        out = %out_dir.display(),
-        "drawing synthetic birds"
-    );
+    }
+}
+
+/// Draws and writes every job's image and mask, rayon-parallel, with a progress bar; the records keep `jobs`'
+/// order.
+fn render_all(
+    plan: &Plan<'_>,
+    sheet: &SheetPlan,
+    jobs: &[Job],
+    out_dir: &Path,
+) -> Result<Vec<Record>> {
     let bar = ProgressBar::new(jobs.len() as u64);
     if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed}<{eta}]")
     {
         bar.set_style(style);
     }
     bar.set_message("synth");
-    // The first split with images provides the contact sheet's samples. Beyond the first generation of species the
-    // sheet is smaller (3 samples at 64 px, kept as thumbnails) so that 525 rows stay light in memory.
-    let sheet_split = Split::ALL
-        .into_iter()
-        .find(|&s| params.count(s) > 0)
-        .unwrap_or(Split::Train);
-    let big = params.classes > FIRST_GENERATION;
-    let (sheet_samples, thumb) = if big {
-        (3, params.size.min(64))
-    } else {
-        (SHEET_SAMPLES, params.size.min(96))
-    };
-
-    let records: Vec<Record> = jobs
+    let records = jobs
         .par_iter()
-        .map(|&job| -> Result<Record> {
-            let r = render_job(job);
-            let label = folder_label(job.split, job.class);
-            let path = format!("{}/{}/{}", job.split, label, file_name(job.index, width));
-            let rec = write_image(out_dir, &path, &r, job, label)?;
-            bar.inc(1);
-            let sample = (job.split == sheet_split && job.index < sheet_samples).then(|| {
-                if big {
-                    let f = image::imageops::FilterType::Triangle;
-                    let n = image::imageops::FilterType::Nearest;
-                    (
-                        image::imageops::resize(&r.image, thumb, thumb, f),
-                        image::imageops::resize(&r.mask, thumb, thumb, n),
-                    )
-                } else {
-                    (r.image, r.mask)
-                }
-            });
-            Ok(Record { sample, ..rec })
-        })
+        .map(|&job| render_one(plan, sheet, out_dir, job, &bar))
         .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
+    Ok(records)
+}
 
-    let mut records = records;
-    let mut defects = Vec::new();
-    if params.defects {
-        plant_defects(
-            params,
-            out_dir,
-            &list,
-            &colours,
-            width,
-            dup_split,
-            variant_class,
-            &counts,
-            &folder_label,
-            &mut records,
-            &mut defects,
-        )?;
-    }
-    describe_shape(
-        params,
-        shape,
-        &list,
-        &counts,
-        quirk,
-        &records,
-        &draws,
-        &mut defects,
+/// Draws `job`, writes its image and mask, and keeps its sample for the sheet.
+fn render_one(
+    plan: &Plan<'_>,
+    sheet: &SheetPlan,
+    out_dir: &Path,
+    job: Job,
+    bar: &ProgressBar,
+) -> Result<Record> {
+    let r = plan.render(job);
+    let label = plan.folder_label(job.split, job.class);
+    let path = format!(
+        "{}/{}/{}",
+        job.split,
+        label,
+        file_name(job.index, plan.width)
     );
+    let rec = write_image(out_dir, &path, &r, job, label)?;
+    bar.inc(1);
+    let sample = sheet.sample(job, r);
+    Ok(Record { sample, ..rec })
+}
 
-    // birds.csv (Kaggle format) and boxes.csv (ground truth).
+/// Writes `birds.csv` (Kaggle format) and `boxes.csv` (ground truth), a row per record in order (no box for the
+/// truncated file); returns the images per split.
+fn write_index(plan: &Plan<'_>, records: &[Record], out_dir: &Path) -> Result<[usize; 3]> {
     let mut csv = format!("{CSV_HEADER}\n");
     let mut boxes = format!("{BOXES_HEADER}\n");
     let mut images = [0usize; 3];
-    for r in &records {
-        let s = &list[r.job.class];
+    for r in records {
+        let s = &plan.list[r.job.class];
         images[split_index(r.job.split) as usize] += 1;
-        let label = if quirk == Some(r.job.class) {
-            csv_label(r.job.split, r.job.class)
+        let label = if plan.quirk == Some(r.job.class) {
+            plan.csv_label(r.job.split, r.job.class)
         } else {
             r.folder_label.clone()
         };
         csv.push_str(&format!(
             "{}.0,{},{},{},{}\n",
-            class_id[r.job.class],
+            plan.class_id[r.job.class],
             csv_field(&r.path),
             csv_field(&label),
             r.job.split,
@@ -512,8 +648,13 @@ pub fn generate_shaped(
     }
     write_bytes(&out_dir.join(CSV_FILE), csv.as_bytes())?;
     write_bytes(&out_dir.join(BOXES_FILE), boxes.as_bytes())?;
+    Ok(images)
+}
 
-    // species.json: parts, class ids and the species each one differs from in a single part.
+/// Writes `species.json`: parts, class ids and the species each one differs from in a single part, in class-id
+/// order.
+fn write_species(plan: &Plan<'_>, out_dir: &Path) -> Result<()> {
+    let list = &plan.list;
     let entries: Vec<serde_json::Value> = list
         .iter()
         .enumerate()
@@ -526,7 +667,7 @@ pub fn generate_shaped(
                 })
                 .collect();
             serde_json::json!({
-                "class_id": class_id[i],
+                "class_id": plan.class_id[i],
                 "species": s,
                 "differs_in_one_part_from": near,
             })
@@ -534,10 +675,17 @@ pub fn generate_shaped(
         .collect();
     let mut sorted = entries;
     sorted.sort_by_key(|e| e["class_id"].as_u64());
-    write_json(&out_dir.join(SPECIES_FILE), &sorted)?;
+    write_json(&out_dir.join(SPECIES_FILE), &sorted)
+}
 
-    // Contact sheet: one row per species, in class-id order.
-    let mut rows: Vec<(usize, Vec<&(RgbImage, GrayImage)>)> = (0..list.len())
+/// Writes the contact sheet: one row per species, in class-id order, of the records' samples.
+fn write_sheet(
+    plan: &Plan<'_>,
+    sheet: &SheetPlan,
+    records: &[Record],
+    out_dir: &Path,
+) -> Result<()> {
+    let mut rows: Vec<(usize, Vec<&(RgbImage, GrayImage)>)> = (0..plan.list.len())
         .map(|c| {
             let samples = records
                 .iter()
@@ -547,18 +695,18 @@ pub fn generate_shaped(
             (c, samples)
         })
         .collect();
-    rows.sort_by_key(|(c, _)| class_id[*c]);
+    rows.sort_by_key(|(c, _)| plan.class_id[*c]);
     let rows: Vec<sheet::Row<'_>> = rows
         .into_iter()
         .map(|(c, samples)| sheet::Row {
-            species: &list[c],
+            species: &plan.list[c],
             samples,
         })
         .collect();
-    let sheet_img = sheet::contact_sheet(&rows, thumb);
+    let sheet_img = sheet::contact_sheet(&rows, sheet.thumb);
     let sheet_path = out_dir.join(SHEET_FILE);
     let mut buf = Cursor::new(Vec::new());
-    let level = if big {
+    let level = if sheet.big {
         CompressionType::Fast
     } else {
         CompressionType::Best
@@ -575,20 +723,7 @@ pub fn generate_shaped(
             source,
         })?;
     write_bytes(&sheet_path, &buf.into_inner())?;
-
-    let mut labels: Vec<String> = list.iter().map(|s| s.label.clone()).collect();
-    labels.sort();
-    let summary = Summary {
-        birds_version: birds_core::VERSION,
-        params: params.clone(),
-        shape: shape.clone(),
-        labels,
-        images,
-        defects,
-    };
-    write_json(&out_dir.join(SUMMARY_FILE), &summary)?;
-    tracing::info!(images = summary.total(), "synthetic dataset written");
-    Ok(summary)
+    Ok(())
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -625,38 +760,51 @@ fn write_image(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Plants the `defects` cases, in order: the two-space label variant (recorded only; its folder is spelt so by
+/// [`Plan::folder_label`]), a cross-split near-duplicate and a truncated JPEG (both written and added to
+/// `records`).
 fn plant_defects(
-    params: &SynthParams,
+    plan: &Plan<'_>,
     out_dir: &Path,
-    list: &[Species],
-    colours: &[Colour],
-    width: usize,
-    dup_split: Split,
-    variant_class: usize,
-    counts: &[usize],
-    folder_label: &dyn Fn(Split, usize) -> String,
     records: &mut Vec<Record>,
     defects: &mut Vec<Defect>,
 ) -> Result<()> {
     // 1. Two-space label variant (only the valid split's folder and CSV rows).
-    if params.valid > 0 {
-        let label = &list[variant_class].label;
-        let variant = two_space(label);
-        let paths = records
-            .iter()
-            .filter(|r| r.job.split == Split::Valid && r.job.class == variant_class)
-            .map(|r| r.path.clone())
-            .collect();
-        defects.push(Defect {
-            kind: "label_whitespace",
-            paths,
-            note: format!("valid/{variant:?} is the same species as {label:?} in train and test"),
-        });
+    if plan.params.valid > 0 {
+        defects.push(label_whitespace_defect(plan, records));
     }
-
     // 2. A cross-split near-duplicate: train image 1 of the second species, slightly brightened and re-encoded at
     //    another quality, added to `dup_split`.
+    plant_near_duplicate(plan, out_dir, records, defects)?;
+    // 3. A truncated JPEG in train (listed in birds.csv; no mask, no box).
+    plant_truncated(plan, out_dir, records, defects)
+}
+
+/// The `label_whitespace` defect: the valid images of the variant class, whose folder has two spaces.
+fn label_whitespace_defect(plan: &Plan<'_>, records: &[Record]) -> Defect {
+    let variant_class = plan.variant_class;
+    let label = &plan.list[variant_class].label;
+    let variant = two_space(label);
+    let paths = records
+        .iter()
+        .filter(|r| r.job.split == Split::Valid && r.job.class == variant_class)
+        .map(|r| r.path.clone())
+        .collect();
+    Defect {
+        kind: "label_whitespace",
+        paths,
+        note: format!("valid/{variant:?} is the same species as {label:?} in train and test"),
+    }
+}
+
+/// Writes a near-copy of the second species' first training image as an extra image of `dup_split`.
+fn plant_near_duplicate(
+    plan: &Plan<'_>,
+    out_dir: &Path,
+    records: &mut Vec<Record>,
+    defects: &mut Vec<Defect>,
+) -> Result<()> {
+    let (params, list, width, dup_split) = (plan.params, &plan.list, plan.width, plan.dup_split);
     let dup_class = 1 % list.len();
     let source = Job {
         split: Split::Train,
@@ -664,14 +812,14 @@ fn plant_defects(
         index: 0,
     };
     let mut rng = image_rng(params.seed, source);
-    let r = scene::render(&list[dup_class], params.size, colours, &mut rng);
+    let r = scene::render(&list[dup_class], params.size, &plan.colours, &mut rng);
     let copy = near_copy(&r);
     let dup_job = Job {
         split: dup_split,
         class: dup_class,
         index: params.count(dup_split),
     };
-    let label = folder_label(dup_split, dup_class);
+    let label = plan.folder_label(dup_split, dup_class);
     let dup_path = format!(
         "{}/{}/{}",
         dup_split,
@@ -680,7 +828,7 @@ fn plant_defects(
     );
     let source_path = format!(
         "train/{}/{}",
-        folder_label(Split::Train, dup_class),
+        plan.folder_label(Split::Train, dup_class),
         file_name(0, width)
     );
     records.push(write_image(out_dir, &dup_path, &copy, dup_job, label)?);
@@ -689,17 +837,26 @@ fn plant_defects(
         paths: vec![source_path, dup_path],
         note: "brightened by 6 levels and re-encoded at another JPEG quality".into(),
     });
+    Ok(())
+}
 
-    // 3. A truncated JPEG in train (listed in birds.csv; no mask, no box).
+/// Writes the first 55 % of a JPEG as an extra training image of the third species (no mask, no box).
+fn plant_truncated(
+    plan: &Plan<'_>,
+    out_dir: &Path,
+    records: &mut Vec<Record>,
+    defects: &mut Vec<Defect>,
+) -> Result<()> {
+    let (params, list, width) = (plan.params, &plan.list, plan.width);
     let trunc_class = 2 % list.len();
     let trunc_job = Job {
         split: Split::Train,
         class: trunc_class,
-        index: counts[trunc_class],
+        index: plan.counts[trunc_class],
     };
     let mut rng = Rng::derive("truncated", &[params.seed]);
-    let r = scene::render(&list[trunc_class], params.size, colours, &mut rng);
-    let label = folder_label(Split::Train, trunc_class);
+    let r = scene::render(&list[trunc_class], params.size, &plan.colours, &mut rng);
+    let label = plan.folder_label(Split::Train, trunc_class);
     let path = format!("train/{label}/{}", file_name(trunc_job.index, width));
     let full = out_dir.join(&path);
     let jpeg = encode_jpeg(&r.image, r.jpeg_quality, &full)?;
@@ -723,17 +880,19 @@ fn plant_defects(
 }
 
 /// Lists the planted shape quirks in `defects` (for `synth.json`).
-#[allow(clippy::too_many_arguments)]
 fn describe_shape(
-    params: &SynthParams,
+    plan: &Plan<'_>,
     shape: &DatasetShape,
-    list: &[Species],
-    counts: &[usize],
-    quirk: Option<usize>,
     records: &[Record],
-    draws: &std::collections::HashMap<(u64, usize, usize), Draw>,
     defects: &mut Vec<Defect>,
 ) {
+    let (params, list, counts, quirk, draws) = (
+        plan.params,
+        &plan.list,
+        &plan.counts,
+        plan.quirk,
+        &plan.draws,
+    );
     if shape.train_max > params.train {
         let total: usize = counts.iter().sum();
         let (min, max) = (

@@ -25,6 +25,7 @@ pub mod font;
 pub mod layers;
 pub mod metrics;
 pub mod params;
+pub mod predict;
 pub mod render;
 pub mod run;
 pub mod select;

@@ -1,0 +1,206 @@
+//! Prediction on image files under a trained checkpoint (`birds predict`): the image framed as evaluation saw it,
+//! the top classes, and optionally the Grad-CAM overlay of the top-1 class with its caption.
+//!
+//! The CLI only parses flags and prints; everything here is a library call, so other front ends get the same
+//! framing, figures and overlay.
+
+use std::path::{Path, PathBuf};
+
+use birds_models::{Checkpoint, CheckpointMeta};
+use image::RgbImage;
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::cam::{self, CamMethod, LastFeatureMap, Request};
+use crate::render::{self, GREY, Heatmap, WHITE};
+use crate::source::{self, ImageSource};
+use crate::{ExplainError, Result};
+
+/// Side in pixels of a prediction overlay (the model's view upsampled).
+pub const OVERLAY_SIDE: u32 = 320;
+
+/// One of an image's top classes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Guess {
+    /// Class id (logit index).
+    pub class_id: i64,
+    /// Its label.
+    pub label: String,
+    /// Softmax probability.
+    pub probability: f64,
+}
+
+/// The top classes of one image and, when asked for, its raw CAM of the top-1 class.
+#[derive(Debug)]
+pub struct ImagePrediction {
+    /// The image as the model saw it (framed at the input size).
+    pub view: RgbImage,
+    /// The top classes, most probable first.
+    pub top: Vec<Guess>,
+    /// The CAM of the top-1 class (`[h, w]` on the model's device), when a method was given.
+    pub cam: Option<Tensor>,
+}
+
+/// A loaded checkpoint ready to classify image files.
+pub struct Predictor {
+    ckpt: Checkpoint,
+    device: Device,
+    top: usize,
+}
+
+impl Predictor {
+    /// Loads the checkpoint folder `dir` on `device`; `top` (clamped to 1…classes) is how many classes to list.
+    pub fn load(dir: &Path, device: Device, top: usize) -> Result<Predictor> {
+        let ckpt = Checkpoint::load(dir, device)?;
+        let top = top.clamp(1, ckpt.meta.classes.len().max(1));
+        Ok(Predictor { ckpt, device, top })
+    }
+
+    /// The checkpoint's metadata.
+    pub fn meta(&self) -> &CheckpointMeta {
+        &self.ckpt.meta
+    }
+
+    /// Decodes and frames one image as the model saw images in evaluation: the checkpoint's recorded eval view
+    /// (resize to the cache's stored side, centred crop), else the shorter side resized to the input size and
+    /// centre-cropped.
+    pub fn frame(&self, path: &Path) -> Result<RgbImage> {
+        let source = ImageSource::new(None, source::file_geometry(&self.ckpt.meta)?, None);
+        source.load_file(path)
+    }
+
+    /// Classifies the image file at `path`; with `method`, also computes its CAM for the top-1 class.
+    pub fn predict(&self, path: &Path, method: Option<CamMethod>) -> Result<ImagePrediction> {
+        self.predict_view(self.frame(path)?, method)
+    }
+
+    /// Classifies an image already framed by [`Predictor::frame`]; with `method`, also its top-1 CAM.
+    pub fn predict_view(
+        &self,
+        view: RgbImage,
+        method: Option<CamMethod>,
+    ) -> Result<ImagePrediction> {
+        let meta = &self.ckpt.meta;
+        let x =
+            birds_models::input::images_to_tensor(std::slice::from_ref(&view), meta.normalization)
+                .to_device(self.device);
+        let (probs, cam) = match method {
+            Some(method) => {
+                let g = cam::gradients(
+                    &LastFeatureMap(&*self.ckpt.model),
+                    &x,
+                    &Request::predicted(1),
+                )?;
+                (g.probabilities(), Some(g.cam(method).get(0)))
+            }
+            None => {
+                let p = tch::no_grad(|| self.ckpt.model.logits(&x, false).softmax(-1, Kind::Float));
+                (p, None)
+            }
+        };
+        let (p, idx) = probs
+            .to_device(Device::Cpu)
+            .topk(self.top as i64, -1, true, true);
+        let p: Vec<f32> = p.flatten(0, -1).try_into()?;
+        let idx: Vec<i64> = idx.flatten(0, -1).try_into()?;
+        let top = idx
+            .iter()
+            .zip(&p)
+            .map(|(&c, &prob)| Guess {
+                class_id: c,
+                label: meta.classes.get(c as usize).cloned().unwrap_or_default(),
+                probability: f64::from(prob),
+            })
+            .collect();
+        Ok(ImagePrediction { view, top, cam })
+    }
+}
+
+/// The CAM overlay path of image `i` of `n` given `--cam out`: `out` itself for one image, else `-1`, `-2`, …
+/// before the extension (cam.png → cam-1.png, cam-2.png).
+pub fn cam_path(out: &Path, i: usize, n: usize) -> PathBuf {
+    if n == 1 {
+        return out.to_path_buf();
+    }
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cam".into());
+    let ext = out
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "png".into());
+    out.with_file_name(format!("{stem}-{}.{ext}", i + 1))
+}
+
+/// The overlay of a prediction: the CAM over the model's view (upsampled to [`OVERLAY_SIDE`]), its peak marked,
+/// and a caption with the top two classes and the method.
+pub fn overlay(
+    view: &RgbImage,
+    raw: &Tensor,
+    method: CamMethod,
+    top: &[Guess],
+) -> Result<RgbImage> {
+    let side = OVERLAY_SIDE;
+    let base = image::imageops::resize(view, side, side, image::imageops::FilterType::Triangle);
+    let map = Heatmap::from_cam(&raw.to_device(Device::Cpu), side, side)?;
+    let mut heat = render::overlay(&base, &map, 0.5)?;
+    let (px, py) = map.peak();
+    render::mark_peak(&mut heat, px, py);
+    let mut lines = Vec::new();
+    if let Some(best) = top.first() {
+        lines.push((
+            format!("PRED: {} {:.2}", best.label, best.probability),
+            WHITE,
+        ));
+    }
+    if let Some(second) = top.get(1) {
+        lines.push((
+            format!("2ND: {} {:.2}", second.label, second.probability),
+            GREY,
+        ));
+    }
+    lines.push((
+        format!("{} FOR PREDICTED CLASS", method.as_str().to_uppercase()),
+        GREY,
+    ));
+    Ok(render::with_caption(&heat, &lines))
+}
+
+/// Writes [`overlay`] as a PNG at `out` (parent folders created, temp file + rename).
+pub fn write_overlay(
+    out: &Path,
+    view: &RgbImage,
+    raw: &Tensor,
+    method: CamMethod,
+    top: &[Guess],
+) -> Result<()> {
+    let drawn = overlay(view, raw, method, top)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| ExplainError::Input {
+            path: parent.to_path_buf(),
+            reason: format!("cannot create the folder: {e}"),
+        })?;
+    }
+    birds_core::atomic::write_with(out, |tmp| -> Result<()> {
+        drawn
+            .save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| ExplainError::Input {
+                path: out.to_path_buf(),
+                reason: format!("cannot write the PNG: {e}"),
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cam_paths_number_several_images() {
+        let out = Path::new("out/cam.png");
+        assert_eq!(cam_path(out, 0, 1), PathBuf::from("out/cam.png"));
+        assert_eq!(cam_path(out, 1, 3), PathBuf::from("out/cam-2.png"));
+        assert_eq!(cam_path(Path::new("x"), 0, 2), PathBuf::from("x-1.png"));
+    }
+}

@@ -1,10 +1,14 @@
 //! Typed rows of the evaluate stage's Parquet outputs (`per_class`, `confusion`, `most_confused`,
 //! `needs_more_training`, `predictions`; columns in [`birds_core::schema::evaluate`]) and their readers, for the
-//! stages downstream of evaluate (explain, report) and for any tool that wants the rows without polars code.
+//! stages downstream of evaluate (explain, report) and for any tool that wants the rows without polars code; and
+//! `summary.json` ([`SummaryFile`]).
 
 use std::path::Path;
 
 use crate::{Frame, Result};
+
+mod summary;
+pub use summary::{Averages, Summary, SummaryFile, Tta, WeakClass};
 
 /// A row of `per_class.parquet`.
 #[derive(Debug, Clone)]

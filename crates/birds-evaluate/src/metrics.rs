@@ -325,6 +325,7 @@ pub fn wilson_lower_bound(successes: u64, trials: u64, z: f64) -> Option<f64> {
     wilson_interval(successes, trials, z).map(|(lo, _)| lo)
 }
 
+pub use birds_artifacts::evaluate::{Averages, Summary};
 pub use birds_core::stats::{Paired, mcnemar_exact, paired_comparison};
 
 /// `num / den`, or 0 when `den` is 0 (sklearn's `zero_division=0`).
@@ -561,17 +562,6 @@ pub fn per_class(scores: &Scores, confusion: &ConfusionMatrix, k: usize) -> Vec<
         .collect()
 }
 
-/// Precision, recall and F1 averaged over classes.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Averages {
-    /// Averaged precision.
-    pub precision: f64,
-    /// Averaged recall.
-    pub recall: f64,
-    /// Averaged F1 (the mean of per-class F1s, not the F1 of the means).
-    pub f1: f64,
-}
-
 /// Unweighted mean over the classes that occur as a true or a predicted label (sklearn `average="macro"`).
 pub fn macro_average(classes: &[ClassMetrics]) -> Averages {
     let present: Vec<&ClassMetrics> = classes
@@ -604,29 +594,6 @@ pub fn weighted_average(classes: &[ClassMetrics]) -> Averages {
         recall: w(|c| c.recall),
         f1: w(|c| c.f1),
     }
-}
-
-/// The headline figures of a set of scores.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Summary {
-    /// Images evaluated.
-    pub images: u64,
-    /// Top-1 accuracy.
-    pub accuracy: f64,
-    /// Top-5 accuracy (tie rule in the module docs; 1 when there are at most 5 classes).
-    pub top5_accuracy: f64,
-    /// Macro-averaged precision, recall, F1.
-    pub macro_avg: Averages,
-    /// Support-weighted precision, recall, F1.
-    pub weighted_avg: Averages,
-    /// Mean negative log-likelihood of the true class.
-    pub nll: f64,
-    /// Expected calibration error, 15 bins.
-    pub ece: f64,
-    /// Mean top-1 probability.
-    pub mean_confidence: f64,
-    /// `mean_confidence − accuracy`.
-    pub calibration_gap: f64,
 }
 
 /// Every headline figure of `scores`.

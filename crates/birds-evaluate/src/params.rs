@@ -1,54 +1,12 @@
 //! Params of the `evaluate` stage (the same keys as the `birds evaluate` flags).
 
-use std::fmt;
-use std::str::FromStr;
-
 use birds_core::Split;
 use birds_models::runtime::DeviceSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::{EvaluateError, Result};
 
-/// Test-time augmentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tta {
-    /// One view: the centre crop.
-    #[default]
-    None,
-    /// The centre crop and its mirror image; the two softmax outputs are averaged.
-    Flip,
-}
-
-impl Tta {
-    /// `none` or `flip`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tta::None => "none",
-            Tta::Flip => "flip",
-        }
-    }
-}
-
-impl fmt::Display for Tta {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Tta {
-    type Err = EvaluateError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "none" | "" => Ok(Tta::None),
-            "flip" | "hflip" => Ok(Tta::Flip),
-            _ => Err(EvaluateError::Params(format!(
-                "tta {s:?}: expected none or flip"
-            ))),
-        }
-    }
-}
+pub use birds_artifacts::evaluate::Tta;
 
 /// Params of an evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,12 +6,10 @@
 use std::collections::BTreeMap;
 
 use birds_core::Split;
-use serde::{Deserialize, Serialize};
 
 use crate::metrics::{
     self, Cell, ClassMetrics, ConfusionMatrix, RankedClass, Scores, Summary, TOP_K,
 };
-use crate::params::Tta;
 
 /// Where an evaluated image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,53 +112,7 @@ impl Report {
     }
 }
 
-/// A class of the ranking as `summary.json` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WeakClass {
-    /// Class label.
-    pub label: String,
-    /// Evaluated images of the class.
-    pub evaluated: u64,
-    /// Of which correct.
-    pub correct: u64,
-    /// Wilson lower bound of the recall.
-    pub recall_lower: Option<f64>,
-    /// The class most of its errors went to.
-    pub main_confuser: Option<String>,
-    /// What to do.
-    pub next_step: String,
-}
-
-/// `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SummaryFile {
-    /// birds version that wrote it.
-    pub birds_version: String,
-    /// The checkpoint folder evaluated.
-    pub checkpoint: String,
-    /// The preprocess cache read.
-    pub cache: String,
-    /// Architecture, e.g. `efficientnet-lite0`.
-    pub model: String,
-    /// Training mode of the checkpoint.
-    pub mode: String,
-    /// Evaluated splits.
-    pub splits: Vec<Split>,
-    /// Test-time augmentation.
-    pub tta: Tta,
-    /// Number of classes of the model.
-    pub classes: usize,
-    /// Headline figures over all evaluated images (`images`, `accuracy`, `top5_accuracy`, `macro_avg`,
-    /// `weighted_avg`, `nll`, `ece`, `mean_confidence`, `calibration_gap`).
-    #[serde(flatten)]
-    pub overall: Summary,
-    /// The same figures per evaluated split.
-    pub by_split: BTreeMap<String, Summary>,
-    /// The first five classes of the "needs more training" ranking.
-    pub weakest: Vec<WeakClass>,
-    /// How the figures are defined.
-    pub definitions: BTreeMap<String, String>,
-}
+pub use birds_artifacts::evaluate::{SummaryFile, WeakClass};
 
 /// The definitions recorded in `summary.json`.
 pub fn definitions() -> BTreeMap<String, String> {

@@ -52,8 +52,8 @@ fn parse_split(s: &str) -> Result<Split, String> {
 }
 
 fn parse_tta(s: &str) -> Result<Tta, String> {
-    s.parse()
-        .map_err(|e: birds_evaluate::EvaluateError| e.to_string())
+    s.parse::<Tta>()
+        .map_err(|e| format!("invalid evaluate params: {e}"))
 }
 
 /// Runs the evaluation and prints the headline figures and the weakest classes.

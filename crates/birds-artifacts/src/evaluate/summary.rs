@@ -63,13 +63,13 @@ pub struct Averages {
 }
 
 /// The headline figures of a set of scores.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Images evaluated.
     pub images: u64,
     /// Top-1 accuracy.
     pub accuracy: f64,
-    /// Top-5 accuracy (tie rule in the module docs; 1 when there are at most 5 classes).
+    /// Top-5 accuracy (tie rule in `birds_evaluate::metrics`; 1 when there are at most 5 classes).
     pub top5_accuracy: f64,
     /// Macro-averaged precision, recall, F1.
     pub macro_avg: Averages,

@@ -53,7 +53,7 @@ fn parse_split(s: &str) -> Result<Split, String> {
 
 fn parse_tta(s: &str) -> Result<Tta, String> {
     s.parse::<Tta>()
-        .map_err(|e| format!("invalid evaluate params: {e}"))
+        .map_err(|e| birds_evaluate::EvaluateError::Params(e.to_string()).to_string())
 }
 
 /// Runs the evaluation and prints the headline figures and the weakest classes.

@@ -12,7 +12,7 @@
 //! - [`train`]: `history.parquet` and `test_predictions.parquet` of a training run.
 //! - [`evaluate`]: the rows of evaluate's Parquet files (per class, confusion, most confused, needs more
 //!   training, predictions) and their readers; [`explain`]: the rows of `cams.parquet`.
-//! - [`error`]: [`ArtifactError`].
+//! - [`error`]: the typed [`ArtifactError`], which names the file.
 
 pub mod error;
 pub mod evaluate;

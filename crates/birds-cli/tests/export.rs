@@ -67,6 +67,7 @@ fn tiny_checkpoint(dir: &Path) -> TestResult<CheckpointMeta> {
             filter: "bilinear".into(),
             stored_side: 36,
         }),
+        runtime: None,
     };
     meta.write(dir)?;
     Ok(meta)

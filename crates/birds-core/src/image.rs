@@ -387,20 +387,6 @@ mod tests {
         Ok(())
     }
 
-    /// `jpeg` with an EXIF APP1 segment (big-endian TIFF, one IFD entry: Orientation = `orientation`) after SOI.
-    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-        let mut payload = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
-        payload.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
-        payload.extend_from_slice(&orientation.to_be_bytes());
-        payload.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-        let mut out = jpeg[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&jpeg[2..]);
-        out
-    }
-
     /// Orientation 6 (the camera was turned a quarter clockwise): a 48×24 stored picture is 24×48 as displayed, and
     /// its pixels are the stored ones turned 90° clockwise. Every decode (ingest's audit, preprocess, predict,
     /// imagenet, the report) goes through `decode_image`, so they all see it upright.
@@ -415,13 +401,13 @@ mod tests {
             .map_err(|e| e.to_string())?;
         let stored = decode(&plain, MAX_DIMENSION)?.to_rgb8();
         assert_eq!(stored.dimensions(), (48, 24));
-        let rotated = decode_image(&with_exif_orientation(&plain, 6), MAX_DIMENSION)
+        let rotated = decode_image(&crate::jpeg::with_exif_orientation(&plain, 6), MAX_DIMENSION)
             .map_err(|f| f.error.to_string())?;
         assert_eq!((rotated.image.width(), rotated.image.height()), (24, 48));
         assert_eq!(rotated.image.to_rgb8(), image::imageops::rotate90(&stored));
         assert_eq!(rotated.color_type, "Rgb8");
         // Orientation 1 is the identity.
-        let upright = decode(&with_exif_orientation(&plain, 1), MAX_DIMENSION)?.to_rgb8();
+        let upright = decode(&crate::jpeg::with_exif_orientation(&plain, 1), MAX_DIMENSION)?.to_rgb8();
         assert_eq!(upright, stored);
         Ok(())
     }

@@ -14,6 +14,23 @@ pub struct JpegFacts {
     pub complete: bool,
 }
 
+/// `jpeg` (starting with SOI) with an EXIF APP1 segment right after SOI whose one IFD entry is Orientation =
+/// `orientation` (1 upright … 6 turned a quarter clockwise, 8 a quarter anticlockwise). Cameras write such a tag
+/// instead of turning the pixels; tests and fixtures use this to make such files.
+pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut payload = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    payload.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+    payload.extend_from_slice(&orientation.to_be_bytes());
+    payload.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let head = jpeg.len().min(2);
+    let mut out = jpeg[..head].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(&jpeg[head..]);
+    out
+}
+
 /// Walks the markers of `bytes` (which should start with SOI, `FF D8`).
 pub fn facts(bytes: &[u8]) -> JpegFacts {
     let mut out = JpegFacts::default();

@@ -9,7 +9,8 @@
 //! - [`atomic`]: write-to-temp-then-rename, so a failed run never leaves half a file.
 //! - [`image`]: the one strict image decode every command uses (regular files only, truncated JPEGs refused).
 //! - [`yaml`]: YAML params to JSON, refusing `.inf`/`.nan` (which JSON would turn into `null`).
-//! - [`runtime`]: process-wide tuning applied by the `birds` binary at start-up (malloc settings).
+//! - [`runtime`]: process-wide tuning applied by the `birds` binary at start-up (malloc settings), and the
+//!   libtorch versions a checkpoint records.
 //! - [`stage`]: the [`Stage`](stage::Stage) trait the pipeline runner knows built-in stages by.
 //! - [`schema`]: every Parquet artifact's columns, written down once.
 //! - [`stats`]: McNemar's paired comparison of two classifiers on the same images.

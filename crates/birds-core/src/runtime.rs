@@ -1,4 +1,18 @@
-//! Process-wide settings the `birds` binary applies at start-up.
+//! Process-wide settings the `birds` binary applies at start-up, and the record of which libtorch a model was
+//! trained with.
+
+use serde::{Deserialize, Serialize};
+
+/// The libtorch runtime a training run linked, as `checkpoint.json` records it (key `runtime`), so that readers
+/// which do not link libtorch themselves (the report) can show it. Absent in checkpoints written before it existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TorchVersions {
+    /// Version of the `tch` crate.
+    pub tch: String,
+    /// Version of libtorch (from the torch wheel), e.g. `2.11.0+cpu`.
+    pub libtorch: String,
+}
 
 /// glibc malloc returns large freed blocks to the OS with munmap and maps them again on the next allocation.
 /// libtorch frees and re-allocates activation buffers every forward pass, so on CPU about half the time went to

@@ -81,11 +81,11 @@ mod tests {
     }
 
     #[test]
-    fn paired_comparison_counts_the_discordant_images() {
+    fn paired_comparison_counts_the_discordant_images() -> Result<(), &'static str> {
         // (true, predicted): image 0 both right, 1 first only, 2 second only, 3 both wrong, 4 first only.
         let first = [(0, 0), (1, 1), (2, 0), (3, 0), (4, 4)];
         let second = [(0, 0), (1, 2), (2, 2), (3, 1), (4, 0)];
-        let p = paired_comparison(&first, &second).unwrap();
+        let p = paired_comparison(&first, &second).ok_or("same images, yet refused")?;
         assert_eq!(
             (p.images, p.first_only, p.second_only, p.both),
             (5, 2, 1, 1)
@@ -96,5 +96,6 @@ mod tests {
         let mut other = second;
         other[3].0 = 9;
         assert!(paired_comparison(&first, &other).is_none());
+        Ok(())
     }
 }

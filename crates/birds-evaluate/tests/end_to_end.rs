@@ -121,6 +121,7 @@ fn checkpoint(
             test_loss: None,
         },
         eval_view: None,
+        runtime: None,
     }
     .write(dir)?;
     Ok(dir.to_path_buf())

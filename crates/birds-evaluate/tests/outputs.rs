@@ -44,7 +44,7 @@ fn synthetic(
         .collect();
     let (mut images, mut targets, mut probs) = (Vec::new(), Vec::new(), Vec::new());
     for split in [Split::Valid, Split::Test] {
-        for c in 0..k {
+        for (c, class) in classes.iter().enumerate() {
             if split == Split::Test && c == k - 1 {
                 continue;
             }
@@ -52,7 +52,7 @@ fn synthetic(
                 let sample = images.len() as u32;
                 images.push(ImageInfo {
                     sample,
-                    path: format!("{split}/{}/{j}.jpg", classes[c]),
+                    path: format!("{split}/{class}/{j}.jpg"),
                     root: "/data".into(),
                     split,
                 });

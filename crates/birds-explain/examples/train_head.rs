@@ -161,6 +161,7 @@ fn main() -> Result<()> {
             test_loss: None,
         },
         eval_view: None,
+        runtime: None,
     }
     .write(&out)?;
     let _ = model.num_classes();

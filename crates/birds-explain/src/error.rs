@@ -41,6 +41,9 @@ pub enum ExplainError {
     /// A preprocess-cache or index error (names the file).
     #[error(transparent)]
     Preprocess(#[from] birds_preprocess::PreprocessError),
+    /// An artifact (Parquet or JSON) could not be read or written (names the file and the column).
+    #[error(transparent)]
+    Artifact(#[from] birds_artifacts::ArtifactError),
     /// A file operation of a shared helper failed (names the path).
     #[error(transparent)]
     Core(#[from] birds_core::CoreError),

@@ -234,6 +234,10 @@ fn progress(enabled: bool, len: usize, what: &str) -> ProgressBar {
 }
 
 /// Runs explain: reads the inputs, writes everything under `out_dir` (which must exist), returns the summary.
+///
+/// The parts: the checkpoint, layer and images ([`ImageSource`]); the candidates ([`candidates`]); which of them
+/// get drawn and checked ([`select_works`]); their maps, batch by batch ([`Context::batch`]); the figures
+/// ([`figures`]); the files ([`write`]).
 pub fn explain(
     inputs: &Inputs,
     params: &ExplainParams,
@@ -275,111 +279,18 @@ pub fn explain(
         None => source::file_geometry(&ckpt.meta)?,
     };
     let source = ImageSource::new(cache, geometry, inputs.masks.clone());
-    let class_target = match &params.class {
-        Some(name) => Some(
-            source::class_index(&classes, &source::normalise_label(name)).ok_or_else(|| {
-                ExplainError::Params(format!(
-                    "class: {name:?} is not a class of the model ({} classes, e.g. {:?})",
-                    classes.len(),
-                    classes.first()
-                ))
-            })?,
-        ),
-        None => None,
-    };
-
-    let explicit = !params.images.is_empty();
-    let (candidates, split) = if explicit {
-        (
-            explicit_candidates(&params.images, &inputs.root, &classes)?,
-            None,
-        )
-    } else {
-        let wanted = match (params.split()?, &inputs.evaluation) {
-            (Some(s), _) => vec![s],
-            (None, Some(dir)) => select::evaluated_splits(dir)?,
-            (None, None) => Vec::new(),
-        };
-        let (c, s) = split_candidates(&source, inputs, &wanted, &classes)?;
-        (c, Some(s))
-    };
-    if candidates.is_empty() {
-        return Err(ExplainError::Input {
-            path: inputs
-                .cache
-                .clone()
-                .or(inputs.index.clone())
-                .unwrap_or_default(),
-            reason: format!(
-                "no images to explain in split {}",
-                split.as_deref().unwrap_or("-")
-            ),
-        });
-    }
-
-    // Selection.
-    let mut works: Vec<Work> = Vec::new();
-    let mut weak_classes = Vec::new();
-    let selection_source;
-    if explicit {
-        selection_source = "explicit".to_string();
-        works.extend((0..candidates.len()).map(|i| Work {
-            candidate: i,
-            selection: Selection::Explicit,
-            draw: true,
-            check: true,
-            weak_rank: None,
-        }));
-    } else {
-        let predictions = predict_all(
-            &classifier,
-            &source,
-            &candidates,
-            params.batch_size,
-            options.progress,
-        )?;
-        let ranking = match &inputs.evaluation {
-            Some(dir) => {
-                selection_source = "evaluation".to_string();
-                select::read_ranking(dir, &classes)?
-            }
-            None => {
-                selection_source = "predictions".to_string();
-                select::rank_from_predictions(&candidates, &predictions, &classes)
-            }
-        };
-        weak_classes = ranking.iter().take(params.classes).cloned().collect();
-        let gallery = select::pick_gallery(
-            &candidates,
-            &predictions,
-            &ranking,
-            params.classes,
-            params.misclassified,
-            params.correct,
-        );
-        let check: std::collections::BTreeSet<usize> =
-            select::check_sample(&candidates, params.check_images)
-                .into_iter()
-                .collect();
-        let mut drawn = std::collections::BTreeSet::new();
-        for (i, sel, rank) in gallery {
-            drawn.insert(i);
-            works.push(Work {
-                candidate: i,
-                selection: sel,
-                draw: true,
-                check: check.contains(&i),
-                weak_rank: Some(rank),
-            });
-        }
-        works.extend(check.iter().filter(|i| !drawn.contains(i)).map(|&i| Work {
-            candidate: i,
-            selection: Selection::Check,
-            draw: false,
-            check: true,
-            weak_rank: None,
-        }));
-    }
+    let class_target = class_target(params, &classes)?;
+    let (candidates, split) = candidates(inputs, params, &source, &classes)?;
+    let selected = select_works(
+        inputs,
+        params,
+        &classifier,
+        &source,
+        &candidates,
+        &classes,
+        options,
+    )?;
+    let works = &selected.works;
     tracing::info!(
         images = works.len(),
         drawn = works.iter().filter(|w| w.draw).count(),
@@ -412,11 +323,194 @@ pub fn explain(
     }
     bar.finish_and_clear();
 
-    // Figures.
-    let mut localisation = BTreeMap::new();
-    let mut localisation_all = BTreeMap::new();
-    let mut deletion = BTreeMap::new();
-    for m in &methods {
+    let figures = figures(&methods, &rows, source.has_masks());
+    let summary = Summary {
+        checkpoint: inputs.checkpoint.display().to_string(),
+        architecture: ckpt.meta.architecture.to_string(),
+        classes: classes.len(),
+        input_size: source.size(),
+        layer: layer.layer_name(),
+        methods: methods.iter().map(|m| m.to_string()).collect(),
+        split,
+        selection: SelectionSummary {
+            source: selected.source,
+            weak_classes: selected.weak_classes,
+            drawn_images: works.iter().filter(|w| w.draw).count(),
+            overlays: counters.overlays,
+            why_not_panels: counters.why_not,
+        },
+        check: check_summary(&methods, &rows),
+        localisation: figures.localisation,
+        localisation_all: figures.localisation_all,
+        deletion: figures.deletion,
+        definitions: definitions(),
+        params: params.clone(),
+    };
+    write::cams_parquet(&out_dir.join(birds_core::schema::explain::CAMS.file), &rows)?;
+    write::metrics_json(&out_dir.join(write::METRICS_FILE), &summary)?;
+    write::gallery(&out_dir.join(write::GALLERY_FILE), &summary, &rows)?;
+    Ok(summary)
+}
+
+/// The `class` param: the class every map is also drawn for, as an index of the model's `classes`.
+fn class_target(params: &ExplainParams, classes: &[String]) -> Result<Option<i64>> {
+    let Some(name) = &params.class else {
+        return Ok(None);
+    };
+    source::class_index(classes, &source::normalise_label(name))
+        .map(Some)
+        .ok_or_else(|| {
+            ExplainError::Params(format!(
+                "class: {name:?} is not a class of the model ({} classes, e.g. {:?})",
+                classes.len(),
+                classes.first()
+            ))
+        })
+}
+
+/// The images that may be explained: the `images` param's, or those of the split (the `split` param's, else the
+/// splits the evaluation evaluated); with the split's name. None at all is an error.
+fn candidates(
+    inputs: &Inputs,
+    params: &ExplainParams,
+    source: &ImageSource,
+    classes: &[String],
+) -> Result<(Vec<Candidate>, Option<String>)> {
+    let (candidates, split) = if !params.images.is_empty() {
+        (
+            explicit_candidates(&params.images, &inputs.root, classes)?,
+            None,
+        )
+    } else {
+        let wanted = match (params.split()?, &inputs.evaluation) {
+            (Some(s), _) => vec![s],
+            (None, Some(dir)) => select::evaluated_splits(dir)?,
+            (None, None) => Vec::new(),
+        };
+        let (c, s) = split_candidates(source, inputs, &wanted, classes)?;
+        (c, Some(s))
+    };
+    if candidates.is_empty() {
+        return Err(ExplainError::Input {
+            path: inputs
+                .cache
+                .clone()
+                .or(inputs.index.clone())
+                .unwrap_or_default(),
+            reason: format!(
+                "no images to explain in split {}",
+                split.as_deref().unwrap_or("-")
+            ),
+        });
+    }
+    Ok((candidates, split))
+}
+
+/// What [`select_works`] chose.
+struct Selected {
+    works: Vec<Work>,
+    /// The weak classes the gallery was drawn for, weakest first.
+    weak_classes: Vec<WeakClass>,
+    /// Where the ranking came from: `explicit`, `evaluation` or `predictions`.
+    source: String,
+}
+
+/// The images to explain: every explicit one (drawn and checked); else the gallery of the weakest classes (by the
+/// evaluation's ranking, or ranked here from the model's predictions) plus an even check sample of the split.
+fn select_works(
+    inputs: &Inputs,
+    params: &ExplainParams,
+    classifier: &Classifier<'_>,
+    source: &ImageSource,
+    candidates: &[Candidate],
+    classes: &[String],
+    options: RunOptions,
+) -> Result<Selected> {
+    if !params.images.is_empty() {
+        return Ok(Selected {
+            works: (0..candidates.len())
+                .map(|i| Work {
+                    candidate: i,
+                    selection: Selection::Explicit,
+                    draw: true,
+                    check: true,
+                    weak_rank: None,
+                })
+                .collect(),
+            weak_classes: Vec::new(),
+            source: "explicit".to_string(),
+        });
+    }
+    let predictions = predict_all(
+        classifier,
+        source,
+        candidates,
+        params.batch_size,
+        options.progress,
+    )?;
+    let (ranking, ranked_by) = match &inputs.evaluation {
+        Some(dir) => (select::read_ranking(dir, classes)?, "evaluation"),
+        None => (
+            select::rank_from_predictions(candidates, &predictions, classes),
+            "predictions",
+        ),
+    };
+    let gallery = select::pick_gallery(
+        candidates,
+        &predictions,
+        &ranking,
+        params.classes,
+        params.misclassified,
+        params.correct,
+    );
+    let check: std::collections::BTreeSet<usize> =
+        select::check_sample(candidates, params.check_images)
+            .into_iter()
+            .collect();
+    let mut works = Vec::new();
+    let mut drawn = std::collections::BTreeSet::new();
+    for (i, sel, rank) in gallery {
+        drawn.insert(i);
+        works.push(Work {
+            candidate: i,
+            selection: sel,
+            draw: true,
+            check: check.contains(&i),
+            weak_rank: Some(rank),
+        });
+    }
+    works.extend(check.iter().filter(|i| !drawn.contains(i)).map(|&i| Work {
+        candidate: i,
+        selection: Selection::Check,
+        draw: false,
+        check: true,
+        weak_rank: None,
+    }));
+    Ok(Selected {
+        works,
+        weak_classes: ranking.iter().take(params.classes).cloned().collect(),
+        source: ranked_by.to_string(),
+    })
+}
+
+/// The figures of each method over the check sample's maps of the predicted class.
+struct Figures {
+    /// Localisation on correctly classified images with a mask (only when masks exist).
+    localisation: BTreeMap<String, LocalisationFigures>,
+    /// Localisation on every checked image with a mask.
+    localisation_all: BTreeMap<String, LocalisationFigures>,
+    /// The deletion test.
+    deletion: BTreeMap<String, faithfulness::DeletionSummary>,
+}
+
+/// Localisation (when `has_masks`) and deletion figures of each of `methods` from `rows`.
+fn figures(methods: &[CamMethod], rows: &[CamRow], has_masks: bool) -> Figures {
+    let mut out = Figures {
+        localisation: BTreeMap::new(),
+        localisation_all: BTreeMap::new(),
+        deletion: BTreeMap::new(),
+    };
+    for m in methods {
         let of = |r: &&CamRow| r.method == m.as_str() && r.target_kind == "predicted" && r.in_check;
         let checked: Vec<&CamRow> = rows.iter().filter(of).collect();
         let locs = |correct_only: bool| -> Vec<Localisation> {
@@ -432,12 +526,12 @@ pub fn explain(
                 })
                 .collect()
         };
-        if source.has_masks() {
-            localisation.insert(
+        if has_masks {
+            out.localisation.insert(
                 m.to_string(),
                 metrics::summarise_localisation(&locs(true)).into(),
             );
-            localisation_all.insert(
+            out.localisation_all.insert(
                 m.to_string(),
                 metrics::summarise_localisation(&locs(false)).into(),
             );
@@ -453,46 +547,27 @@ pub fn explain(
                 })
             })
             .collect();
-        deletion.insert(m.to_string(), faithfulness::summarise(&dels));
+        out.deletion
+            .insert(m.to_string(), faithfulness::summarise(&dels));
     }
+    out
+}
+
+/// The check sample's counts, from the first method's maps of the predicted class.
+fn check_summary(methods: &[CamMethod], rows: &[CamRow]) -> CheckSummary {
     let first = methods.first().map(|m| m.as_str()).unwrap_or_default();
     let check_rows: Vec<&CamRow> = rows
         .iter()
         .filter(|r| r.in_check && r.method == first && r.target_kind == "predicted")
         .collect();
-    let summary = Summary {
-        checkpoint: inputs.checkpoint.display().to_string(),
-        architecture: ckpt.meta.architecture.to_string(),
-        classes: classes.len(),
-        input_size: source.size(),
-        layer: layer.layer_name(),
-        methods: methods.iter().map(|m| m.to_string()).collect(),
-        split,
-        selection: SelectionSummary {
-            source: selection_source,
-            weak_classes,
-            drawn_images: works.iter().filter(|w| w.draw).count(),
-            overlays: counters.overlays,
-            why_not_panels: counters.why_not,
-        },
-        check: CheckSummary {
-            images: check_rows.len(),
-            correct: check_rows
-                .iter()
-                .filter(|r| r.correct == Some(true))
-                .count(),
-            with_mask: check_rows.iter().filter(|r| r.mask_area.is_some()).count(),
-        },
-        localisation,
-        localisation_all,
-        deletion,
-        definitions: definitions(),
-        params: params.clone(),
-    };
-    write::cams_parquet(&out_dir.join(birds_core::schema::explain::CAMS.file), &rows)?;
-    write::metrics_json(&out_dir.join(write::METRICS_FILE), &summary)?;
-    write::gallery(&out_dir.join(write::GALLERY_FILE), &summary, &rows)?;
-    Ok(summary)
+    CheckSummary {
+        images: check_rows.len(),
+        correct: check_rows
+            .iter()
+            .filter(|r| r.correct == Some(true))
+            .count(),
+        with_mask: check_rows.iter().filter(|r| r.mask_area.is_some()).count(),
+    }
 }
 
 fn open_cache(dir: &Path, ckpt: &Checkpoint, checkpoint: &Path) -> Result<Cache> {
@@ -698,19 +773,35 @@ impl Context<'_> {
             .unwrap_or("?")
     }
 
+    /// Explains one batch of `works`: the maps of every request (predicted class; with `why_not` the true class of
+    /// drawn images; with `class` that class) for each method, the deletion test, the overlays and why-not panels
+    /// of drawn images, and a [`CamRow`] per map.
     fn batch(&self, works: &[Work], rows: &mut Vec<CamRow>, counters: &mut Counters) -> Result<()> {
-        let size = self.source.size();
-        let images: Vec<RgbImage> = works
-            .iter()
-            .map(|w| self.source.load(&self.candidates[w.candidate]))
-            .collect::<Result<_>>()?;
-        let masks: Vec<Option<Vec<bool>>> = works
-            .iter()
-            .map(|w| self.source.mask(&self.candidates[w.candidate]))
-            .collect::<Result<_>>()?;
-        let xs = birds_models::input::images_to_tensor(&images, self.classifier.normalization)
-            .to_device(self.classifier.device);
+        let b = self.compute(works)?;
+        for (k, &method) in self.methods.iter().enumerate() {
+            for m in 0..b.kinds.len() {
+                if let Some(row) = self.cam_row(&b, works, k, method, m, counters)? {
+                    rows.push(row);
+                }
+            }
+            // Why-not panels: the predicted class next to the true one, for misclassified drawn images.
+            for m in 0..b.kinds.len() {
+                if b.kinds[m] != TargetKind::True || !b.keep[m] {
+                    continue;
+                }
+                let i = b.g.image[m];
+                let view = b.view(&works[i], method, m);
+                let raw = &b.raws[k];
+                self.why_not(&view, &raw.get(b.pred_row[i] as i64), &raw.get(m as i64))?;
+                counters.why_not += 1;
+            }
+        }
+        Ok(())
+    }
 
+    /// The requests of a batch: each image's predicted class; for drawn images the true class (with `why_not`) and
+    /// the `class` param's class.
+    fn requests(&self, works: &[Work]) -> (Vec<Request>, Vec<TargetKind>) {
         let mut requests = Vec::new();
         let mut kinds = Vec::new();
         for (i, w) in works.iter().enumerate() {
@@ -732,6 +823,25 @@ impl Context<'_> {
                 push(Target::Class(t), TargetKind::Class);
             }
         }
+        (requests, kinds)
+    }
+
+    /// Everything a batch's rows and pictures are made of: images and masks, one backward pass for all requests,
+    /// the raw maps and input-size heatmaps of every method, and the deletion test of each image's predicted-class
+    /// maps (all methods sharing the baselines).
+    fn compute(&self, works: &[Work]) -> Result<BatchMaps> {
+        let size = self.source.size();
+        let images: Vec<RgbImage> = works
+            .iter()
+            .map(|w| self.source.load(&self.candidates[w.candidate]))
+            .collect::<Result<_>>()?;
+        let masks: Vec<Option<Vec<bool>>> = works
+            .iter()
+            .map(|w| self.source.mask(&self.candidates[w.candidate]))
+            .collect::<Result<_>>()?;
+        let xs = birds_models::input::images_to_tensor(&images, self.classifier.normalization)
+            .to_device(self.classifier.device);
+        let (requests, kinds) = self.requests(works);
         let g = cam::gradients(self.layer, &xs, &requests)?;
         let probs = g.probabilities().to_device(Device::Cpu);
         let logits = g.logits.to_device(Device::Cpu);
@@ -750,8 +860,6 @@ impl Context<'_> {
                     .unwrap_or(0)
             })
             .collect();
-
-        // Raw maps and their input-size heatmaps, per method.
         let mut raws: Vec<Tensor> = Vec::with_capacity(self.methods.len());
         let mut maps: Vec<Vec<Option<Heatmap>>> = Vec::with_capacity(self.methods.len());
         for &method in self.methods {
@@ -767,8 +875,6 @@ impl Context<'_> {
             raws.push(raw);
             maps.push(per_row);
         }
-
-        // Deletion test of every image's predicted-class maps, all methods sharing the baselines.
         let items: Vec<DeletionItem<'_>> = (0..works.len())
             .map(|i| {
                 let m = pred_row[i];
@@ -784,96 +890,89 @@ impl Context<'_> {
             })
             .collect();
         let dels = faithfulness::deletion(self.classifier, &items, (gh, gw), &self.deletion)?;
+        Ok(BatchMaps {
+            images,
+            masks,
+            kinds,
+            g,
+            probs,
+            logits,
+            map: (gw as u32, gh as u32),
+            keep,
+            pred_row,
+            raws,
+            maps,
+            dels,
+        })
+    }
 
-        for (k, &method) in self.methods.iter().enumerate() {
-            let raw = &raws[k];
-            for m in 0..n_req {
-                let Some(map) = &maps[k][m] else { continue };
-                let i = g.image[m];
-                let w = &works[i];
-                let c = &self.candidates[w.candidate];
-                let stats = metrics::map_stats(map);
-                let loc = masks[i]
-                    .as_ref()
-                    .and_then(|mask| metrics::localisation(map, mask));
-                let predicted = g.predicted[m];
-                let overlay = if w.draw {
-                    let view = View {
-                        work: w,
-                        method,
-                        kind: kinds[m],
-                        class: g.class[m],
-                        image: &images[i],
-                        mask: masks[i].as_deref(),
-                        predicted,
-                        probs: &probs,
-                        row: m,
-                    };
-                    let rel = self.draw(&view, &raw.get(m as i64), loc)?;
-                    counters.overlays += 1;
-                    Some(rel)
-                } else {
-                    None
-                };
-                let d = (kinds[m] == TargetKind::Predicted)
-                    .then(|| dels[i].get(k))
-                    .flatten();
-                rows.push(CamRow {
-                    image: c.image.clone(),
-                    split: c.split.map(|s| s.as_str().to_string()),
-                    selection: w.selection.as_str().to_string(),
-                    weak_rank: w.weak_rank,
-                    in_check: w.check,
-                    label: c.label.clone(),
-                    predicted: self.label(predicted).to_string(),
-                    predicted_prob: probs.double_value(&[m as i64, predicted]),
-                    correct: c.true_class.map(|t| t == predicted),
-                    method: method.as_str().to_string(),
-                    layer: self.layer.layer_name(),
-                    target_kind: kinds[m].as_str().to_string(),
-                    target: self.label(g.class[m]).to_string(),
-                    target_id: g.class[m] as u32,
-                    target_prob: probs.double_value(&[m as i64, g.class[m]]),
-                    target_logit: logits.double_value(&[m as i64, g.class[m]]),
-                    map_width: gw as u32,
-                    map_height: gh as u32,
-                    raw_max: raw.get(m as i64).max().double_value(&[]),
-                    peak_x: stats.peak_x,
-                    peak_y: stats.peak_y,
-                    mean: stats.mean,
-                    top20_share: stats.top20_share,
-                    entropy: stats.entropy,
-                    energy_in_mask: loc.and_then(|l| l.energy_in_mask),
-                    mask_area: loc.map(|l| l.mask_area),
-                    pointing_hit: loc.map(|l| l.pointing_hit),
-                    drop_cam: d.map(|d| d.drop_cam),
-                    drop_random: d.map(|d| d.drop_random),
-                    drop_blobs: d.map(|d| d.drop_blobs),
-                    overlay,
-                });
-            }
-            // Why-not panels: the predicted class next to the true one, for misclassified drawn images.
-            for m in 0..n_req {
-                if kinds[m] != TargetKind::True || !keep[m] {
-                    continue;
-                }
-                let i = g.image[m];
-                let view = View {
-                    work: &works[i],
-                    method,
-                    kind: TargetKind::True,
-                    class: g.class[m],
-                    image: &images[i],
-                    mask: masks[i].as_deref(),
-                    predicted: g.predicted[m],
-                    probs: &probs,
-                    row: m,
-                };
-                self.why_not(&view, &raw.get(pred_row[i] as i64), &raw.get(m as i64))?;
-                counters.why_not += 1;
-            }
-        }
-        Ok(())
+    /// The row of request `m`'s map by method `k` (None for a dropped duplicate), with its overlay drawn when the
+    /// image is drawn.
+    fn cam_row(
+        &self,
+        b: &BatchMaps,
+        works: &[Work],
+        k: usize,
+        method: CamMethod,
+        m: usize,
+        counters: &mut Counters,
+    ) -> Result<Option<CamRow>> {
+        let Some(map) = &b.maps[k][m] else {
+            return Ok(None);
+        };
+        let raw = &b.raws[k];
+        let (g, probs) = (&b.g, &b.probs);
+        let i = g.image[m];
+        let w = &works[i];
+        let c = &self.candidates[w.candidate];
+        let stats = metrics::map_stats(map);
+        let loc = b.masks[i]
+            .as_ref()
+            .and_then(|mask| metrics::localisation(map, mask));
+        let predicted = g.predicted[m];
+        let overlay = if w.draw {
+            let rel = self.draw(&b.view(w, method, m), &raw.get(m as i64), loc)?;
+            counters.overlays += 1;
+            Some(rel)
+        } else {
+            None
+        };
+        let d = (b.kinds[m] == TargetKind::Predicted)
+            .then(|| b.dels[i].get(k))
+            .flatten();
+        Ok(Some(CamRow {
+            image: c.image.clone(),
+            split: c.split.map(|s| s.as_str().to_string()),
+            selection: w.selection.as_str().to_string(),
+            weak_rank: w.weak_rank,
+            in_check: w.check,
+            label: c.label.clone(),
+            predicted: self.label(predicted).to_string(),
+            predicted_prob: probs.double_value(&[m as i64, predicted]),
+            correct: c.true_class.map(|t| t == predicted),
+            method: method.as_str().to_string(),
+            layer: self.layer.layer_name(),
+            target_kind: b.kinds[m].as_str().to_string(),
+            target: self.label(g.class[m]).to_string(),
+            target_id: g.class[m] as u32,
+            target_prob: probs.double_value(&[m as i64, g.class[m]]),
+            target_logit: b.logits.double_value(&[m as i64, g.class[m]]),
+            map_width: b.map.0,
+            map_height: b.map.1,
+            raw_max: raw.get(m as i64).max().double_value(&[]),
+            peak_x: stats.peak_x,
+            peak_y: stats.peak_y,
+            mean: stats.mean,
+            top20_share: stats.top20_share,
+            entropy: stats.entropy,
+            energy_in_mask: loc.and_then(|l| l.energy_in_mask),
+            mask_area: loc.map(|l| l.mask_area),
+            pointing_hit: loc.map(|l| l.pointing_hit),
+            drop_cam: d.map(|d| d.drop_cam),
+            drop_random: d.map(|d| d.drop_random),
+            drop_blobs: d.map(|d| d.drop_blobs),
+            overlay,
+        }))
     }
 
     fn display(&self, img: &RgbImage) -> RgbImage {
@@ -1047,6 +1146,47 @@ impl Context<'_> {
 }
 
 /// One map to draw: the image, the request row and what it explains.
+/// A batch's images, gradients, maps and deletion figures ([`Context::compute`]); request row `m` is of image
+/// `g.image[m]`.
+struct BatchMaps {
+    images: Vec<RgbImage>,
+    masks: Vec<Option<Vec<bool>>>,
+    kinds: Vec<TargetKind>,
+    g: cam::Gradients,
+    probs: Tensor,
+    logits: Tensor,
+    /// Width and height of the layer's feature map.
+    map: (u32, u32),
+    /// Whether request row `m` is kept (a `true` row repeating the predicted one is not).
+    keep: Vec<bool>,
+    /// Each image's predicted-class request row.
+    pred_row: Vec<usize>,
+    /// Raw maps per method (rows × h × w).
+    raws: Vec<Tensor>,
+    /// Input-size heatmaps per method and request row.
+    maps: Vec<Vec<Option<Heatmap>>>,
+    /// Deletion figures per image and method.
+    dels: Vec<Vec<Deletion>>,
+}
+
+impl BatchMaps {
+    /// What drawing request row `m`'s map by `method` needs.
+    fn view<'a>(&'a self, work: &'a Work, method: CamMethod, m: usize) -> View<'a> {
+        let i = self.g.image[m];
+        View {
+            work,
+            method,
+            kind: self.kinds[m],
+            class: self.g.class[m],
+            image: &self.images[i],
+            mask: self.masks[i].as_deref(),
+            predicted: self.g.predicted[m],
+            probs: &self.probs,
+            row: m,
+        }
+    }
+}
+
 struct View<'a> {
     work: &'a Work,
     method: CamMethod,

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use birds_core::Split;
 use birds_core::schema::evaluate::{NEEDS_MORE_TRAINING, PREDICTIONS};
-use polars::prelude::*;
+use birds_artifacts::Frame;
 
 use crate::source::Candidate;
 use crate::{ExplainError, Result};
@@ -103,74 +103,53 @@ pub fn rank_from_predictions(
         .collect()
 }
 
-/// Reads `columns` of the evaluate stage's Parquet file `file` in `dir`; returns its path (for error messages) too.
-fn read_evaluate_output(dir: &Path, file: &str, columns: &[&str]) -> Result<(PathBuf, DataFrame)> {
+/// Reads `columns` of the evaluate stage's Parquet file `file` in `dir`; a missing file asks whether `dir` is an
+/// evaluate output folder.
+fn read_evaluate_output(dir: &Path, file: &str, columns: &[&str]) -> Result<Frame> {
     let path = dir.join(file);
-    let handle = File::open(&path).map_err(|e| ExplainError::Input {
-        path: path.clone(),
-        reason: format!(
-            "{e} (is {} a `birds evaluate` output folder?)",
-            dir.display()
-        ),
-    })?;
-    let df = ParquetReader::new(handle)
-        .with_columns(Some(columns.iter().map(|&c| c.into()).collect()))
-        .finish()
-        .map_err(|e| ExplainError::Parquet {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-    Ok((path, df))
+    if let Err(e) = File::open(&path) {
+        return Err(ExplainError::Input {
+            path,
+            reason: format!(
+                "{e} (is {} a `birds evaluate` output folder?)",
+                dir.display()
+            ),
+        });
+    }
+    Ok(Frame::read_columns(&path, Some(columns))?)
 }
 
 /// Reads the evaluate stage's ranking (`needs_more_training.parquet` in `dir`), keeping classes of the model.
 pub fn read_ranking(dir: &Path, classes: &[String]) -> Result<Vec<WeakClass>> {
-    let (path, df) = read_evaluate_output(
+    let f = read_evaluate_output(
         dir,
         NEEDS_MORE_TRAINING.file,
         &["rank", "label", "evaluated", "recall"],
     )?;
-    let err = |reason: String| ExplainError::Parquet {
-        path: path.clone(),
-        reason,
-    };
-    let col = |name: &str, dt: DataType| -> Result<Series> {
-        df.column(name)
-            .map_err(|_| err(format!("missing column `{name}`")))?
-            .cast(&dt)
-            .map(|c| c.as_materialized_series().clone())
-            .map_err(|e| err(format!("column `{name}`: {e}")))
-    };
-    let ranks = col("rank", DataType::UInt64)?;
-    let labels = col("label", DataType::String)?;
-    let evaluated = col("evaluated", DataType::UInt64)?;
-    let recall = col("recall", DataType::Float64)?;
-    let (ranks, labels, evaluated, recall) = (
-        ranks.u64().map_err(|e| err(e.to_string()))?,
-        labels.str().map_err(|e| err(e.to_string()))?,
-        evaluated.u64().map_err(|e| err(e.to_string()))?,
-        recall.f64().map_err(|e| err(e.to_string()))?,
-    );
+    let (ranks, labels) = (f.u64("rank")?, f.str("label")?);
+    let (evaluated, recall) = (f.u64("evaluated")?, f.f64("recall")?);
     let mut out = Vec::new();
-    for i in 0..df.height() {
-        let (Some(rank), Some(label)) = (ranks.get(i), labels.get(i)) else {
+    for i in 0..f.height() {
+        let (Some(rank), Some(label)) = (ranks[i], labels[i].as_deref()) else {
             continue;
         };
         let Some(class_id) = classes.iter().position(|c| c == label) else {
             continue;
         };
-        let n = evaluated.get(i).unwrap_or(0) as usize;
+        let n = evaluated[i].unwrap_or(0) as usize;
         out.push(WeakClass {
             rank: rank as usize,
             label: label.to_string(),
             class_id: class_id as i64,
-            recall: (n > 0).then(|| recall.get(i)).flatten(),
+            recall: (n > 0).then_some(recall[i]).flatten(),
             images: n,
         });
     }
     out.sort_by_key(|w| w.rank);
     if out.is_empty() {
-        return Err(err("no ranked class is a class of the model".into()));
+        return Err(f
+            .error("no ranked class is a class of the model")
+            .into());
     }
     Ok(out)
 }
@@ -178,23 +157,16 @@ pub fn read_ranking(dir: &Path, classes: &[String]) -> Result<Vec<WeakClass>> {
 /// The splits the evaluate stage evaluated (the distinct `split` values of its `predictions.parquet` in `dir`),
 /// in train, valid, test order.
 pub fn evaluated_splits(dir: &Path) -> Result<Vec<Split>> {
-    let (path, df) = read_evaluate_output(dir, PREDICTIONS.file, &["split"])?;
-    let err = |reason: String| ExplainError::Parquet {
-        path: path.clone(),
-        reason,
-    };
-    let col = df
-        .column("split")
-        .map_err(|_| err("missing column `split`".into()))?;
-    let values = col.str().map_err(|e| err(e.to_string()))?;
+    let f = read_evaluate_output(dir, PREDICTIONS.file, &["split"])?;
+    let values = f.str("split")?;
     let mut out = Vec::new();
     for s in [Split::Train, Split::Valid, Split::Test] {
-        if values.iter().any(|v| v == Some(s.as_str())) {
+        if values.iter().any(|v| v.as_deref() == Some(s.as_str())) {
             out.push(s);
         }
     }
     if out.is_empty() {
-        return Err(err("no evaluated images".into()));
+        return Err(f.error("no evaluated images").into());
     }
     Ok(out)
 }

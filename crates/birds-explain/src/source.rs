@@ -163,7 +163,7 @@ impl ImageSource {
     /// The mask file of a candidate (whether or not it exists), when a masks root is set.
     pub fn mask_path(&self, c: &Candidate) -> Option<PathBuf> {
         let root = self.masks_root.as_ref()?;
-        let rel = birds_synth::truth::mask_path_for(&c.image.replace('\\', "/"));
+        let rel = birds_core::paths::mask_path_for(&c.image.replace('\\', "/"));
         Some(root.join(rel))
     }
 

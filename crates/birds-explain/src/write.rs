@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use birds_core::schema::explain::CAMS;
-use polars::prelude::*;
+use birds_artifacts::FrameBuilder;
 
 use crate::run::Summary;
-use crate::{ExplainError, Result};
+use crate::Result;
 
 /// File name of the figures.
 pub const METRICS_FILE: &str = "metrics.json";
@@ -53,81 +53,50 @@ pub struct CamRow {
     pub overlay: Option<String>,
 }
 
-fn pq_err(path: &Path, e: impl std::fmt::Display) -> ExplainError {
-    ExplainError::Parquet {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    }
-}
-
-/// Writes `cams.parquet` with the columns of [`CAMS`], in order (atomic).
+/// Writes `cams.parquet`: every column of [`CAMS`] set by name, placed and checked in the schema's order by
+/// [`FrameBuilder`] (atomic).
 pub fn cams_parquet(path: &Path, rows: &[CamRow]) -> Result<()> {
-    let names = CAMS.names();
-    let s = |i: usize| PlSmallStr::from_static(names[i]);
-    macro_rules! column {
-        ($i:expr, $f:expr) => {
-            Column::new(s($i), rows.iter().map($f).collect::<Vec<_>>())
-        };
+    fn of<T>(rows: &[CamRow], f: impl Fn(&CamRow) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
     }
-    let columns = vec![
-        column!(0, |r: &CamRow| r.image.clone()),
-        column!(1, |r: &CamRow| r.split.clone()),
-        column!(2, |r: &CamRow| r.selection.clone()),
-        column!(3, |r: &CamRow| r.in_check),
-        column!(4, |r: &CamRow| r.label.clone()),
-        column!(5, |r: &CamRow| r.predicted.clone()),
-        column!(6, |r: &CamRow| r.predicted_prob),
-        column!(7, |r: &CamRow| r.correct),
-        column!(8, |r: &CamRow| r.method.clone()),
-        column!(9, |r: &CamRow| r.layer.clone()),
-        column!(10, |r: &CamRow| r.target_kind.clone()),
-        column!(11, |r: &CamRow| r.target.clone()),
-        column!(12, |r: &CamRow| r.target_id),
-        column!(13, |r: &CamRow| r.target_prob),
-        column!(14, |r: &CamRow| r.target_logit),
-        column!(15, |r: &CamRow| r.map_width),
-        column!(16, |r: &CamRow| r.map_height),
-        column!(17, |r: &CamRow| r.raw_max),
-        column!(18, |r: &CamRow| r.peak_x),
-        column!(19, |r: &CamRow| r.peak_y),
-        column!(20, |r: &CamRow| r.mean),
-        column!(21, |r: &CamRow| r.top20_share),
-        column!(22, |r: &CamRow| r.entropy),
-        column!(23, |r: &CamRow| r.energy_in_mask),
-        column!(24, |r: &CamRow| r.mask_area),
-        column!(25, |r: &CamRow| r.pointing_hit),
-        column!(26, |r: &CamRow| r.drop_cam),
-        column!(27, |r: &CamRow| r.drop_random),
-        column!(28, |r: &CamRow| r.drop_blobs),
-        column!(29, |r: &CamRow| r.overlay.clone()),
-    ];
-    if columns.len() != names.len() {
-        return Err(pq_err(
-            path,
-            format!(
-                "{} columns written, schema has {}",
-                columns.len(),
-                names.len()
-            ),
-        ));
-    }
-    let mut df = DataFrame::new(rows.len(), columns).map_err(|e| pq_err(path, e))?;
-    birds_core::atomic::write_with(path, |tmp| {
-        let file = std::fs::File::create(tmp)
-            .map_err(|e| birds_core::CoreError::io("creating", tmp, e))?;
-        ParquetWriter::new(file)
-            .finish(&mut df)
-            .map_err(|e| pq_err(path, e))?;
-        Ok::<(), ExplainError>(())
-    })
+    FrameBuilder::new(&CAMS, rows.len())
+        .set("image", of(rows, |r| r.image.clone()))
+        .set("split", of(rows, |r| r.split.clone()))
+        .set("selection", of(rows, |r| r.selection.clone()))
+        .set("in_check", of(rows, |r| r.in_check))
+        .set("label", of(rows, |r| r.label.clone()))
+        .set("predicted", of(rows, |r| r.predicted.clone()))
+        .set("predicted_prob", of(rows, |r| r.predicted_prob))
+        .set("correct", of(rows, |r| r.correct))
+        .set("method", of(rows, |r| r.method.clone()))
+        .set("layer", of(rows, |r| r.layer.clone()))
+        .set("target_kind", of(rows, |r| r.target_kind.clone()))
+        .set("target", of(rows, |r| r.target.clone()))
+        .set("target_id", of(rows, |r| r.target_id))
+        .set("target_prob", of(rows, |r| r.target_prob))
+        .set("target_logit", of(rows, |r| r.target_logit))
+        .set("map_width", of(rows, |r| r.map_width))
+        .set("map_height", of(rows, |r| r.map_height))
+        .set("raw_max", of(rows, |r| r.raw_max))
+        .set("peak_x", of(rows, |r| r.peak_x))
+        .set("peak_y", of(rows, |r| r.peak_y))
+        .set("mean", of(rows, |r| r.mean))
+        .set("top20_share", of(rows, |r| r.top20_share))
+        .set("entropy", of(rows, |r| r.entropy))
+        .set("energy_in_mask", of(rows, |r| r.energy_in_mask))
+        .set("mask_area", of(rows, |r| r.mask_area))
+        .set("pointing_hit", of(rows, |r| r.pointing_hit))
+        .set("drop_cam", of(rows, |r| r.drop_cam))
+        .set("drop_random", of(rows, |r| r.drop_random))
+        .set("drop_blobs", of(rows, |r| r.drop_blobs))
+        .set("overlay", of(rows, |r| r.overlay.clone()))
+        .write(path)?;
+    Ok(())
 }
 
 /// Writes `metrics.json` (pretty, atomic).
 pub fn metrics_json(path: &Path, summary: &Summary) -> Result<()> {
-    let text = serde_json::to_string_pretty(summary)
-        .map_err(|e| ExplainError::Invalid(format!("serialising {}: {e}", path.display())))?;
-    birds_core::atomic::write_bytes(path, format!("{text}\n").as_bytes())?;
-    Ok(())
+    Ok(birds_artifacts::json::write_json(path, summary)?)
 }
 
 fn pct(x: f64) -> String {
@@ -143,6 +112,26 @@ fn link(rel: &str) -> String {
 /// "why X, not Y" panels.
 pub fn gallery(path: &Path, summary: &Summary, rows: &[CamRow]) -> Result<()> {
     let mut md = String::new();
+    gallery_intro(&mut md, summary);
+    localisation_table(&mut md, summary);
+    deletion_table(&mut md, summary);
+    let drawn: Vec<&CamRow> = rows.iter().filter(|r| r.overlay.is_some()).collect();
+    // Group by weak class rank (None = explicit images).
+    let mut groups: BTreeMap<Option<usize>, Vec<&CamRow>> = BTreeMap::new();
+    for r in &drawn {
+        groups.entry(r.weak_rank).or_default().push(r);
+    }
+    for (rank, group) in groups {
+        group_heading(&mut md, summary, rank);
+        overlay_table(&mut md, &summary.methods, &group);
+        why_not_panels(&mut md, &group);
+    }
+    birds_core::atomic::write_bytes(path, md.as_bytes())?;
+    Ok(())
+}
+
+/// The gallery's title, the model line and how to read an overlay.
+fn gallery_intro(md: &mut String, summary: &Summary) {
     let _ = writeln!(md, "# Explain: what the model looked at\n");
     let _ = writeln!(
         md,
@@ -162,6 +151,10 @@ pub fn gallery(path: &Path, summary: &Summary, rows: &[CamRow]) -> Result<()> {
          white outline = ground-truth mask when known). Caption: true label, predicted label with its probability, \
          method.\n"
     );
+}
+
+/// The localisation figures per method (when the images had masks).
+fn localisation_table(md: &mut String, summary: &Summary) {
     if !summary.localisation.is_empty() {
         let _ = writeln!(
             md,
@@ -186,6 +179,10 @@ pub fn gallery(path: &Path, summary: &Summary, rows: &[CamRow]) -> Result<()> {
         }
         let _ = writeln!(md);
     }
+}
+
+/// The deletion test's figures per method (when any image was checked).
+fn deletion_table(md: &mut String, summary: &Summary) {
     if summary.deletion.values().any(|d| d.images > 0) {
         let _ = writeln!(
             md,
@@ -216,108 +213,109 @@ pub fn gallery(path: &Path, summary: &Summary, rows: &[CamRow]) -> Result<()> {
         let _ = writeln!(md);
     }
 
-    let drawn: Vec<&CamRow> = rows.iter().filter(|r| r.overlay.is_some()).collect();
-    // Group by weak class rank (None = explicit images).
-    let mut groups: BTreeMap<Option<usize>, Vec<&CamRow>> = BTreeMap::new();
-    for r in &drawn {
-        groups.entry(r.weak_rank).or_default().push(r);
-    }
-    let methods = &summary.methods;
-    for (rank, group) in groups {
-        match rank {
-            Some(rank) => {
-                let weak = summary
-                    .selection
-                    .weak_classes
-                    .iter()
-                    .find(|w| w.rank == rank);
-                let name = weak.map(|w| w.label.as_str()).unwrap_or("?");
-                let recall = weak
-                    .and_then(|w| {
-                        w.recall
-                            .map(|r| format!(", recall {} of {} images", pct(r), w.images))
-                    })
-                    .unwrap_or_default();
-                let name = birds_core::markdown::escape(name);
-                let _ = writeln!(md, "## {rank}. {name}{recall}\n");
-            }
-            None => {
-                let _ = writeln!(md, "## Images\n");
-            }
-        }
-        let _ = write!(md, "| image | true | predicted | p | target |");
-        for m in methods {
-            let _ = write!(md, " {m} |");
-        }
-        let _ = writeln!(md);
-        let _ = writeln!(md, "|{}", "---|".repeat(5 + methods.len()));
-        // One table row per (image, target kind, target).
-        let mut keys: Vec<(String, String, String, String)> = Vec::new();
-        for r in &group {
-            let key = (
-                r.selection.clone(),
-                r.image.clone(),
-                r.target_kind.clone(),
-                r.target.clone(),
-            );
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
-        for (_, image, kind, target) in &keys {
-            let cells: Vec<&&CamRow> = group
+}
+
+/// A group's heading: the weak class with its rank and recall, or "Images" for explicit images.
+fn group_heading(md: &mut String, summary: &Summary, rank: Option<usize>) {
+    match rank {
+        Some(rank) => {
+            let weak = summary
+                .selection
+                .weak_classes
                 .iter()
-                .filter(|r| &r.image == image && &r.target_kind == kind && &r.target == target)
-                .collect();
-            let Some(first) = cells.first() else { continue };
-            let _ = write!(
-                md,
-                "| {} | {} | {} | {:.2} | {kind}: {} |",
-                birds_core::markdown::code(image),
-                birds_core::markdown::escape(first.label.as_deref().unwrap_or("?")),
-                birds_core::markdown::escape(&first.predicted),
-                first.predicted_prob,
-                birds_core::markdown::escape(target),
-            );
-            for m in methods {
-                match cells
-                    .iter()
-                    .find(|r| &r.method == m)
-                    .and_then(|r| r.overlay.as_deref())
-                {
-                    Some(o) => {
-                        let _ = write!(md, " ![{m}]({}) |", link(o));
-                    }
-                    None => {
-                        let _ = write!(md, " |");
-                    }
+                .find(|w| w.rank == rank);
+            let name = weak.map(|w| w.label.as_str()).unwrap_or("?");
+            let recall = weak
+                .and_then(|w| {
+                    w.recall
+                        .map(|r| format!(", recall {} of {} images", pct(r), w.images))
+                })
+                .unwrap_or_default();
+            let name = birds_core::markdown::escape(name);
+            let _ = writeln!(md, "## {rank}. {name}{recall}\n");
+        }
+        None => {
+            let _ = writeln!(md, "## Images\n");
+        }
+    }
+}
+
+/// A group's table: one row per (image, target kind, target), one overlay column per method.
+fn overlay_table(md: &mut String, methods: &[String], group: &[&CamRow]) {
+    let _ = write!(md, "| image | true | predicted | p | target |");
+    for m in methods {
+        let _ = write!(md, " {m} |");
+    }
+    let _ = writeln!(md);
+    let _ = writeln!(md, "|{}", "---|".repeat(5 + methods.len()));
+    // One table row per (image, target kind, target).
+    let mut keys: Vec<(String, String, String, String)> = Vec::new();
+    for r in group {
+        let key = (
+            r.selection.clone(),
+            r.image.clone(),
+            r.target_kind.clone(),
+            r.target.clone(),
+        );
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    for (_, image, kind, target) in &keys {
+        let cells: Vec<&&CamRow> = group
+            .iter()
+            .filter(|r| &r.image == image && &r.target_kind == kind && &r.target == target)
+            .collect();
+        let Some(first) = cells.first() else { continue };
+        let _ = write!(
+            md,
+            "| {} | {} | {} | {:.2} | {kind}: {} |",
+            birds_core::markdown::code(image),
+            birds_core::markdown::escape(first.label.as_deref().unwrap_or("?")),
+            birds_core::markdown::escape(&first.predicted),
+            first.predicted_prob,
+            birds_core::markdown::escape(target),
+        );
+        for m in methods {
+            match cells
+                .iter()
+                .find(|r| &r.method == m)
+                .and_then(|r| r.overlay.as_deref())
+            {
+                Some(o) => {
+                    let _ = write!(md, " ![{m}]({}) |", link(o));
+                }
+                None => {
+                    let _ = write!(md, " |");
                 }
             }
-            let _ = writeln!(md);
         }
         let _ = writeln!(md);
-        // Why-not panels of this group's misclassified images.
-        let mut panels: Vec<String> = Vec::new();
-        for r in group.iter().filter(|r| r.target_kind == "true") {
-            if let Some(o) = &r.overlay {
-                let p = o
-                    .replacen("overlays/", "why_not/", 1)
-                    .replace(".true.png", ".png");
-                if !panels.contains(&p) {
-                    panels.push(p);
-                }
-            }
-        }
-        if !panels.is_empty() {
-            let _ = writeln!(
-                md,
-                "Why the prediction, not the true class (map for each, side by side):\n"
-            );
-            for p in panels {
-                let _ = writeln!(md, "![why not]({})\n", link(&p));
+    }
+    let _ = writeln!(md);
+}
+
+/// The "why the prediction, not the true class" panels of a group's misclassified images.
+fn why_not_panels(md: &mut String, group: &[&CamRow]) {
+    // Why-not panels of this group's misclassified images.
+    let mut panels: Vec<String> = Vec::new();
+    for r in group.iter().filter(|r| r.target_kind == "true") {
+        if let Some(o) = &r.overlay {
+            let p = o
+                .replacen("overlays/", "why_not/", 1)
+                .replace(".true.png", ".png");
+            if !panels.contains(&p) {
+                panels.push(p);
             }
         }
     }
-    birds_core::atomic::write_bytes(path, md.as_bytes())?;
-    Ok(())
+    if !panels.is_empty() {
+        let _ = writeln!(
+            md,
+            "Why the prediction, not the true class (map for each, side by side):\n"
+        );
+        for p in panels {
+            let _ = writeln!(md, "![why not]({})\n", link(&p));
+        }
+    }
 }

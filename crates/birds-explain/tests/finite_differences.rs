@@ -160,7 +160,7 @@ fn weights_match_finite_differences() {
                 gc.double_value(&[n, k as i64]),
                 pp.double_value(&[n, k as i64]),
             );
-            println!(
+            eprintln!(
                 "image {n} channel {k}: grad-cam {ours_gc:+.6} (fd {mean:+.6}), grad-cam++ {ours_pp:+.6} (fd {plus:+.6})"
             );
             assert!(

@@ -68,7 +68,7 @@ fn many_batches_do_not_grow_memory() {
     let after = rss_bytes();
     let growth = after as i64 - before as i64;
     let late = after as i64 - middle as i64;
-    println!(
+    eprintln!(
         "wide layer: RSS growth {growth} bytes over 40 batches, {late} over the last 20 (maps sum {total:.1})"
     );
     assert!(total > 0.0);
@@ -96,7 +96,7 @@ fn many_batches_do_not_grow_memory() {
     let before = rss_bytes();
     let total: f64 = (0..8).map(|i| run(&lite, i, 2, 224)).sum();
     let growth = rss_bytes() as i64 - before as i64;
-    println!("Lite0: RSS growth {growth} bytes over 8 batches (maps sum {total:.1})");
+    eprintln!("Lite0: RSS growth {growth} bytes over 8 batches (maps sum {total:.1})");
     assert!(
         growth < 16 << 20,
         "resident memory grew by {growth} bytes over 8 Lite0 batches"

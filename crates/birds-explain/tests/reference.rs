@@ -58,7 +58,7 @@ fn grad_cam_grad_cam_pp_and_hirescam_match_pytorch() {
                     &cam::upsample(&na, 224, 224),
                     &cam::upsample(&nb, 224, 224),
                 );
-                println!(
+                eprintln!(
                     "{case} {method} image {n} (class {}): correlation {r:.6}, max |diff| normalised {d:.2e}, at 224 {dup:.2e}",
                     targets[n as usize]
                 );

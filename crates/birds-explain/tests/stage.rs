@@ -95,6 +95,7 @@ fn world() -> World {
             test_loss: None,
         },
         eval_view: None,
+        runtime: None,
     }
     .write(&checkpoint)
     .unwrap();

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use birds_core::Normalization;
+use birds_core::runtime::TorchVersions;
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
@@ -22,7 +23,7 @@ use crate::{ModelError, Result};
 /// File name of the weights inside a checkpoint folder.
 pub const MODEL_FILE: &str = "model.safetensors";
 /// File name of the metadata inside a checkpoint folder.
-pub const META_FILE: &str = "checkpoint.json";
+pub const META_FILE: &str = birds_core::schema::train::CHECKPOINT_META_FILE;
 /// File name of the training run's summary beside the checkpoint (written by `birds train` when a run completes).
 pub const SUMMARY_FILE: &str = "summary.json";
 /// The `summary.json` key holding the [`content_hash`] of the checkpoint the summary describes.
@@ -73,6 +74,9 @@ pub struct CheckpointMeta {
     /// How evaluation framed an image before the network saw it (absent for data not from a preprocess cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_view: Option<EvalView>,
+    /// The tch and libtorch versions of the training run (absent in checkpoints written before they were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<TorchVersions>,
 }
 
 /// The preprocess cache's evaluation view: the image resized to `stored_side` (with `resize` and `filter`), then
@@ -297,6 +301,7 @@ mod tests {
                 test_loss: None,
             },
             eval_view: None,
+            runtime: Some(crate::runtime::torch_versions()),
         }
     }
 

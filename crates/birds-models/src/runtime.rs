@@ -111,6 +111,14 @@ impl DeviceSpec {
     }
 }
 
+/// The versions this build links, as a checkpoint records them.
+pub fn torch_versions() -> birds_core::runtime::TorchVersions {
+    birds_core::runtime::TorchVersions {
+        tch: TCH_VERSION.to_string(),
+        libtorch: LIBTORCH_VERSION.to_string(),
+    }
+}
+
 /// Versions and devices, as `birds info` prints them.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuntimeInfo {

@@ -44,6 +44,7 @@ fn meta(arch: Architecture, classes: usize, mode: &str) -> CheckpointMeta {
             test_loss: None,
         },
         eval_view: Some(view()),
+        runtime: None,
     }
 }
 

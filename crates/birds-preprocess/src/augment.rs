@@ -405,7 +405,7 @@ mod tests {
             assert!(w <= 100.0 + 1e-3 && h <= 100.0 + 1e-3);
             assert!(t.center.0 - w / 2.0 >= -1e-3 && t.center.0 + w / 2.0 <= 100.0 + 1e-3);
             let area = w * h / 10_000.0;
-            assert!(area >= 0.35 - 1e-3 && area <= 1.0 + 1e-3, "{area}");
+            assert!((0.35 - 1e-3..=1.0 + 1e-3).contains(&area), "{area}");
             assert!(t.angle.abs() <= 10.0);
             assert!((0.8..=1.2).contains(&t.brightness));
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use birds_artifacts::train::summary as trs;
 use birds_core::schema::{evaluate as schema, explain as ex, train as tr};
 
 use crate::{ReportError, Result};
@@ -58,11 +59,14 @@ pub struct Run {
     /// The run folder's name (`train-fine-tune`).
     pub name: String,
     /// `summary.json`.
-    pub summary: birds_train::summary::Summary,
+    pub summary: birds_artifacts::train::summary::Summary,
     /// `history.parquet`.
-    pub history: Vec<birds_train::history::HistoryRow>,
+    pub history: Vec<birds_artifacts::train::history::HistoryRow>,
     /// The training params from `checkpoint.json` (null when absent).
     pub params: serde_json::Value,
+    /// The tch and libtorch versions from `checkpoint.json` (None when absent, as in checkpoints written before
+    /// birds recorded them).
+    pub runtime: Option<birds_core::runtime::TorchVersions>,
     /// `test_predictions.parquet`: (true class, predicted) per test image; None when the run has none (no test
     /// split, or an older birds version).
     pub test_predictions: Option<Vec<(u32, u32)>>,
@@ -74,7 +78,7 @@ pub struct Evaluation {
     /// The folder.
     pub dir: PathBuf,
     /// `summary.json`.
-    pub summary: birds_evaluate::SummaryFile,
+    pub summary: ev::SummaryFile,
     /// `per_class.parquet`, class-id order.
     pub per_class: Vec<ClassRow>,
     /// `confusion.parquet`.
@@ -173,8 +177,7 @@ fn require(input: &str, dir: &Path, file: &str) -> Result<PathBuf> {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReportError::file(path, e))?;
-    serde_json::from_str(&text).map_err(|e| ReportError::file(path, e))
+    Ok(birds_artifacts::json::read_json(path)?)
 }
 
 fn params_of(stage: &str, dir: &Path, file: &str) -> Result<StageParams> {
@@ -262,27 +265,33 @@ fn folder_name(dir: &Path) -> String {
 
 /// Reads a `train` output folder.
 pub fn load_run(input: &str, dir: &Path) -> Result<Run> {
-    require(input, dir, birds_train::summary::SUMMARY_FILE)?;
-    let summary = birds_train::summary::Summary::read(dir)
-        .map_err(|e| ReportError::file(&dir.join(birds_train::summary::SUMMARY_FILE), e))?;
+    require(input, dir, trs::SUMMARY_FILE)?;
+    let summary = trs::Summary::read(dir)?;
     let history_path = require(input, dir, tr::HISTORY.file)?;
-    let history = birds_train::history::read_history(&history_path)
-        .map_err(|e| ReportError::file(&history_path, e))?;
-    let meta_path = dir.join(birds_models::checkpoint::META_FILE);
-    let params = if meta_path.is_file() {
+    let history = birds_artifacts::train::history::read_history(&history_path)?;
+    let meta_path = dir.join(tr::CHECKPOINT_META_FILE);
+    let (params, runtime) = if meta_path.is_file() {
         let meta: serde_json::Value = read_json(&meta_path)?;
-        meta.get("params")
+        let params = meta
+            .get("params")
             .cloned()
-            .unwrap_or(serde_json::Value::Null)
+            .unwrap_or(serde_json::Value::Null);
+        let runtime = match meta.get("runtime") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(
+                serde_json::from_value(v.clone())
+                    .map_err(|e| ReportError::file(&meta_path, format!("runtime: {e}")))?,
+            ),
+        };
+        (params, runtime)
     } else {
-        serde_json::Value::Null
+        (serde_json::Value::Null, None)
     };
     let predictions_path = dir.join(tr::TEST_PREDICTIONS.file);
     let test_predictions = if predictions_path.is_file() {
-        Some(
-            birds_train::history::read_test_predictions(&predictions_path)
-                .map_err(|e| ReportError::file(&predictions_path, e))?,
-        )
+        Some(birds_artifacts::train::history::read_test_predictions(
+            &predictions_path,
+        )?)
     } else {
         None
     };
@@ -292,6 +301,7 @@ pub fn load_run(input: &str, dir: &Path) -> Result<Run> {
         summary,
         history,
         params,
+        runtime,
         test_predictions,
     })
 }
@@ -299,7 +309,7 @@ pub fn load_run(input: &str, dir: &Path) -> Result<Run> {
 /// Reads an `evaluate` output folder.
 pub fn load_evaluation(dir: &Path) -> Result<Evaluation> {
     let input = "evaluate";
-    let summary: birds_evaluate::SummaryFile = read_json(&require(input, dir, "summary.json")?)?;
+    let summary: ev::SummaryFile = read_json(&require(input, dir, "summary.json")?)?;
 
     let per_class = ev::read_per_class(&require(input, dir, schema::PER_CLASS.file)?)?;
     let confusion = ev::read_confusion(&require(input, dir, schema::CONFUSION.file)?)?;

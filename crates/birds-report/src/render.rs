@@ -303,16 +303,16 @@ fn kv_table(rows: &[(String, String)]) -> String {
 
 fn section_run(cx: &mut Ctx<'_>, data: &Loaded) -> String {
     let mut s = String::new();
+    // The libtorch that trained the model, as its checkpoint recorded it: the report itself links no libtorch.
+    let runtime = data.runs.iter().find_map(|r| r.runtime.as_ref());
+    let recorded = |v: Option<&String>| v.cloned().unwrap_or_else(|| "not recorded".to_string());
     let mut versions = vec![
         ("birds".to_string(), env!("CARGO_PKG_VERSION").to_string()),
         (
             "libtorch".to_string(),
-            birds_models::runtime::LIBTORCH_VERSION.to_string(),
+            recorded(runtime.map(|r| &r.libtorch)),
         ),
-        (
-            "tch".to_string(),
-            birds_models::runtime::TCH_VERSION.to_string(),
-        ),
+        ("tch".to_string(), recorded(runtime.map(|r| &r.tch))),
     ];
     if let Some(run) = data.runs.first() {
         versions.push((
@@ -752,7 +752,7 @@ fn section_summary(cx: &mut Ctx<'_>, data: &Loaded) -> String {
         ),
     );
     s.push_str(r#"<table><thead><tr><th>split</th><th class="n">images</th><th class="n">top-1</th><th class="n">top-5</th><th class="n">macro P</th><th class="n">macro R</th><th class="n">macro F1</th><th class="n">NLL</th><th class="n">ECE</th></tr></thead><tbody>"#);
-    let mut rows: Vec<(String, &birds_evaluate::metrics::Summary)> = e
+    let mut rows: Vec<(String, &birds_artifacts::evaluate::Summary)> = e
         .summary
         .by_split
         .iter()

@@ -23,14 +23,8 @@ pub const BOXES_FILE: &str = "boxes.csv";
 pub const BOXES_HEADER: &str =
     "filepaths,mask,labels,data set,x_min,y_min,x_max,y_max,mask_pixels,jpeg_quality";
 
-/// The mask path for an image path (both relative to the dataset root): `masks/<path>` with a `.png` extension.
-pub fn mask_path_for(image: &str) -> String {
-    let stem = match image.rfind('.') {
-        Some(dot) if !image[dot..].contains('/') => &image[..dot],
-        _ => image,
-    };
-    format!("masks/{stem}.png")
-}
+/// The mask path convention (`masks/<path>.png`) lives in birds-core, where explain finds it too.
+pub use birds_core::paths::mask_path_for;
 
 /// One row of `boxes.csv`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,12 +129,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mask_paths_and_csv_quoting() {
-        assert_eq!(
-            mask_path_for("train/CRIMSON FINCH/001.jpg"),
-            "masks/train/CRIMSON FINCH/001.png"
-        );
-        assert_eq!(mask_path_for("a.b/c"), "masks/a.b/c.png");
+    fn csv_quoting() {
         assert_eq!(
             split_csv_line(r#"a,"b,c","d""e",f"#),
             vec!["a", "b,c", "d\"e", "f"]

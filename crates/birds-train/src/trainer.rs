@@ -33,7 +33,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::activations::Activations;
 use crate::data::{BatchIter, DataSource, permutation};
-use crate::features::{self, FeatureKey, Features, SplitFeatures};
+use crate::features::{self, FeatureCacheInfo, FeatureKey, Features, SplitFeatures};
 use crate::history::{HistoryRow, plot_curves, write_history};
 use crate::optim::{LossScaler, Optimizer};
 use crate::params::{
@@ -178,6 +178,33 @@ struct RunState {
     loss_scale: f64,
     train_images: f64,
     train_seconds: f64,
+}
+
+impl RunState {
+    /// The state of a run that starts now.
+    fn new(
+        params: serde_json::Value,
+        classes: Vec<String>,
+        data: String,
+        planned_main_epochs: u32,
+    ) -> Self {
+        Self {
+            format: 1,
+            params,
+            classes,
+            data,
+            epochs_done: 0,
+            planned_main_epochs,
+            planned_main_steps: None,
+            best: None,
+            since_best: 0,
+            history: Vec::new(),
+            elapsed_s: 0.0,
+            loss_scale: LossScaler::default().scale,
+            train_images: 0.0,
+            train_seconds: 0.0,
+        }
+    }
 }
 
 /// Moves a CPU batch to `device` (pinned, non-blocking on CUDA).
@@ -411,6 +438,29 @@ impl Trainer<'_> {
         }
     }
 
+    /// `fine_tune_on: activations` (or `auto` when they fit in memory) with frozen groups: their output is computed
+    /// once per augmented view and the unfrozen top trains on it.
+    fn attach_activations(&mut self) -> Result<()> {
+        let p = &self.res.params;
+        if p.mode != Mode::FineTune || self.eval_groups == 0 || p.fine_tune_on == FineTuneOn::Images {
+            return Ok(());
+        }
+        match Activations::new(
+            self.net.as_ref(),
+            self.data,
+            self.eval_groups,
+            p.activation_views,
+            self.device,
+        ) {
+            Ok(a) => self.activations = Some(a),
+            Err(e) if p.fine_tune_on == FineTuneOn::Auto => {
+                tracing::info!(reason = %e, "fine_tune_on auto: training on images");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
     /// Whether `phase` trains and evaluates the unfrozen groups on [`Self::activations`].
     fn uses_activations(&self, phase: Phase) -> bool {
         self.activations.is_some() && phase == Phase::FineTune
@@ -576,6 +626,12 @@ impl Trainer<'_> {
 
 /// Trains a model as `params` say on `data`, writing the run into `out`. Returns the summary (also written to
 /// `out/summary.json`).
+///
+/// The parts, in order: [`check_data`]; the interrupted run's state with `--resume` ([`prior_state`]); the network
+/// ([`build_network`]); the embeddings of feature-extract and LP-FT ([`load_features`]) or the frozen groups'
+/// activations ([`Trainer::attach_activations`]); then [`Run::epochs`] (each epoch: [`Run::train_pass`], validation,
+/// [`Run::keep_if_best`], [`Run::plan_main_epochs`] for the time budget, early stopping, [`Run::save`]); last
+/// [`Run::finish`]: the best epoch on the test split and the summary.
 pub fn train(
     params: &TrainParams,
     data: &dyn DataSource,
@@ -588,6 +644,92 @@ pub fn train(
     let device = p.device.0.resolve()?;
     let amp = p.amp && device.is_cuda();
     let classes = data.classes().to_vec();
+    check_data(p, data, &classes)?;
+    std::fs::create_dir_all(out).map_err(|e| TrainError::file("creating folder", out, e))?;
+    crate::run_dir::remove_stale_temps(out)?;
+    let state_dir = out.join(STATE_DIR);
+    let params_json = serde_json::to_value(p).map_err(|e| TrainError::Params(e.to_string()))?;
+    let prior = prior_state(opts.resume, &state_dir, out, &params_json, &classes, data)?;
+
+    let (vs, net, trainable, eval_groups) = build_network(&res, device, &classes)?;
+    let warmup_epochs = if p.mode == Mode::FineTune {
+        p.head_warmup_epochs
+    } else {
+        0
+    };
+    // Feature-extract, and fine-tune's head warm-up on features (LP-FT) unless a resumed run is past it: embeddings
+    // of every image, from the cache when possible (the key is the same, so the two modes share it).
+    let warmup_on_features = p.mode == Mode::FineTune
+        && p.head_warmup_on == HeadWarmupOn::Features
+        && prior.as_ref().map_or(0, |st| st.epochs_done) < warmup_epochs;
+    let (features, feature_info) = if p.mode == Mode::FeatureExtract || warmup_on_features {
+        let (f, info) = load_features(&res, data, net.as_ref(), device, amp, opts)?;
+        (Some(f), Some(info))
+    } else {
+        (None, None)
+    };
+    let mut trainer = Trainer {
+        res: &res,
+        data,
+        device,
+        amp,
+        vs,
+        net,
+        trainable,
+        features,
+        eval_groups,
+        activations: None,
+        epoch_view: None,
+    };
+    trainer.attach_activations()?;
+    // Steps of a main-phase epoch (the schedule's unit); a warm-up epoch on features has its own count.
+    let main_phase = phase_of(p.mode, warmup_epochs, warmup_epochs);
+    let steps = trainer.steps_per_epoch(main_phase);
+    if steps == 0 || trainer.steps_per_epoch(phase_of(p.mode, warmup_epochs, 0)) == 0 {
+        return Err(TrainError::Data(format!(
+            "no full training batch of {}: lower `batch_size`",
+            p.batch_size
+        )));
+    }
+
+    let st = match prior {
+        Some(st) => {
+            let weights = state_dir.join(MODEL_FILE);
+            birds_models::weights::load_state_dict(&mut trainer.vs, &weights, &[])?;
+            st
+        }
+        None => RunState::new(params_json, classes, data.content_id(), res.epochs),
+    };
+    let phase = phase_of(p.mode, warmup_epochs, st.epochs_done);
+    let mut opt = trainer.optimizer_for(phase);
+    if opts.resume {
+        let path = state_dir.join(OPTIMIZER_FILE);
+        let tensors =
+            Tensor::read_safetensors(&path).map_err(|e| TrainError::file("reading", &path, e))?;
+        opt.load_state(tensors)?;
+    }
+    let mut run = Run {
+        scaler: LossScaler::with_scale(st.loss_scale),
+        elapsed_before: st.elapsed_s,
+        t: trainer,
+        st,
+        opt,
+        phase,
+        out,
+        opts,
+        started,
+        steps,
+        warmup_epochs,
+        epochs_this_call: 0,
+        last_epoch_s: None,
+    };
+    let stopped = run.epochs()?;
+    run.finish(stopped, feature_info.as_ref())
+}
+
+/// What training needs of the data: classes, the params' normalisation, a full batch of training images and a
+/// validation split (for the best checkpoint and early stopping).
+fn check_data(p: &TrainParams, data: &dyn DataSource, classes: &[String]) -> Result<()> {
     if classes.is_empty() {
         return Err(TrainError::Data("the data has no classes".into()));
     }
@@ -611,41 +753,54 @@ pub fn train(
                 .into(),
         ));
     }
-    std::fs::create_dir_all(out).map_err(|e| TrainError::file("creating folder", out, e))?;
-    crate::run_dir::remove_stale_temps(out)?;
-    let state_dir = out.join(STATE_DIR);
-    let params_json = serde_json::to_value(p).map_err(|e| TrainError::Params(e.to_string()))?;
+    Ok(())
+}
 
-    let prior: Option<RunState> = if opts.resume {
-        Some(read_state(&state_dir, out)?)
-    } else {
-        remove_dir_if_exists(&state_dir)?;
-        None
-    };
-    if let Some(st) = &prior {
-        if st.params != params_json {
-            let differing = diff_keys(&st.params, &params_json);
-            return Err(TrainError::Resume {
-                dir: state_dir.clone(),
-                reason: format!(
-                    "params differ from the interrupted run ({}); resume with the same params, or start over without --resume",
-                    differing.join(", ")
-                ),
-            });
-        }
-        check_classes(&st.classes, &classes, "the interrupted run")?;
-        if st.data != data.content_id() {
-            return Err(TrainError::Resume {
-                dir: state_dir.clone(),
-                reason:
-                    "the training data changed since the run started (different preprocess cache)"
-                        .into(),
-            });
-        }
+/// With `resume`, the interrupted run's state in `state_dir`, refused unless its params, classes and data are
+/// these; without, none (and an old state is removed).
+fn prior_state(
+    resume: bool,
+    state_dir: &Path,
+    out: &Path,
+    params_json: &serde_json::Value,
+    classes: &[String],
+    data: &dyn DataSource,
+) -> Result<Option<RunState>> {
+    if !resume {
+        remove_dir_if_exists(state_dir)?;
+        return Ok(None);
     }
+    let st = read_state(state_dir, out)?;
+    if st.params != *params_json {
+        let differing = diff_keys(&st.params, params_json);
+        return Err(TrainError::Resume {
+            dir: state_dir.to_path_buf(),
+            reason: format!(
+                "params differ from the interrupted run ({}); resume with the same params, or start over without --resume",
+                differing.join(", ")
+            ),
+        });
+    }
+    check_classes(&st.classes, classes, "the interrupted run")?;
+    if st.data != data.content_id() {
+        return Err(TrainError::Resume {
+            dir: state_dir.to_path_buf(),
+            reason: "the training data changed since the run started (different preprocess cache)"
+                .into(),
+        });
+    }
+    Ok(Some(st))
+}
 
-    // The network, seeded; pretrained weights; everything frozen until an optimiser group takes it.
-    tch::manual_seed(p.seed as i64);
+/// The network, seeded, with its pretrained weights, and every variable frozen until an optimiser group takes it.
+/// Returns the variables, the network, the names of those that may train, and how many backbone groups stay frozen
+/// (`unfreeze: last N` leaves the first `groups − N`).
+fn build_network(
+    res: &Resolved,
+    device: Device,
+    classes: &[String],
+) -> Result<(VarStore, Box<dyn Network>, BTreeSet<String>, usize)> {
+    tch::manual_seed(res.params.seed as i64);
     let mut vs = VarStore::new(device);
     let net = res.architecture.build(&vs.root(), classes.len() as i64)?;
     let trainable: BTreeSet<String> = vs
@@ -655,7 +810,7 @@ pub fn train(
         .map(|(n, _)| n)
         .collect();
     if let Some(w) = &res.weights {
-        load_pretrained(&mut vs, w, res.architecture, &classes)?;
+        load_pretrained(&mut vs, w, res.architecture, classes)?;
     }
     for t in vs.variables().values() {
         let _ = t.set_requires_grad(false);
@@ -665,189 +820,222 @@ pub fn train(
         Unfreeze::All => 0,
         Unfreeze::Last(n) => n_groups - n.min(n_groups),
     };
+    Ok((vs, net, trainable, eval_groups))
+}
 
-    let warmup_epochs = if p.mode == Mode::FineTune {
-        p.head_warmup_epochs
+/// The embeddings of every image under the pretrained backbone, from the feature cache when its key (weights,
+/// data, size, normalisation, architecture, flip, precision) matches, else computed and cached.
+fn load_features(
+    res: &Resolved,
+    data: &dyn DataSource,
+    net: &dyn Network,
+    device: Device,
+    amp: bool,
+    opts: &RunOptions,
+) -> Result<(Features, FeatureCacheInfo)> {
+    let p = &res.params;
+    let weights = res.weights.clone().unwrap_or_default();
+    let weights_file = if weights.is_dir() {
+        weights.join(MODEL_FILE)
     } else {
-        0
+        weights.clone()
     };
-    // Feature-extract, and fine-tune's head warm-up on features (LP-FT) unless a resumed run is past it: embeddings
-    // of every image, from the cache when possible (the key is the same, so the two modes share it).
-    let warmup_on_features = p.mode == Mode::FineTune
-        && p.head_warmup_on == HeadWarmupOn::Features
-        && prior.as_ref().map_or(0, |st| st.epochs_done) < warmup_epochs;
-    let mut feature_info = None;
-    let features = if p.mode == Mode::FeatureExtract || warmup_on_features {
-        let weights = res.weights.clone().unwrap_or_default();
-        let weights_file = if weights.is_dir() {
-            weights.join(MODEL_FILE)
+    let key = FeatureKey {
+        weights_blake3: features::hash_file(&weights_file)?,
+        weights: weights.display().to_string(),
+        data: data.content_id(),
+        size: data.image_size(),
+        normalization: data.normalization().to_string(),
+        architecture: res.architecture.to_string(),
+        flip: p.flip_features,
+        precision: if device.is_cuda() {
+            if amp { "cuda-autocast" } else { "cuda-f32" }
         } else {
-            weights.clone()
-        };
-        let key = FeatureKey {
-            weights_blake3: features::hash_file(&weights_file)?,
-            weights: weights.display().to_string(),
-            data: data.content_id(),
-            size: data.image_size(),
-            normalization: data.normalization().to_string(),
-            architecture: res.architecture.to_string(),
-            flip: p.flip_features,
-            precision: if device.is_cuda() {
-                if amp { "cuda-autocast" } else { "cuda-f32" }
-            } else {
-                "cpu-f32"
-            }
-            .into(),
-            version: 1,
-        };
-        let dir = match &p.feature_cache {
-            Some(d) if d.is_absolute() => d.clone(),
-            Some(d) => opts.root.join(d),
-            None => opts.root.join("artifacts/.cache/features"),
-        };
-        let (f, info) = features::load_or_compute(
-            net.as_ref(),
-            data,
-            &key,
-            &dir,
-            p.eval_batch_size,
-            device,
-            amp,
-            opts.progress,
-        )?;
-        feature_info = Some(info);
-        Some(f)
-    } else {
-        None
+            "cpu-f32"
+        }
+        .into(),
+        version: 1,
     };
-
-    let mut trainer = Trainer {
-        res: &res,
+    let dir = match &p.feature_cache {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => opts.root.join(d),
+        None => opts.root.join("artifacts/.cache/features"),
+    };
+    features::load_or_compute(
+        net,
         data,
+        &key,
+        &dir,
+        p.eval_batch_size,
         device,
         amp,
-        vs,
-        net,
-        trainable,
-        features,
-        eval_groups,
-        activations: None,
-        epoch_view: None,
-    };
-    if p.mode == Mode::FineTune && eval_groups > 0 && p.fine_tune_on != FineTuneOn::Images {
-        match Activations::new(
-            trainer.net.as_ref(),
-            data,
-            eval_groups,
-            p.activation_views,
-            device,
-        ) {
-            Ok(a) => trainer.activations = Some(a),
-            Err(e) if p.fine_tune_on == FineTuneOn::Auto => {
-                tracing::info!(reason = %e, "fine_tune_on auto: training on images");
+        opts.progress,
+    )
+}
+
+/// The figures of one epoch's train pass.
+struct TrainPass {
+    /// Sum of the finite batch losses, each times its batch size.
+    loss_sum: f64,
+    correct: i64,
+    seen: usize,
+    /// Learning rate of the head at the last step.
+    lr: f64,
+    seconds: f64,
+}
+
+impl TrainPass {
+    fn loss(&self) -> f64 {
+        self.loss_sum / self.seen.max(1) as f64
+    }
+
+    fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.seen.max(1) as f64
+    }
+}
+
+/// A training run in progress: the trainer, its optimiser and loss scaler, the state `--resume` restores, and the
+/// clock.
+struct Run<'a> {
+    t: Trainer<'a>,
+    st: RunState,
+    opt: Optimizer,
+    scaler: LossScaler,
+    phase: Phase,
+    out: &'a Path,
+    opts: &'a RunOptions,
+    started: Instant,
+    /// Seconds the run had spent before this call (a resumed run).
+    elapsed_before: f64,
+    /// Steps of a main-phase epoch.
+    steps: usize,
+    warmup_epochs: u32,
+    epochs_this_call: u32,
+    last_epoch_s: Option<f64>,
+}
+
+impl Run<'_> {
+    /// Seconds of the run so far, earlier calls included.
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Epochs until the planned ones are done, the time budget would be overrun (an epoch as long as the last one
+    /// would end past 110 % of it) or early stopping says so; returns which.
+    fn epochs(&mut self) -> Result<StopReason> {
+        let res = self.t.res;
+        let p = &res.params;
+        let mut stopped = StopReason::Completed;
+        loop {
+            let e = self.st.epochs_done;
+            if e >= self.warmup_epochs + self.st.planned_main_epochs {
+                break;
             }
-            Err(e) => return Err(e),
+            if let (Some(budget), Some(epoch_s)) = (p.time_budget_s, self.last_epoch_s)
+                && self.elapsed() + epoch_s > budget * 1.1
+            {
+                stopped = StopReason::TimeBudget;
+                break;
+            }
+            self.enter_phase(e);
+            let epoch_start = Instant::now();
+            let train = self.train_pass(e, epoch_start)?;
+            let val = self.t.evaluate(Split::Valid, self.phase)?;
+            self.record(e, &train, &val);
+            self.keep_if_best(e, &val)?;
+            self.st.epochs_done = e + 1;
+            self.epochs_this_call += 1;
+            let epoch_s = epoch_start.elapsed().as_secs_f64();
+            self.last_epoch_s = Some(epoch_s);
+            self.plan_main_epochs(epoch_s);
+            let early = self.phase != Phase::HeadWarmup
+                && p.patience.is_some_and(|patience| self.st.since_best >= patience);
+            self.save()?;
+            if early {
+                stopped = StopReason::EarlyStopping;
+                break;
+            }
+            if self.opts.stop_after_epochs == Some(self.epochs_this_call) {
+                return Err(TrainError::Stopped {
+                    epochs_done: self.st.epochs_done,
+                });
+            }
         }
-    }
-    // Steps of a main-phase epoch (the schedule's unit); a warm-up epoch on features has its own count.
-    let main_phase = phase_of(p.mode, warmup_epochs, warmup_epochs);
-    let steps = trainer.steps_per_epoch(main_phase);
-    if steps == 0 || trainer.steps_per_epoch(phase_of(p.mode, warmup_epochs, 0)) == 0 {
-        return Err(TrainError::Data(format!(
-            "no full training batch of {}: lower `batch_size`",
-            p.batch_size
-        )));
-    }
-
-    let mut st = match prior {
-        Some(st) => {
-            let weights = state_dir.join(MODEL_FILE);
-            birds_models::weights::load_state_dict(&mut trainer.vs, &weights, &[])?;
-            st
-        }
-        None => RunState {
-            format: 1,
-            params: params_json.clone(),
-            classes: classes.clone(),
-            data: data.content_id(),
-            epochs_done: 0,
-            planned_main_epochs: res.epochs,
-            planned_main_steps: None,
-            best: None,
-            since_best: 0,
-            history: Vec::new(),
-            elapsed_s: 0.0,
-            loss_scale: LossScaler::default().scale,
-            train_images: 0.0,
-            train_seconds: 0.0,
-        },
-    };
-    let elapsed_before = st.elapsed_s;
-    let elapsed = |started: &Instant| elapsed_before + started.elapsed().as_secs_f64();
-
-    let mut phase = phase_of(p.mode, warmup_epochs, st.epochs_done);
-    let mut opt = trainer.optimizer_for(phase);
-    if opts.resume {
-        let path = state_dir.join(OPTIMIZER_FILE);
-        let tensors =
-            Tensor::read_safetensors(&path).map_err(|e| TrainError::file("reading", &path, e))?;
-        opt.load_state(tensors)?;
-    }
-    let mut scaler = LossScaler::with_scale(st.loss_scale);
-    let mut stopped = StopReason::Completed;
-    let mut last_epoch_s: Option<f64> = None;
-    let mut epochs_this_call = 0u32;
-    let label_smoothing = p.label_smoothing;
-
-    loop {
-        let total_epochs = warmup_epochs + st.planned_main_epochs;
-        let e = st.epochs_done;
-        if e >= total_epochs {
-            break;
-        }
-        if let (Some(budget), Some(epoch_s)) = (p.time_budget_s, last_epoch_s)
-            && elapsed(&started) + epoch_s > budget * 1.1
-        {
+        let planned_fewer = self.st.planned_main_epochs < res.epochs
+            || self
+                .st
+                .planned_main_steps
+                .is_some_and(|planned| planned < res.epochs as usize * self.steps);
+        if stopped == StopReason::Completed && planned_fewer {
             stopped = StopReason::TimeBudget;
-            break;
         }
-        let new_phase = phase_of(p.mode, warmup_epochs, e);
-        if new_phase != phase {
-            // Head warm-up → fine-tune: the backbone joins; the head's optimiser state carries on.
-            trainer.add_backbone(&mut opt);
-            // The embeddings served the warm-up; the backbone's phase trains on images. Free them.
-            trainer.features = None;
-            phase = new_phase;
-            tracing::info!(epoch = e + 1, trainable = opt.numel(), "backbone unfrozen");
+        Ok(stopped)
+    }
+
+    /// Head warm-up → fine-tune at epoch `e`: the backbone joins the optimiser (the head's state carries on) and the
+    /// embeddings that served the warm-up are freed (the backbone's phase trains on images or activations).
+    fn enter_phase(&mut self, e: u32) {
+        let new_phase = phase_of(self.t.p().mode, self.warmup_epochs, e);
+        if new_phase != self.phase {
+            self.t.add_backbone(&mut self.opt);
+            self.t.features = None;
+            self.phase = new_phase;
+            tracing::info!(epoch = e + 1, trainable = self.opt.numel(), "backbone unfrozen");
         }
-        let main_step0 = (e.saturating_sub(warmup_epochs)) as usize * steps;
-        let mut schedule = Schedule {
+    }
+
+    /// The learning-rate schedule over the planned main-phase steps.
+    fn schedule(&self) -> Schedule {
+        let res = self.t.res;
+        let p = &res.params;
+        Schedule {
             kind: p.schedule,
             base_lr: res.lr,
-            total_steps: st
+            total_steps: self
+                .st
                 .planned_main_steps
-                .unwrap_or(st.planned_main_epochs as usize * steps),
+                .unwrap_or(self.st.planned_main_epochs as usize * self.steps),
             warmup_steps: if p.schedule == ScheduleKind::Cosine {
-                (p.warmup_epochs * steps as f64).round() as usize
+                (p.warmup_epochs * self.steps as f64).round() as usize
             } else {
                 0
             },
             min_factor: p.min_lr_factor,
-        };
+        }
+    }
 
-        // Train pass.
-        let epoch_start = Instant::now();
-        trainer.prepare_epoch(e, warmup_epochs, phase)?;
+    /// The train pass of epoch `e` (0-based). With a time budget, steps [`BUDGET_PROBE`] of the first main-phase
+    /// epoch are timed and the main-phase steps that fit are planned from them (once per run); an epoch ends early
+    /// on the last planned step.
+    fn train_pass(&mut self, e: u32, epoch_start: Instant) -> Result<TrainPass> {
+        let res = self.t.res;
+        let p = &res.params;
+        let (warmup_epochs, steps, phase) = (self.warmup_epochs, self.steps, self.phase);
+        let main_step0 = (e.saturating_sub(warmup_epochs)) as usize * steps;
+        let mut schedule = self.schedule();
+        let total_epochs = warmup_epochs + self.st.planned_main_epochs;
+        self.t.prepare_epoch(e, warmup_epochs, phase)?;
         tch::manual_seed(p.seed.wrapping_add(u64::from(e)) as i64);
         let bar = progress_bar(
-            trainer.steps_per_epoch(phase) as u64,
+            self.t.steps_per_epoch(phase) as u64,
             &format!("epoch {}/{}", e + 1, total_epochs),
-            opts.progress,
+            self.opts.progress,
         );
-        let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0, 0i64, 0usize, res.lr);
+        let (before, started) = (self.elapsed_before, self.started);
+        let Run {
+            t, st, opt, scaler, ..
+        } = self;
+        let data = t.data;
+        let mut pass = TrainPass {
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            lr: res.lr,
+            seconds: 0.0,
+        };
         let mut probe_start: Option<Instant> = None;
-        for (i, batch) in trainer.train_batches(e, phase)?.enumerate() {
-            let main = phase != Phase::HeadWarmup;
+        let main = phase != Phase::HeadWarmup;
+        for (i, batch) in t.train_batches(e, phase)?.enumerate() {
             if main && st.planned_main_steps.is_none() && i == BUDGET_PROBE.0 {
                 probe_start = Some(Instant::now());
             }
@@ -856,21 +1044,22 @@ pub fn train(
             {
                 probe_start = None;
                 let step_s = t0.elapsed().as_secs_f64() / (BUDGET_PROBE.1 - BUDGET_PROBE.0) as f64;
+                let asked_steps = st.planned_main_epochs as usize * steps;
                 let plan = plan_steps(&BudgetPlan {
                     budget_s: budget,
-                    elapsed_s: elapsed(&started),
+                    elapsed_s: before + started.elapsed().as_secs_f64(),
                     step_s,
                     batch_size: p.batch_size,
                     steps_per_epoch: steps,
                     done_steps: main_step0 + i,
-                    asked_steps: st.planned_main_epochs as usize * steps,
+                    asked_steps,
                     eval_images: [data.len(Split::Valid), data.len(Split::Test)],
                     validated_epochs: (e - warmup_epochs) as usize,
                 });
-                if plan < st.planned_main_epochs as usize * steps {
+                if plan < asked_steps {
                     tracing::info!(
                         planned_steps = plan,
-                        asked_steps = st.planned_main_epochs as usize * steps,
+                        asked_steps,
                         step_s,
                         budget,
                         "time budget: main-phase steps planned to fit"
@@ -894,254 +1083,266 @@ pub fn train(
                 );
                 break;
             }
-            let (x, y) = batch?;
-            let x = to_device(&x, device);
-            let y = to_device(&y, device);
-            lr = if phase == Phase::HeadWarmup {
-                res.head_warmup_lr
-            } else {
+            pass.lr = if main {
                 schedule.lr(main_step0 + i)
-            };
-            opt.zero_grad();
-            let (x, mixed) = mixup(&x, &y, p.mixup, phase);
-            let logits =
-                tch::autocast(amp, || trainer.forward_train(phase, &x)).to_kind(Kind::Float);
-            let ce = |y: &Tensor| {
-                logits.cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, label_smoothing)
-            };
-            let loss = match &mixed {
-                Some((lam, y2)) => ce(&y) * *lam + ce(y2) * (1.0 - *lam),
-                None => ce(&y),
-            };
-            // Accuracy against the label that weighs more in the mix.
-            let y = match mixed {
-                Some((lam, y2)) if lam < 0.5 => y2,
-                _ => y,
-            };
-            let loss_value = loss.double_value(&[]);
-            if !loss_value.is_finite() && !amp {
-                bar.abandon();
-                return Err(TrainError::Diverged {
-                    epoch: e + 1,
-                    step: i,
-                    value: loss_value,
-                });
-            }
-            let n = y.size()[0] as usize;
-            let mut apply = true;
-            if amp {
-                (&loss * scaler.scale).backward();
-                apply = scaler.unscale(&mut opt);
             } else {
-                loss.backward();
-            }
-            if apply {
-                if let Some(c) = p.grad_clip {
-                    opt.clip_grad_norm(c);
+                res.head_warmup_lr
+            };
+            let (loss, n, correct) = match step(t, opt, scaler, phase, batch?, pass.lr, (e, i)) {
+                Ok(s) => s,
+                Err(err) => {
+                    bar.abandon();
+                    return Err(err);
                 }
-                opt.step(lr);
+            };
+            if loss.is_finite() {
+                pass.loss_sum += loss * n as f64;
             }
-            if loss_value.is_finite() {
-                loss_sum += loss_value * n as f64;
-            }
-            correct += logits
-                .argmax(-1, false)
-                .eq_tensor(&y)
-                .sum(Kind::Int64)
-                .int64_value(&[]);
-            seen += n;
+            pass.correct += correct;
+            pass.seen += n;
             bar.inc(1);
             let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!(
                 "loss {:.3} acc {:.1}% lr {:.1e} {:.1} img/s",
-                loss_sum / seen as f64,
-                100.0 * correct as f64 / seen as f64,
-                lr,
-                seen as f64 / secs
+                pass.loss_sum / pass.seen as f64,
+                100.0 * pass.correct as f64 / pass.seen as f64,
+                pass.lr,
+                pass.seen as f64 / secs
             ));
         }
         bar.finish_and_clear();
-        let train_s = epoch_start.elapsed().as_secs_f64();
-        let (train_loss, train_acc) = (
-            loss_sum / seen.max(1) as f64,
-            correct as f64 / seen.max(1) as f64,
-        );
-        let EvalPass {
-            loss: val_loss,
-            accuracy: val_acc,
-            images: n_val,
-            seconds: val_s,
-            ..
-        } = trainer.evaluate(Split::Valid, phase)?;
-        st.train_images += seen as f64;
-        st.train_seconds += train_s;
-        let phase_name = phase.as_str().to_string();
-        st.history.push(HistoryRow {
+        pass.seconds = epoch_start.elapsed().as_secs_f64();
+        Ok(pass)
+    }
+
+    /// Epoch `e`'s two history rows (train, valid) and its log line.
+    fn record(&mut self, e: u32, train: &TrainPass, val: &EvalPass) {
+        self.st.train_images += train.seen as f64;
+        self.st.train_seconds += train.seconds;
+        let phase = self.phase.as_str();
+        let (train_loss, train_acc) = (train.loss(), train.accuracy());
+        self.st.history.push(HistoryRow {
             epoch: e + 1,
             split: "train".into(),
-            phase: phase_name.clone(),
+            phase: phase.to_string(),
             loss: train_loss,
             accuracy: train_acc,
-            lr,
-            images_per_s: seen as f64 / train_s.max(1e-9),
-            seconds: train_s,
+            lr: train.lr,
+            images_per_s: train.seen as f64 / train.seconds.max(1e-9),
+            seconds: train.seconds,
         });
-        st.history.push(HistoryRow {
+        self.st.history.push(HistoryRow {
             epoch: e + 1,
             split: "valid".into(),
-            phase: phase_name,
-            loss: val_loss,
-            accuracy: val_acc,
-            lr,
-            images_per_s: n_val as f64 / val_s.max(1e-9),
-            seconds: val_s,
+            phase: phase.to_string(),
+            loss: val.loss,
+            accuracy: val.accuracy,
+            lr: train.lr,
+            images_per_s: val.images as f64 / val.seconds.max(1e-9),
+            seconds: val.seconds,
         });
         tracing::info!(
             epoch = e + 1,
-            phase = phase.as_str(),
+            phase,
             train_loss,
             train_acc,
-            val_loss,
-            val_acc,
-            lr,
-            seconds = train_s + val_s,
+            val_loss = val.loss,
+            val_acc = val.accuracy,
+            lr = train.lr,
+            seconds = train.seconds + val.seconds,
             "epoch done"
         );
+    }
 
-        if better(p.select, val_acc, val_loss, st.best.as_ref()) {
-            st.best = Some(BestMetrics {
-                metric: p.select.as_str().into(),
-                epoch: e + 1,
-                val_accuracy: val_acc,
-                val_loss,
-                test_accuracy: None,
-                test_loss: None,
-            });
-            st.since_best = 0;
-            write_state_dict(&trainer.vs, &out.join(MODEL_FILE))?;
-            if let Some(best) = &st.best {
-                checkpoint_meta(&res, data, best.clone())?.write(out)?;
-            }
-        } else {
-            st.since_best += 1;
+    /// Checkpointing: when epoch `e` is the best so far by the `select` metric, its weights and metadata become the
+    /// checkpoint; otherwise the epochs since the best (early stopping's count) grow by one.
+    fn keep_if_best(&mut self, e: u32, val: &EvalPass) -> Result<()> {
+        let res = self.t.res;
+        let p = &res.params;
+        if !better(p.select, val.accuracy, val.loss, self.st.best.as_ref()) {
+            self.st.since_best += 1;
+            return Ok(());
         }
-        st.epochs_done = e + 1;
-        epochs_this_call += 1;
-        let epoch_s = epoch_start.elapsed().as_secs_f64();
-        last_epoch_s = Some(epoch_s);
+        let best = BestMetrics {
+            metric: p.select.as_str().into(),
+            epoch: e + 1,
+            val_accuracy: val.accuracy,
+            val_loss: val.loss,
+            test_accuracy: None,
+            test_loss: None,
+        };
+        self.st.since_best = 0;
+        write_state_dict(&self.t.vs, &self.out.join(MODEL_FILE))?;
+        checkpoint_meta(res, self.t.data, best.clone())?.write(self.out)?;
+        self.st.best = Some(best);
+        Ok(())
+    }
 
-        // Time budget: after the first main-phase epoch, plan the main epochs that fit.
-        if let Some(budget) = p.time_budget_s
-            && st.epochs_done == warmup_epochs + 1
-            && st.planned_main_steps.is_none()
-        {
-            let fit = ((budget - elapsed(&started)) / epoch_s).floor().max(0.0) as u32;
-            let planned = (1 + fit).clamp(1, res.epochs);
-            if planned != st.planned_main_epochs {
-                tracing::info!(
-                    planned,
-                    asked = res.epochs,
-                    epoch_s,
-                    budget,
-                    "time budget: main epochs planned to fit"
-                );
-            }
-            st.planned_main_epochs = planned;
+    /// Time budget without a step plan yet: after the first main-phase epoch (which took `epoch_s`), the main
+    /// epochs that fit.
+    fn plan_main_epochs(&mut self, epoch_s: f64) {
+        let res = self.t.res;
+        let Some(budget) = res.params.time_budget_s else {
+            return;
+        };
+        if self.st.epochs_done != self.warmup_epochs + 1 || self.st.planned_main_steps.is_some() {
+            return;
         }
-        let early = phase != Phase::HeadWarmup
-            && p.patience.is_some_and(|patience| st.since_best >= patience);
+        let fit = ((budget - self.elapsed()) / epoch_s).floor().max(0.0) as u32;
+        let planned = (1 + fit).clamp(1, res.epochs);
+        if planned != self.st.planned_main_epochs {
+            tracing::info!(
+                planned,
+                asked = res.epochs,
+                epoch_s,
+                budget,
+                "time budget: main epochs planned to fit"
+            );
+        }
+        self.st.planned_main_epochs = planned;
+    }
 
-        st.elapsed_s = elapsed(&started);
-        st.loss_scale = scaler.scale;
-        save_state(out, &st, &trainer.vs, &opt)?;
+    /// After an epoch: the resume state, `history.parquet` and `curves.png`.
+    fn save(&mut self) -> Result<()> {
+        self.st.elapsed_s = self.elapsed();
+        self.st.loss_scale = self.scaler.scale;
+        save_state(self.out, &self.st, &self.t.vs, &self.opt)?;
         write_history(
-            &out.join(birds_core::schema::train::HISTORY.file),
-            &st.history,
+            &self.out.join(birds_core::schema::train::HISTORY.file),
+            &self.st.history,
         )?;
-        let title = format!("{} · {}", p.mode, res.architecture);
-        if let Err(e) = plot_curves(&out.join(CURVES_FILE), &st.history, &title) {
+        let res = self.t.res;
+        let title = format!("{} · {}", res.params.mode, res.architecture);
+        if let Err(e) = plot_curves(&self.out.join(CURVES_FILE), &self.st.history, &title) {
             tracing::warn!(error = %e, "curves.png not drawn");
         }
-        if early {
-            stopped = StopReason::EarlyStopping;
-            break;
-        }
-        if opts.stop_after_epochs == Some(epochs_this_call) {
-            return Err(TrainError::Stopped {
-                epochs_done: st.epochs_done,
-            });
-        }
+        Ok(())
     }
 
-    if stopped == StopReason::Completed
-        && (st.planned_main_epochs < res.epochs
-            || st
-                .planned_main_steps
-                .is_some_and(|planned| planned < res.epochs as usize * steps))
-    {
-        stopped = StopReason::TimeBudget;
+    /// The best epoch's weights, evaluated on the test split (its predictions written), its metadata with the test
+    /// figures, and the summary; the resume state is removed.
+    fn finish(
+        mut self,
+        stopped: StopReason,
+        feature_info: Option<&FeatureCacheInfo>,
+    ) -> Result<Summary> {
+        let (res, data, out) = (self.t.res, self.t.data, self.out);
+        let Some(mut best) = self.st.best.clone() else {
+            return Err(TrainError::Data("no epoch ran".into()));
+        };
+        birds_models::weights::load_state_dict(&mut self.t.vs, &out.join(MODEL_FILE), &[])?;
+        let predictions = out.join(birds_core::schema::train::TEST_PREDICTIONS.file);
+        if data.len(Split::Test) > 0 {
+            let pass = self.t.evaluate(Split::Test, self.phase)?;
+            best.test_accuracy = Some(pass.accuracy);
+            best.test_loss = Some(pass.loss);
+            crate::history::write_test_predictions(&predictions, &pass.labels, &pass.predicted)?;
+        } else if predictions.is_file() {
+            // No test split: no predictions, and none left from an earlier run in this folder.
+            std::fs::remove_file(&predictions)
+                .map_err(|e| TrainError::file("removing", &predictions, e))?;
+        }
+        checkpoint_meta(res, data, best.clone())?.write(out)?;
+        let wall = self.elapsed();
+        let st = &self.st;
+        let summary = Summary {
+            mode: res.params.mode.to_string(),
+            model: res.architecture.to_string(),
+            epochs: st.epochs_done,
+            stopped,
+            wall_time_s: wall,
+            train_images_per_s: st.train_images / st.train_seconds.max(1e-9),
+            train_images: st.train_images as u64,
+            best_epoch: best.epoch,
+            best_phase: st
+                .history
+                .iter()
+                .find(|r| r.epoch == best.epoch && r.split == "valid")
+                .map(|r| r.phase.clone()),
+            best_val_accuracy: best.val_accuracy,
+            best_val_loss: best.val_loss,
+            test_accuracy: best.test_accuracy,
+            test_loss: best.test_loss,
+            images: [
+                data.len(Split::Train),
+                data.len(Split::Valid),
+                data.len(Split::Test),
+            ],
+            classes: data.classes().len(),
+            trainable_params: self.opt.numel(),
+            device: match self.t.device {
+                Device::Cuda(n) => format!("cuda:{n}"),
+                _ => "cpu".into(),
+            },
+            threads: tch::get_num_threads(),
+            feature_cache_hit: feature_info.map(|i| i.hit),
+            feature_seconds: feature_info.map(|i| i.seconds),
+            checkpoint_blake3: Some(checkpoint::content_hash(out)?),
+        };
+        summary.write(out)?;
+        remove_dir_if_exists(&out.join(STATE_DIR))?;
+        Ok(summary)
     }
+}
 
-    // The best epoch's weights, evaluated on the test split.
-    let Some(mut best) = st.best.clone() else {
-        return Err(TrainError::Data("no epoch ran".into()));
+/// One optimiser step on a batch: forward (under autocast with `amp`), cross-entropy with label smoothing (of both
+/// labels with mixup), backward (loss-scaled with `amp`), gradient clipping and the update at `lr`. Returns the
+/// batch loss (not finite only under `amp`, where the scaler skips the step), its size and its correct count
+/// (against the label that weighs more in a mix). `at` is (epoch, step), for the divergence error.
+fn step(
+    t: &Trainer<'_>,
+    opt: &mut Optimizer,
+    scaler: &mut LossScaler,
+    phase: Phase,
+    (x, y): (Tensor, Tensor),
+    lr: f64,
+    at: (u32, usize),
+) -> Result<(f64, usize, i64)> {
+    let p = t.p();
+    let x = to_device(&x, t.device);
+    let y = to_device(&y, t.device);
+    opt.zero_grad();
+    let (x, mixed) = mixup(&x, &y, p.mixup, phase);
+    let logits = tch::autocast(t.amp, || t.forward_train(phase, &x)).to_kind(Kind::Float);
+    let ce = |y: &Tensor| {
+        logits.cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, p.label_smoothing)
     };
-    birds_models::weights::load_state_dict(&mut trainer.vs, &out.join(MODEL_FILE), &[])?;
-    if data.len(Split::Test) > 0 {
-        let pass = trainer.evaluate(Split::Test, phase)?;
-        best.test_accuracy = Some(pass.accuracy);
-        best.test_loss = Some(pass.loss);
-        crate::history::write_test_predictions(
-            &out.join(birds_core::schema::train::TEST_PREDICTIONS.file),
-            &pass.labels,
-            &pass.predicted,
-        )?;
+    let loss = match &mixed {
+        Some((lam, y2)) => ce(&y) * *lam + ce(y2) * (1.0 - *lam),
+        None => ce(&y),
+    };
+    let y = match mixed {
+        Some((lam, y2)) if lam < 0.5 => y2,
+        _ => y,
+    };
+    let value = loss.double_value(&[]);
+    if !value.is_finite() && !t.amp {
+        return Err(TrainError::Diverged {
+            epoch: at.0 + 1,
+            step: at.1,
+            value,
+        });
+    }
+    let n = y.size()[0] as usize;
+    let mut apply = true;
+    if t.amp {
+        (&loss * scaler.scale).backward();
+        apply = scaler.unscale(opt);
     } else {
-        // No test split: no predictions, and none left from an earlier run in this folder.
-        let stale = out.join(birds_core::schema::train::TEST_PREDICTIONS.file);
-        if stale.is_file() {
-            std::fs::remove_file(&stale).map_err(|e| TrainError::file("removing", &stale, e))?;
-        }
+        loss.backward();
     }
-    checkpoint_meta(&res, data, best.clone())?.write(out)?;
-    let wall = elapsed(&started);
-    let summary = Summary {
-        mode: p.mode.to_string(),
-        model: res.architecture.to_string(),
-        epochs: st.epochs_done,
-        stopped,
-        wall_time_s: wall,
-        train_images_per_s: st.train_images / st.train_seconds.max(1e-9),
-        train_images: st.train_images as u64,
-        best_epoch: best.epoch,
-        best_phase: st
-            .history
-            .iter()
-            .find(|r| r.epoch == best.epoch && r.split == "valid")
-            .map(|r| r.phase.clone()),
-        best_val_accuracy: best.val_accuracy,
-        best_val_loss: best.val_loss,
-        test_accuracy: best.test_accuracy,
-        test_loss: best.test_loss,
-        images: [
-            data.len(Split::Train),
-            data.len(Split::Valid),
-            data.len(Split::Test),
-        ],
-        classes: classes.len(),
-        trainable_params: opt.numel(),
-        device: match device {
-            Device::Cuda(n) => format!("cuda:{n}"),
-            _ => "cpu".into(),
-        },
-        threads: tch::get_num_threads(),
-        feature_cache_hit: feature_info.as_ref().map(|i| i.hit),
-        feature_seconds: feature_info.as_ref().map(|i| i.seconds),
-        checkpoint_blake3: Some(checkpoint::content_hash(out)?),
-    };
-    summary.write(out)?;
-    remove_dir_if_exists(&state_dir)?;
-    Ok(summary)
+    if apply {
+        if let Some(c) = p.grad_clip {
+            opt.clip_grad_norm(c);
+        }
+        opt.step(lr);
+    }
+    let correct = logits
+        .argmax(-1, false)
+        .eq_tensor(&y)
+        .sum(Kind::Int64)
+        .int64_value(&[]);
+    Ok((value, n, correct))
 }
 
 fn checkpoint_meta(
@@ -1160,6 +1361,7 @@ fn checkpoint_meta(
         params: serde_json::to_value(&res.params).map_err(|e| TrainError::Params(e.to_string()))?,
         best,
         eval_view: data.eval_view(),
+        runtime: Some(birds_models::runtime::torch_versions()),
     })
 }
 

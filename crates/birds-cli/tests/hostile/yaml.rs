@@ -67,7 +67,7 @@ fn an_alias_bomb_is_refused_quickly() -> TestResult {
     let mut yaml = String::from("a0: &a0 [\"lol\"]\n");
     for i in 1..10 {
         let prev = format!("*a{}", i - 1);
-        let refs = vec![prev.as_str(); 10].join(", ");
+        let refs = [prev.as_str(); 10].join(", ");
         yaml.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
     }
     yaml.push_str("stages:\n  - name: a\n    cmd: echo\n    params: { bomb: *a9 }\n");

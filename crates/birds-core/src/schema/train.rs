@@ -6,6 +6,10 @@
 use super::ColumnType::*;
 use super::{Schema, col};
 
+/// File name of a checkpoint's metadata (architecture, classes, normalisation, params, best metrics, libtorch
+/// versions); `birds_models::checkpoint::CheckpointMeta` is its type.
+pub const CHECKPOINT_META_FILE: &str = "checkpoint.json";
+
 /// `history.parquet`: the learning curves.
 pub static HISTORY: Schema = Schema {
     file: "history.parquet",

@@ -39,7 +39,7 @@ fn picture(class: usize, split: usize, index: usize) -> RgbImage {
         let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
         if d < 12.0 + index as f32 {
             Rgb(c)
-        } else if (x / (4 + index as u32) + y / 7) % 2 == 0 {
+        } else if (x / (4 + index as u32) + y / 7).is_multiple_of(2) {
             Rgb([230, 220, 200])
         } else {
             Rgb([90 + 20 * split as u8, 90, 120])
@@ -181,7 +181,7 @@ pub fn write_evaluate(root: &Path, data: &Path) -> TestResult<PathBuf> {
     let mut images = Vec::new();
     let mut targets = Vec::new();
     let mut probs = Vec::new();
-    for class in 0..3 {
+    for (class, folder) in FOLDERS.iter().enumerate() {
         for (s, split) in [(Split::Valid, "valid"), (Split::Test, "test")] {
             for i in 0..PER_SPLIT {
                 let k = images.len();
@@ -189,7 +189,7 @@ pub fn write_evaluate(root: &Path, data: &Path) -> TestResult<PathBuf> {
                 assert_eq!(t as usize, class);
                 images.push(ImageInfo {
                     sample: k as u32,
-                    path: format!("{split}/{}/{i}.png", FOLDERS[class]),
+                    path: format!("{split}/{folder}/{i}.png"),
                     root: data.display().to_string(),
                     split: s,
                 });

@@ -7,14 +7,14 @@
 //! variable it fails, naming the package to install. `BIRDS_REPORT_SCREENSHOT=<path>` keeps the screenshot,
 //! `BIRDS_REPORT_KEEP=<path>` the page.
 
-mod common;
+mod report_fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use birds_report::{ReportParams, SECTIONS, report};
-use common::{SCRIPT_LABEL, TestResult, write_all};
+use report_fixture::{SCRIPT_LABEL, TestResult, write_all};
 
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("BIRDS_CHROMIUM").filter(|p| !p.is_empty()) {

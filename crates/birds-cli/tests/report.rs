@@ -1,13 +1,13 @@
 //! The report from a complete fixture of stage outputs: every section with its numbers, escaping, "Not run" notes,
 //! errors that name the file, determinism, and the pipeline stage.
 
-mod common;
+mod report_fixture;
 
 use std::collections::BTreeMap;
 
 use birds_core::stage::{Stage, StageContext};
 use birds_report::{INDEX_FILE, Inputs, ReportError, ReportParams, ReportStage, SECTIONS, report};
-use common::{SCRIPT_LABEL, TestResult, write_all};
+use report_fixture::{SCRIPT_LABEL, TestResult, write_all};
 
 fn page(inputs: &Inputs, out: &std::path::Path) -> TestResult<(String, birds_report::Written)> {
     let written = report(inputs, &ReportParams::default(), out)?;
@@ -284,5 +284,70 @@ fn the_paired_comparison_counts_what_each_run_alone_gets_right() -> TestResult {
     assert!(html.contains(
         "No paired comparison of <b>train-fine-tune</b> and <b>train-feature-extract</b>"
     ));
+    Ok(())
+}
+
+/// The Versions table shows the libtorch and tch a model was trained with, as its `checkpoint.json` records them
+/// (the report links no libtorch of its own), and says "not recorded" for runs whose checkpoint lacks them.
+#[test]
+fn the_versions_table_reads_libtorch_from_the_checkpoint() -> TestResult {
+    use birds_models::checkpoint::{BestMetrics, CheckpointMeta};
+    let dir = tempfile::tempdir()?;
+    let inputs = write_all(dir.path())?;
+    let row = |k: &str, v: &str| format!("<tr><td>{k}</td><td>{v}</td></tr>");
+    let (html, _) = page(&inputs, &dir.path().join("r1"))?;
+    assert!(
+        html.contains(&row("libtorch", "not recorded")),
+        "no checkpoint.json"
+    );
+    assert!(html.contains(&row("tch", "not recorded")));
+    let mut meta = CheckpointMeta {
+        format: birds_models::checkpoint::FORMAT_VERSION,
+        birds_version: birds_core::VERSION.into(),
+        architecture: birds_models::Architecture::EfficientNetLite0,
+        classes: vec!["A".into(), "B".into(), "C".into()],
+        input_size: 32,
+        normalization: birds_core::Normalization::Centered127,
+        mode: "fine-tune".into(),
+        params: serde_json::json!({"epochs": 4}),
+        best: BestMetrics {
+            metric: "val_accuracy".into(),
+            epoch: 4,
+            val_accuracy: 0.917,
+            val_loss: 0.083,
+            test_accuracy: None,
+            test_loss: None,
+        },
+        eval_view: None,
+        runtime: None,
+    };
+    let ft = dir.path().join("train-fine-tune");
+    meta.write(&ft)?;
+    let (html, _) = page(&inputs, &dir.path().join("r2"))?;
+    assert!(
+        html.contains(&row("libtorch", "not recorded")),
+        "an older checkpoint"
+    );
+    meta.runtime = Some(birds_models::runtime::torch_versions());
+    meta.write(&ft)?;
+    let (html, _) = page(&inputs, &dir.path().join("r3"))?;
+    let libtorch = birds_models::runtime::LIBTORCH_VERSION;
+    assert!(
+        html.contains(&row("libtorch", libtorch)),
+        "libtorch {libtorch}"
+    );
+    assert!(html.contains(&row("tch", birds_models::runtime::TCH_VERSION)));
+    // A runtime record that is not one is an error naming the file.
+    let text = std::fs::read_to_string(ft.join("checkpoint.json"))?
+        .replace("\"libtorch\":", "\"lib_torch\":");
+    std::fs::write(ft.join("checkpoint.json"), text)?;
+    let e = birds_report::report(&inputs, &ReportParams::default(), &dir.path().join("r4"))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("train-fine-tune/checkpoint.json") && e.contains("runtime"),
+        "{e}"
+    );
     Ok(())
 }

@@ -161,6 +161,42 @@ fn progress_bar(total: usize, show: bool) -> ProgressBar {
     pb
 }
 
+/// The index read and the work planned, before any pixel is decoded.
+struct Plan {
+    /// The `images.parquet` read.
+    index_file: PathBuf,
+    /// Its rows, in index order.
+    rows: Vec<IndexRow>,
+    /// Class labels by class id.
+    classes: Vec<String>,
+    /// Where `cache.json` goes (any old one already removed).
+    manifest_path: PathBuf,
+    /// The rows ingest marked as not decodable; the decode failures are appended to it.
+    failures: Vec<Failure>,
+    /// How many of `failures` came from ingest.
+    skipped_ingest: usize,
+    /// Indices into `rows` of the rows to decode, in cache order.
+    todo: Vec<usize>,
+}
+
+/// What the decode/write loop produced.
+struct Written {
+    /// One row per image written, in cache order.
+    rows: Vec<Row>,
+    /// The shards written, in order.
+    shards: Vec<ShardInfo>,
+    /// Rows that failed to decode or resize here.
+    failures: usize,
+}
+
+/// A shard being written on a thread of its own: the writer, the `(row, source width, source height)` of each
+/// of its images, and the shard's number.
+struct Writing<'s> {
+    handle: std::thread::ScopedJoinHandle<'s, Result<ShardInfo>>,
+    pending: Vec<(usize, u32, u32)>,
+    shard_no: usize,
+}
+
 /// Builds the cache in `out_dir` from `index` (the ingest output folder, or its `images.parquet`).
 ///
 /// Rows ingest marked as not `ok` are skipped; rows that fail to decode here are listed in `failures.json`; neither
@@ -173,6 +209,54 @@ pub fn preprocess(
 ) -> Result<Summary> {
     params.validate()?;
     let start = Instant::now();
+    let mut plan = plan_work(index, out_dir)?;
+    let side = params.stored_side();
+    let image_bytes = u64::from(side) * u64::from(side) * 3;
+    tracing::info!(
+        index = %plan.index_file.display(),
+        images = plan.todo.len(),
+        skipped_ingest = plan.skipped_ingest,
+        side,
+        "preprocess: start"
+    );
+
+    let pool = thread_pool(options.threads)?;
+    let pb = progress_bar(plan.todo.len(), options.progress);
+    let written = decode_and_write_shards(
+        &plan.rows,
+        &plan.todo,
+        out_dir,
+        params,
+        pool.as_ref(),
+        &pb,
+        &mut plan.failures,
+    )?;
+    pb.finish_and_clear();
+
+    let manifest = write_index_and_manifest(out_dir, params, plan, written)?;
+    let skipped_ingest = manifest.skipped_ingest;
+    let summary = Summary {
+        images: manifest.images,
+        skipped_ingest,
+        failures: manifest.failures,
+        shards: manifest.shards.len(),
+        pixel_bytes: manifest.images as u64 * image_bytes,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    tracing::info!(
+        images = summary.images,
+        failures = summary.failures,
+        skipped_ingest,
+        shards = summary.shards,
+        seconds = summary.seconds,
+        "preprocess: done"
+    );
+    Ok(summary)
+}
+
+/// Reads the index and its class labels, creates `out_dir` and removes an old manifest (it would describe shards
+/// about to be overwritten), lists the rows ingest could not decode and plans the others.
+fn plan_work(index: &Path, out_dir: &Path) -> Result<Plan> {
     let index_file = images_parquet(index);
     let rows = read_index(&index_file)?;
     let classes = class_labels(&rows, &index_file)?;
@@ -185,7 +269,7 @@ pub fn preprocess(
             .map_err(|e| PreprocessError::io("removing", &manifest_path, e))?;
     }
 
-    let mut failures: Vec<Failure> = rows
+    let failures: Vec<Failure> = rows
         .iter()
         .filter(|r| !r.ok)
         .map(|r| {
@@ -195,136 +279,196 @@ pub fn preprocess(
         .collect();
     let skipped_ingest = failures.len();
     let todo: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].ok).collect();
+    Ok(Plan {
+        index_file,
+        rows,
+        classes,
+        manifest_path,
+        failures,
+        skipped_ingest,
+        todo,
+    })
+}
+
+/// A pool of `threads` decoding threads; None (rayon's global pool) for 0.
+fn thread_pool(threads: usize) -> Result<Option<rayon::ThreadPool>> {
+    if threads == 0 {
+        return Ok(None);
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map(Some)
+        .map_err(|e| PreprocessError::param("threads", e.to_string()))
+}
+
+/// Decodes and resizes the `todo` rows `params.shard_images` at a time and writes each batch as one shard in
+/// `out_dir`; rows that fail are appended to `failures`.
+///
+/// Shard k is written (hashed, copied to the page cache) on a thread of its own while shard k + 1 is decoded:
+/// writing one 256 px shard of 1,024 images (200 MB) takes a core a few hundred ms, which would otherwise leave
+/// the decoding pool idle. At most two shards of pixels are in memory. Shards finish in order, so rows keep the
+/// cache order.
+fn decode_and_write_shards(
+    rows: &[IndexRow],
+    todo: &[usize],
+    out_dir: &Path,
+    params: &PreprocessParams,
+    pool: Option<&rayon::ThreadPool>,
+    pb: &ProgressBar,
+    failures: &mut Vec<Failure>,
+) -> Result<Written> {
     let side = params.stored_side();
     let image_bytes = u64::from(side) * u64::from(side) * 3;
-    tracing::info!(
-        index = %index_file.display(),
-        images = todo.len(),
-        skipped_ingest,
-        side,
-        "preprocess: start"
-    );
-
-    let pool = if options.threads > 0 {
-        Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(options.threads)
-                .build()
-                .map_err(|e| PreprocessError::param("threads", e.to_string()))?,
-        )
-    } else {
-        None
+    let mut written = Written {
+        rows: Vec::with_capacity(todo.len()),
+        shards: Vec::new(),
+        failures: 0,
     };
-    let pb = progress_bar(todo.len(), options.progress);
-    let mut out_rows: Vec<Row> = Vec::with_capacity(todo.len());
-    let mut shards: Vec<ShardInfo> = Vec::new();
-    let mut preprocess_failures = 0usize;
-    // Shard k is written (hashed, copied to the page cache) on a thread of its own while shard k + 1 is decoded:
-    // writing one 256 px shard of 1,024 images (200 MB) takes a core a few hundred ms, which would otherwise leave
-    // the decoding pool idle. At most two shards of pixels are in memory. Shards finish in order, so rows keep the
-    // cache order.
     let mut started = 0usize;
     std::thread::scope(|scope| -> Result<()> {
-        type Writing<'s> = (
-            std::thread::ScopedJoinHandle<'s, Result<ShardInfo>>,
-            Vec<(usize, u32, u32)>,
-            usize,
-        );
-        let finish = |writing: Writing<'_>,
-                      out_rows: &mut Vec<Row>,
-                      shards: &mut Vec<ShardInfo>|
-         -> Result<()> {
-            let (handle, pending, shard_no) = writing;
-            let info = handle.join().map_err(|_| {
-                PreprocessError::io(
-                    "writing",
-                    out_dir.join(shard_file_name(shard_no)),
-                    std::io::Error::other("the shard writer panicked"),
-                )
-            })??;
-            for (k, (i, sw, sh)) in pending.into_iter().enumerate() {
-                out_rows.push(Row {
-                    sample: out_rows.len() as u32,
-                    index: i,
-                    shard: shard_no,
-                    shard_index: k as u32,
-                    offset: info.data_offset + k as u64 * image_bytes,
-                    source_width: sw,
-                    source_height: sh,
-                });
-            }
-            shards.push(info);
-            Ok(())
-        };
         let mut writing: Option<Writing<'_>> = None;
         for chunk in todo.chunks(params.shard_images) {
-            let work = || -> Vec<Result<Prepared>> {
-                chunk
-                    .par_iter()
-                    .map_init(fir::Resizer::new, |resizer, &i| {
-                        let r = prepare(resizer, &rows[i].file(), params);
-                        pb.inc(1);
-                        r
-                    })
-                    .collect()
-            };
-            let results = match &pool {
-                Some(p) => p.install(work),
-                None => work(),
-            };
-            let mut images = Vec::with_capacity(results.len());
-            let mut pending = Vec::with_capacity(results.len());
-            for (&i, result) in chunk.iter().zip(results) {
-                match result {
-                    Ok(prepared) => {
-                        pending.push((i, prepared.source_width, prepared.source_height));
-                        images.push(prepared);
-                    }
-                    Err(e) => {
-                        let reason = match e {
-                            PreprocessError::Image { reason, .. } => reason,
-                            other => other.to_string(),
-                        };
-                        tracing::warn!(path = %rows[i].file().display(), %reason, "skipping image");
-                        failures.push(failure(&rows[i], "preprocess", reason));
-                        preprocess_failures += 1;
-                    }
-                }
-            }
+            let results = decode_chunk(chunk, rows, params, pool, pb);
+            let (images, pending) = partition_results(chunk, results, rows, failures);
+            // Every row of the chunk is either an image to write or a failure.
+            written.failures += chunk.len() - images.len();
             if images.is_empty() {
                 continue;
             }
             if let Some(w) = writing.take() {
-                finish(w, &mut out_rows, &mut shards)?;
+                finish_shard(w, out_dir, image_bytes, &mut written)?;
             }
             let shard_no = started;
             started += 1;
             let handle = scope.spawn(move || write_shard(out_dir, shard_no, side, &images));
-            writing = Some((handle, pending, shard_no));
+            writing = Some(Writing {
+                handle,
+                pending,
+                shard_no,
+            });
         }
         if let Some(w) = writing.take() {
-            finish(w, &mut out_rows, &mut shards)?;
+            finish_shard(w, out_dir, image_bytes, &mut written)?;
         }
         Ok(())
     })?;
-    pb.finish_and_clear();
+    Ok(written)
+}
 
-    write_bytes(
-        &out_dir.join(FAILURES_FILE),
-        &serde_json::to_vec_pretty(&failures)
-            .map_err(|e| PreprocessError::cache(out_dir.join(FAILURES_FILE), e.to_string()))?,
-    )?;
-    if out_rows.is_empty() {
-        return Err(PreprocessError::NothingDecoded {
-            path: index_file,
-            failures: failures.len(),
+/// Decodes and resizes the rows of `chunk` in parallel (in `pool`, else rayon's global pool); results in `chunk`
+/// order.
+fn decode_chunk(
+    chunk: &[usize],
+    rows: &[IndexRow],
+    params: &PreprocessParams,
+    pool: Option<&rayon::ThreadPool>,
+    pb: &ProgressBar,
+) -> Vec<Result<Prepared>> {
+    let work = || -> Vec<Result<Prepared>> {
+        chunk
+            .par_iter()
+            .map_init(fir::Resizer::new, |resizer, &i| {
+                let r = prepare(resizer, &rows[i].file(), params);
+                pb.inc(1);
+                r
+            })
+            .collect()
+    };
+    match pool {
+        Some(p) => p.install(work),
+        None => work(),
+    }
+}
+
+/// Splits the `results` of `chunk` into the images to write with their `(row, source width, source height)`, and
+/// the failures, logged and appended to `failures`.
+fn partition_results(
+    chunk: &[usize],
+    results: Vec<Result<Prepared>>,
+    rows: &[IndexRow],
+    failures: &mut Vec<Failure>,
+) -> (Vec<Prepared>, Vec<(usize, u32, u32)>) {
+    let mut images = Vec::with_capacity(results.len());
+    let mut pending = Vec::with_capacity(results.len());
+    for (&i, result) in chunk.iter().zip(results) {
+        match result {
+            Ok(prepared) => {
+                pending.push((i, prepared.source_width, prepared.source_height));
+                images.push(prepared);
+            }
+            Err(e) => {
+                let reason = match e {
+                    PreprocessError::Image { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                tracing::warn!(path = %rows[i].file().display(), %reason, "skipping image");
+                failures.push(failure(&rows[i], "preprocess", reason));
+            }
+        }
+    }
+    (images, pending)
+}
+
+/// Waits for a shard's writer and records the shard and its rows in `written` (each image `image_bytes` long).
+fn finish_shard(
+    writing: Writing<'_>,
+    out_dir: &Path,
+    image_bytes: u64,
+    written: &mut Written,
+) -> Result<()> {
+    let Writing {
+        handle,
+        pending,
+        shard_no,
+    } = writing;
+    let info = handle.join().map_err(|_| {
+        PreprocessError::io(
+            "writing",
+            out_dir.join(shard_file_name(shard_no)),
+            std::io::Error::other("the shard writer panicked"),
+        )
+    })??;
+    for (k, (i, sw, sh)) in pending.into_iter().enumerate() {
+        written.rows.push(Row {
+            sample: written.rows.len() as u32,
+            index: i,
+            shard: shard_no,
+            shard_index: k as u32,
+            offset: info.data_offset + k as u64 * image_bytes,
+            source_width: sw,
+            source_height: sh,
         });
     }
+    written.shards.push(info);
+    Ok(())
+}
+
+/// Writes `failures.json`, then (unless nothing decoded, an error) `preprocessed.parquet` and `cache.json`, and
+/// removes the shards of an earlier run that the manifest does not list; returns the manifest.
+fn write_index_and_manifest(
+    out_dir: &Path,
+    params: &PreprocessParams,
+    plan: Plan,
+    written: Written,
+) -> Result<Manifest> {
+    write_bytes(
+        &out_dir.join(FAILURES_FILE),
+        &serde_json::to_vec_pretty(&plan.failures)
+            .map_err(|e| PreprocessError::cache(out_dir.join(FAILURES_FILE), e.to_string()))?,
+    )?;
+    if written.rows.is_empty() {
+        return Err(PreprocessError::NothingDecoded {
+            path: plan.index_file,
+            failures: plan.failures.len(),
+        });
+    }
+    let side = params.stored_side();
     write_preprocessed(
         &out_dir.join(PREPROCESSED.file),
-        &out_rows,
-        &rows,
-        &shards,
+        &written.rows,
+        &plan.rows,
+        &written.shards,
         side,
     )?;
     let manifest = Manifest {
@@ -336,34 +480,17 @@ pub fn preprocess(
         channels: 3,
         layout: "HWC".to_string(),
         dtype: "U8".to_string(),
-        images: out_rows.len(),
-        skipped_ingest,
-        failures: preprocess_failures,
-        classes,
-        shards,
+        images: written.rows.len(),
+        skipped_ingest: plan.skipped_ingest,
+        failures: written.failures,
+        classes: plan.classes,
+        shards: written.shards,
     };
     let text = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| PreprocessError::cache(&manifest_path, e.to_string()))?;
-    write_bytes(&manifest_path, &text)?;
+        .map_err(|e| PreprocessError::cache(&plan.manifest_path, e.to_string()))?;
+    write_bytes(&plan.manifest_path, &text)?;
     remove_stale_shards(out_dir, &manifest)?;
-
-    let summary = Summary {
-        images: out_rows.len(),
-        skipped_ingest,
-        failures: preprocess_failures,
-        shards: manifest.shards.len(),
-        pixel_bytes: out_rows.len() as u64 * image_bytes,
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    tracing::info!(
-        images = summary.images,
-        failures = summary.failures,
-        skipped_ingest,
-        shards = summary.shards,
-        seconds = summary.seconds,
-        "preprocess: done"
-    );
-    Ok(summary)
+    Ok(manifest)
 }
 
 /// Removes `shard-NNNNN.safetensors` files of an earlier, larger run that the manifest does not list.

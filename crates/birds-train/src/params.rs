@@ -451,25 +451,59 @@ impl TrainParams {
     }
 
     /// The main-phase epochs, LR, weight decay and architecture for this mode, after checking every value.
+    ///
+    /// The checks run in a fixed order (model, epochs and learning rates, batch sizes, optimiser, schedule,
+    /// regularisation, stopping, fine-tune options, weights), so that of several wrong params the same one is
+    /// always reported.
     pub fn resolved(&self) -> Result<Resolved> {
-        let p = self;
-        let bad = |key: &str, msg: String| Err(TrainError::Params(format!("`{key}`: {msg}")));
-        let model = p.model.unwrap_or(match p.mode {
+        let model = self.default_model();
+        let architecture = self.resolve_architecture(model)?;
+        let epochs = self.resolve_epochs()?;
+        let (lr, head_warmup_lr) = self.resolve_lrs()?;
+        self.check_batch_sizes()?;
+        let weight_decay = self.resolve_optimizer()?;
+        self.check_schedule()?;
+        self.check_regularisation()?;
+        self.check_stopping()?;
+        let groups = architecture.backbone_groups().len();
+        let unfreeze = self.resolve_unfreeze(&architecture, groups)?;
+        self.check_fine_tune_options(unfreeze, groups)?;
+        let weights = self.resolve_weights(model)?;
+        Ok(Resolved {
+            params: self.clone(),
+            architecture,
+            epochs,
+            lr,
+            head_warmup_lr,
+            weight_decay,
+            weights,
+            unfreeze,
+        })
+    }
+
+    /// `model`, else the mode's default (scratch: small-cnn; otherwise efficientnet-lite0).
+    fn default_model(&self) -> ModelName {
+        self.model.unwrap_or(match self.mode {
             Mode::Scratch => ModelName::SmallCnn,
             _ => ModelName::EfficientNetLite0,
-        });
+        })
+    }
+
+    /// The network of `model`: refuses the small-CNN params (`norm`, `width`) for efficientnet-lite0, then checks
+    /// the architecture (a bad width is reported as `width`).
+    fn resolve_architecture(&self, model: ModelName) -> Result<Architecture> {
         let architecture = match model {
             ModelName::EfficientNetLite0 => {
-                if p.norm != NormKind::BatchNorm {
+                if self.norm != NormKind::BatchNorm {
                     return bad(
                         "norm",
                         format!(
                             "{} applies to small-cnn only; efficientnet-lite0 keeps its BatchNorm",
-                            p.norm
+                            self.norm
                         ),
                     );
                 }
-                if let Some(w) = p.width {
+                if let Some(w) = self.width {
                     return bad(
                         "width",
                         format!(
@@ -480,93 +514,139 @@ impl TrainParams {
                 Architecture::EfficientNetLite0
             }
             ModelName::SmallCnn => Architecture::SmallCnn {
-                norm: p.norm,
-                width: p.width.unwrap_or(birds_models::small_cnn::DEFAULT_WIDTH),
+                norm: self.norm,
+                width: self.width.unwrap_or(birds_models::small_cnn::DEFAULT_WIDTH),
             },
         };
         architecture
             .validate()
             .map_err(|e| TrainError::Params(format!("`width`: {e}")))?;
-        let epochs = p.epochs.unwrap_or(match p.mode {
+        Ok(architecture)
+    }
+
+    /// Main-phase `epochs`, else the mode's default; 0 is allowed only for a fine-tune run that has a head
+    /// warm-up.
+    fn resolve_epochs(&self) -> Result<u32> {
+        let epochs = self.epochs.unwrap_or(match self.mode {
             Mode::FeatureExtract => 30,
             Mode::FineTune => 10,
             Mode::Scratch => 30,
         });
-        let lr = p.lr.unwrap_or(match p.mode {
+        if epochs == 0 && !(self.mode == Mode::FineTune && self.head_warmup_epochs > 0) {
+            return bad("epochs", "must be at least 1".into());
+        }
+        Ok(epochs)
+    }
+
+    /// The peak LR (`lr`, else the mode's default) and the head warm-up LR (`head_warmup_lr`, else `lr`), both
+    /// checked positive, after which `backbone_lr_factor` is checked too.
+    fn resolve_lrs(&self) -> Result<(f64, f64)> {
+        let lr = self.lr.unwrap_or(match self.mode {
             Mode::FeatureExtract => 2e-3,
             Mode::FineTune => 5e-3,
             Mode::Scratch => 2e-3,
         });
-        let weight_decay = p.weight_decay.unwrap_or(match p.optimizer {
-            OptimizerKind::Adamw => 0.01,
-            OptimizerKind::Sgd => 5e-4,
-        });
-        if epochs == 0 && !(p.mode == Mode::FineTune && p.head_warmup_epochs > 0) {
-            return bad("epochs", "must be at least 1".into());
-        }
         if !(lr.is_finite() && lr > 0.0) {
             return bad("lr", format!("{lr} must be a positive number (e.g. 0.001)"));
         }
-        let head_warmup_lr = p.head_warmup_lr.unwrap_or(lr);
+        let head_warmup_lr = self.head_warmup_lr.unwrap_or(lr);
         if !(head_warmup_lr.is_finite() && head_warmup_lr > 0.0) {
             return bad(
                 "head_warmup_lr",
                 format!("{head_warmup_lr} must be a positive number (or null for `lr`)"),
             );
         }
-        if !(p.backbone_lr_factor.is_finite() && p.backbone_lr_factor > 0.0) {
+        if !(self.backbone_lr_factor.is_finite() && self.backbone_lr_factor > 0.0) {
             return bad(
                 "backbone_lr_factor",
-                format!("{} must be positive", p.backbone_lr_factor),
+                format!("{} must be positive", self.backbone_lr_factor),
             );
         }
-        if p.batch_size == 0 {
+        Ok((lr, head_warmup_lr))
+    }
+
+    /// `batch_size` and `eval_batch_size`: at least 1.
+    fn check_batch_sizes(&self) -> Result<()> {
+        if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
         }
-        if p.eval_batch_size == 0 {
+        if self.eval_batch_size == 0 {
             return bad("eval_batch_size", "must be at least 1".into());
         }
-        if !(0.0..1.0).contains(&p.momentum) {
-            return bad("momentum", format!("{} must be in [0, 1)", p.momentum));
+        Ok(())
+    }
+
+    /// Checks the optimiser's `momentum` and returns its weight decay (`weight_decay`, else the optimiser's
+    /// default), checked ≥ 0.
+    fn resolve_optimizer(&self) -> Result<f64> {
+        let weight_decay = self.weight_decay.unwrap_or(match self.optimizer {
+            OptimizerKind::Adamw => 0.01,
+            OptimizerKind::Sgd => 5e-4,
+        });
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad("momentum", format!("{} must be in [0, 1)", self.momentum));
         }
         if !(weight_decay.is_finite() && weight_decay >= 0.0) {
             return bad("weight_decay", format!("{weight_decay} must be ≥ 0"));
         }
-        if !(p.warmup_epochs.is_finite() && p.warmup_epochs >= 0.0) {
-            return bad("warmup_epochs", format!("{} must be ≥ 0", p.warmup_epochs));
+        Ok(weight_decay)
+    }
+
+    /// The LR schedule's `warmup_epochs` and `min_lr_factor`.
+    fn check_schedule(&self) -> Result<()> {
+        if !(self.warmup_epochs.is_finite() && self.warmup_epochs >= 0.0) {
+            return bad(
+                "warmup_epochs",
+                format!("{} must be ≥ 0", self.warmup_epochs),
+            );
         }
-        if !(0.0..=1.0).contains(&p.min_lr_factor) {
+        if !(0.0..=1.0).contains(&self.min_lr_factor) {
             return bad(
                 "min_lr_factor",
-                format!("{} must be in [0, 1]", p.min_lr_factor),
+                format!("{} must be in [0, 1]", self.min_lr_factor),
             );
         }
-        if !(0.0..1.0).contains(&p.label_smoothing) {
+        Ok(())
+    }
+
+    /// The regularisation of the training loss and step: `label_smoothing`, `mixup` and `grad_clip`.
+    fn check_regularisation(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(
                 "label_smoothing",
-                format!("{} must be in [0, 1)", p.label_smoothing),
+                format!("{} must be in [0, 1)", self.label_smoothing),
             );
         }
-        if !(p.mixup.is_finite() && p.mixup >= 0.0) {
-            return bad("mixup", format!("{} must be ≥ 0 (0 = off)", p.mixup));
+        if !(self.mixup.is_finite() && self.mixup >= 0.0) {
+            return bad("mixup", format!("{} must be ≥ 0 (0 = off)", self.mixup));
         }
-        if let Some(c) = p.grad_clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
+        if let Some(c) = self.grad_clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
             return bad(
                 "grad_clip",
                 format!("{c} must be positive (or null for off)"),
             );
         }
-        if let Some(t) = p.time_budget_s.filter(|t| !(t.is_finite() && *t > 0.0)) {
+        Ok(())
+    }
+
+    /// When a run stops early: the time budget (`time_budget_s`) and early stopping (`patience`).
+    fn check_stopping(&self) -> Result<()> {
+        if let Some(t) = self.time_budget_s.filter(|t| !(t.is_finite() && *t > 0.0)) {
             return bad(
                 "time_budget_s",
                 format!("{t} must be positive (or null for none)"),
             );
         }
-        if p.patience == Some(0) {
+        if self.patience == Some(0) {
             return bad("patience", "must be at least 1 (or null for off)".into());
         }
-        let groups = architecture.backbone_groups().len();
-        let unfreeze = p.unfreeze.unwrap_or(match architecture {
+        Ok(())
+    }
+
+    /// `unfreeze`, else the model's default (Lite0: the last 6 groups; small-cnn: all), checked against the
+    /// `groups` backbone groups of `architecture`.
+    fn resolve_unfreeze(&self, architecture: &Architecture, groups: usize) -> Result<Unfreeze> {
+        let unfreeze = self.unfreeze.unwrap_or(match architecture {
             Architecture::EfficientNetLite0 => Unfreeze::Last(6),
             Architecture::SmallCnn { .. } => Unfreeze::All,
         });
@@ -581,17 +661,23 @@ impl TrainParams {
                 ),
             );
         }
-        if !(p.layer_decay.is_finite() && p.layer_decay > 0.0 && p.layer_decay <= 1.0) {
+        Ok(unfreeze)
+    }
+
+    /// The other fine-tune options: `layer_decay`, and with `fine_tune_on: activations` the mode, the resolved
+    /// `unfreeze` (some of the `groups` backbone groups must stay frozen) and `activation_views`.
+    fn check_fine_tune_options(&self, unfreeze: Unfreeze, groups: usize) -> Result<()> {
+        if !(self.layer_decay.is_finite() && self.layer_decay > 0.0 && self.layer_decay <= 1.0) {
             return bad(
                 "layer_decay",
-                format!("{} must be in (0, 1] (1 = off)", p.layer_decay),
+                format!("{} must be in (0, 1] (1 = off)", self.layer_decay),
             );
         }
-        if p.fine_tune_on == FineTuneOn::Activations {
-            if p.mode != Mode::FineTune {
+        if self.fine_tune_on == FineTuneOn::Activations {
+            if self.mode != Mode::FineTune {
                 return bad(
                     "fine_tune_on",
-                    format!("activations applies to mode fine-tune, not {}", p.mode),
+                    format!("activations applies to mode fine-tune, not {}", self.mode),
                 );
             }
             if unfreeze == Unfreeze::All {
@@ -608,13 +694,19 @@ impl TrainParams {
                     ),
                 );
             }
-            if p.activation_views == 0 {
+            if self.activation_views == 0 {
                 return bad("activation_views", "must be at least 1".into());
             }
         }
-        let weights = match p.mode {
+        Ok(())
+    }
+
+    /// The pretrained weights file: none in scratch mode (where `weights` is refused); otherwise `weights`, else
+    /// the built-in ImageNet Lite0 weights (small-cnn has none, so it needs `weights`).
+    fn resolve_weights(&self, model: ModelName) -> Result<Option<PathBuf>> {
+        match self.mode {
             Mode::Scratch => {
-                if let Some(w) = &p.weights {
+                if let Some(w) = &self.weights {
                     return bad(
                         "weights",
                         format!(
@@ -623,33 +715,28 @@ impl TrainParams {
                         ),
                     );
                 }
-                None
+                Ok(None)
             }
-            Mode::FeatureExtract | Mode::FineTune => match (&p.weights, model) {
-                (Some(w), _) => Some(w.clone()),
-                (None, ModelName::EfficientNetLite0) => Some(birds_core::paths::default_weights()),
-                (None, ModelName::SmallCnn) => {
-                    return bad(
-                        "weights",
-                        format!(
-                            "mode {} needs pretrained weights and small-cnn has none built in; give `weights:` or use mode scratch",
-                            p.mode
-                        ),
-                    );
+            Mode::FeatureExtract | Mode::FineTune => match (&self.weights, model) {
+                (Some(w), _) => Ok(Some(w.clone())),
+                (None, ModelName::EfficientNetLite0) => {
+                    Ok(Some(birds_core::paths::default_weights()))
                 }
+                (None, ModelName::SmallCnn) => bad(
+                    "weights",
+                    format!(
+                        "mode {} needs pretrained weights and small-cnn has none built in; give `weights:` or use mode scratch",
+                        self.mode
+                    ),
+                ),
             },
-        };
-        Ok(Resolved {
-            params: p.clone(),
-            architecture,
-            epochs,
-            lr,
-            head_warmup_lr,
-            weight_decay,
-            weights,
-            unfreeze,
-        })
+        }
     }
+}
+
+/// The error of a param that fails its check: `` `key`: msg ``.
+fn bad<T>(key: &str, msg: String) -> Result<T> {
+    Err(TrainError::Params(format!("`{key}`: {msg}")))
 }
 
 #[cfg(test)]

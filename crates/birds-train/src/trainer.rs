@@ -792,6 +792,10 @@ fn prior_state(
     Ok(Some(st))
 }
 
+/// What [`build_network`] returns: the variables, the network, the names of the variables that may train, and the
+/// number of frozen backbone groups.
+type BuiltNetwork = (VarStore, Box<dyn Network>, BTreeSet<String>, usize);
+
 /// The network, seeded, with its pretrained weights, and every variable frozen until an optimiser group takes it.
 /// Returns the variables, the network, the names of those that may train, and how many backbone groups stay frozen
 /// (`unfreeze: last N` leaves the first `groups − N`).
@@ -799,7 +803,7 @@ fn build_network(
     res: &Resolved,
     device: Device,
     classes: &[String],
-) -> Result<(VarStore, Box<dyn Network>, BTreeSet<String>, usize)> {
+) -> Result<BuiltNetwork> {
     tch::manual_seed(res.params.seed as i64);
     let mut vs = VarStore::new(device);
     let net = res.architecture.build(&vs.root(), classes.len() as i64)?;

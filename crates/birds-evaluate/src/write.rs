@@ -9,7 +9,7 @@ use birds_core::schema::evaluate::{
 };
 use polars::prelude::*;
 
-use crate::metrics::TOP_K;
+use crate::metrics::{ClassMetrics, Summary, TOP_K};
 use crate::plots::{self, LossTile};
 use crate::report::{Evaluation, Report, SummaryFile};
 use crate::{EvaluateError, Result};
@@ -154,11 +154,29 @@ pub fn predictions(out_dir: &Path, eval: &Evaluation) -> Result<()> {
 /// `per_class.parquet`, `per_class.csv` and `per_class.md`.
 pub fn per_class(out_dir: &Path, eval: &Evaluation, report: &Report) -> Result<()> {
     let pc = &report.per_class;
-    let n = pc.len();
-    let count = |v: &[u64], c: u32| v.get(c as usize).copied().unwrap_or(0);
-    let confuser =
-        |m: &crate::metrics::ClassMetrics| m.main_confuser.map(|(c, _)| label(eval, c).to_string());
-    let columns = vec![
+    let mut columns = per_class_count_columns(eval, pc);
+    columns.extend(per_class_metric_columns(eval, pc));
+    write_parquet(out_dir, &PER_CLASS, pc.len(), columns)?;
+    per_class_csv(out_dir, eval, pc)?;
+    let md = per_class_markdown(eval, report);
+    birds_core::atomic::write_bytes(&out_dir.join(files::PER_CLASS_MD), md.as_bytes())?;
+    Ok(())
+}
+
+/// Images of class `c` in a split's per-class counts `v` (0 for a class the counts do not cover).
+fn class_images(v: &[u64], c: u32) -> u64 {
+    v.get(c as usize).copied().unwrap_or(0)
+}
+
+/// Label of the class most of `m`'s misclassified images went to; `None` when none was misclassified.
+fn confuser_label(eval: &Evaluation, m: &ClassMetrics) -> Option<String> {
+    m.main_confuser.map(|(c, _)| label(eval, c).to_string())
+}
+
+/// The first `per_class.parquet` columns: the class, its images per split, and its support, predicted and correct
+/// counts.
+fn per_class_count_columns(eval: &Evaluation, pc: &[ClassMetrics]) -> Vec<Column> {
+    vec![
         col(
             "class_id",
             pc.iter().map(|m| m.class_id).collect::<Vec<u32>>(),
@@ -171,19 +189,35 @@ pub fn per_class(out_dir: &Path, eval: &Evaluation, report: &Report) -> Result<(
         ),
         col(
             "train_images",
-            u32s(pc.iter().map(|m| count(&eval.counts.train, m.class_id))),
+            u32s(
+                pc.iter()
+                    .map(|m| class_images(&eval.counts.train, m.class_id)),
+            ),
         ),
         col(
             "valid_images",
-            u32s(pc.iter().map(|m| count(&eval.counts.valid, m.class_id))),
+            u32s(
+                pc.iter()
+                    .map(|m| class_images(&eval.counts.valid, m.class_id)),
+            ),
         ),
         col(
             "test_images",
-            u32s(pc.iter().map(|m| count(&eval.counts.test, m.class_id))),
+            u32s(
+                pc.iter()
+                    .map(|m| class_images(&eval.counts.test, m.class_id)),
+            ),
         ),
         col("support", u32s(pc.iter().map(|m| m.support))),
         col("predicted", u32s(pc.iter().map(|m| m.predicted))),
         col("correct", u32s(pc.iter().map(|m| m.correct))),
+    ]
+}
+
+/// The remaining `per_class.parquet` columns: precision, recall, F1, top-5 recall, confidence, calibration gap,
+/// recall's lower bound and the main confuser.
+fn per_class_metric_columns(eval: &Evaluation, pc: &[ClassMetrics]) -> Vec<Column> {
+    vec![
         col(
             "precision",
             pc.iter().map(|m| m.precision).collect::<Vec<f64>>(),
@@ -214,50 +248,61 @@ pub fn per_class(out_dir: &Path, eval: &Evaluation, report: &Report) -> Result<(
         ),
         col(
             "most_confused_with",
-            pc.iter().map(confuser).collect::<Vec<Option<String>>>(),
+            pc.iter()
+                .map(|m| confuser_label(eval, m))
+                .collect::<Vec<Option<String>>>(),
         ),
         col(
             "most_confused_count",
             u32s(pc.iter().map(|m| m.main_confuser.map_or(0, |(_, c)| c))),
         ),
-    ];
-    write_parquet(out_dir, &PER_CLASS, n, columns)?;
+    ]
+}
 
-    // CSV: the same columns; nulls are empty fields.
+/// `per_class.csv`: the same columns as `per_class.parquet`; nulls are empty fields.
+fn per_class_csv(out_dir: &Path, eval: &Evaluation, pc: &[ClassMetrics]) -> Result<()> {
     let csv_path = out_dir.join(files::PER_CLASS_CSV);
-    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| EvaluateError::file(&csv_path, e);
     w.write_record(PER_CLASS.names()).map_err(csv_err)?;
     for m in pc {
-        let c = m.class_id;
-        w.write_record([
-            c.to_string(),
-            label(eval, c).to_string(),
-            count(&eval.counts.train, c).to_string(),
-            count(&eval.counts.valid, c).to_string(),
-            count(&eval.counts.test, c).to_string(),
-            m.support.to_string(),
-            m.predicted.to_string(),
-            m.correct.to_string(),
-            m.precision.to_string(),
-            m.recall.to_string(),
-            m.f1.to_string(),
-            m.top_k_recall.to_string(),
-            opt(m.mean_confidence),
-            opt(m.calibration_gap),
-            opt(m.recall_lower),
-            confuser(m).unwrap_or_default(),
-            m.main_confuser.map_or(0, |(_, n)| n).to_string(),
-        ])
-        .map_err(csv_err)?;
+        w.write_record(per_class_csv_record(eval, m))
+            .map_err(csv_err)?;
     }
     let bytes = w
         .into_inner()
         .map_err(|e| EvaluateError::file(&csv_path, e.to_string()))?;
     birds_core::atomic::write_bytes(&csv_path, &bytes)?;
+    Ok(())
+}
 
-    // Markdown.
+/// One row of `per_class.csv`, in the column order of `per_class.parquet`.
+fn per_class_csv_record(eval: &Evaluation, m: &ClassMetrics) -> [String; 17] {
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let c = m.class_id;
+    [
+        c.to_string(),
+        label(eval, c).to_string(),
+        class_images(&eval.counts.train, c).to_string(),
+        class_images(&eval.counts.valid, c).to_string(),
+        class_images(&eval.counts.test, c).to_string(),
+        m.support.to_string(),
+        m.predicted.to_string(),
+        m.correct.to_string(),
+        m.precision.to_string(),
+        m.recall.to_string(),
+        m.f1.to_string(),
+        m.top_k_recall.to_string(),
+        opt(m.mean_confidence),
+        opt(m.calibration_gap),
+        opt(m.recall_lower),
+        confuser_label(eval, m).unwrap_or_default(),
+        m.main_confuser.map_or(0, |(_, n)| n).to_string(),
+    ]
+}
+
+/// `per_class.md`: an explanation of the columns, one table row per class, then the averages and overall figures.
+fn per_class_markdown(eval: &Evaluation, report: &Report) -> String {
     let mut md = String::from("# Per-class report\n\n");
     md.push_str(&format!(
         "Evaluated on {} ({} images). Precision, recall and F1 as sklearn's `classification_report` with \
@@ -271,29 +316,39 @@ pub fn per_class(out_dir: &Path, eval: &Evaluation, report: &Report) -> Result<(
         "| class | train | valid | test | support | precision | recall | F1 | top-5 recall | confidence | gap | recall ≥ | most confused with |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
-    for m in pc {
-        let c = m.class_id;
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
-            md_escape(label(eval, c)),
-            count(&eval.counts.train, c),
-            count(&eval.counts.valid, c),
-            count(&eval.counts.test, c),
-            m.support,
-            m.precision,
-            m.recall,
-            m.f1,
-            m.top_k_recall,
-            fmt_opt(m.mean_confidence, 2),
-            fmt_opt(m.calibration_gap, 2),
-            fmt_opt(m.recall_lower, 2),
-            m.main_confuser
-                .map(|(o, k)| format!("{} ({k})", md_escape(label(eval, o))))
-                .unwrap_or_else(|| "–".into()),
-        ));
+    for m in &report.per_class {
+        md.push_str(&per_class_md_row(eval, m));
     }
-    let o = &report.overall;
-    md.push_str(&format!(
+    md.push_str(&overall_md(&report.overall));
+    md
+}
+
+/// One class's row of the `per_class.md` table.
+fn per_class_md_row(eval: &Evaluation, m: &ClassMetrics) -> String {
+    let c = m.class_id;
+    format!(
+        "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
+        md_escape(label(eval, c)),
+        class_images(&eval.counts.train, c),
+        class_images(&eval.counts.valid, c),
+        class_images(&eval.counts.test, c),
+        m.support,
+        m.precision,
+        m.recall,
+        m.f1,
+        m.top_k_recall,
+        fmt_opt(m.mean_confidence, 2),
+        fmt_opt(m.calibration_gap, 2),
+        fmt_opt(m.recall_lower, 2),
+        m.main_confuser
+            .map(|(o, k)| format!("{} ({k})", md_escape(label(eval, o))))
+            .unwrap_or_else(|| "–".into()),
+    )
+}
+
+/// The end of `per_class.md`: the macro and weighted averages table, then accuracy, top-5 accuracy, NLL and ECE.
+fn overall_md(o: &Summary) -> String {
+    format!(
         "\n| average | precision | recall | F1 |\n|---|---:|---:|---:|\n| macro | {:.3} | {:.3} | {:.3} |\n| weighted | {:.3} | {:.3} | {:.3} |\n\nAccuracy {:.3}, top-5 accuracy {:.3}, NLL {:.3}, ECE {:.3}.\n",
         o.macro_avg.precision,
         o.macro_avg.recall,
@@ -305,9 +360,7 @@ pub fn per_class(out_dir: &Path, eval: &Evaluation, report: &Report) -> Result<(
         o.top5_accuracy,
         o.nll,
         o.ece
-    ));
-    birds_core::atomic::write_bytes(&out_dir.join(files::PER_CLASS_MD), md.as_bytes())?;
-    Ok(())
+    )
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
@@ -542,8 +595,8 @@ pub fn top_losses(
 
 /// `summary.json`.
 pub fn summary(out_dir: &Path, summary: &SummaryFile) -> Result<()> {
-    let path = out_dir.join(files::SUMMARY);
-    let text = serde_json::to_string_pretty(summary).map_err(|e| EvaluateError::file(&path, e))?;
-    birds_core::atomic::write_bytes(&path, format!("{text}\n").as_bytes())?;
-    Ok(())
+    Ok(birds_artifacts::json::write_json(
+        &out_dir.join(files::SUMMARY),
+        summary,
+    )?)
 }

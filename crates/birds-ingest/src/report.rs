@@ -508,6 +508,21 @@ impl Report {
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
         let w = &mut md;
+        self.md_header(w);
+        self.md_anomalies(w);
+        self.md_splits(w);
+        self.md_class_balance(w);
+        self.md_image_sizes(w);
+        self.md_file_lists(w);
+        if let Some(csv) = &self.csv {
+            md_csv(w, csv);
+        }
+        self.md_duplicates(w);
+        md
+    }
+
+    /// The title and the bulleted overview: data root, layout, CSV, totals, birds version.
+    fn md_header(&self, w: &mut String) {
         let _ = writeln!(w, "# Ingest report\n");
         let _ = writeln!(w, "- data root: {}", code(&self.root));
         let _ = writeln!(w, "- layout: {}", esc(&self.layout));
@@ -527,7 +542,10 @@ impl Report {
             t.files, t.ok, t.errors, t.skipped, t.classes
         );
         let _ = writeln!(w, "- birds {}\n", esc(&self.birds_version));
+    }
 
+    /// `## Anomalies`: one bullet per anomaly, or `None.`.
+    fn md_anomalies(&self, w: &mut String) {
         let _ = writeln!(w, "## Anomalies\n");
         if self.anomalies.is_empty() {
             let _ = writeln!(w, "None.\n");
@@ -537,7 +555,10 @@ impl Report {
             }
             let _ = writeln!(w);
         }
+    }
 
+    /// `## Splits`: the per-split table, missing split folders last.
+    fn md_splits(&self, w: &mut String) {
         let _ = writeln!(
             w,
             "## Splits\n\n| split | files | decodable | errors |\n|---|---|---|---|"
@@ -549,7 +570,10 @@ impl Report {
             let _ = writeln!(w, "| {s} | folder missing | | |");
         }
         let _ = writeln!(w);
+    }
 
+    /// `## Class balance`: the imbalance table, then the classes missing from each split.
+    fn md_class_balance(&self, w: &mut String) {
         let _ = writeln!(w, "## Class balance (decodable images per class)\n");
         let _ = writeln!(
             w,
@@ -573,7 +597,10 @@ impl Report {
         for m in &self.classes_missing_from_splits {
             let _ = writeln!(w, "Missing from {}: {}\n", m.split, esc_list(&m.labels));
         }
+    }
 
+    /// `## Image sizes`: the size ranges, the most common sizes, formats and colour types.
+    fn md_image_sizes(&self, w: &mut String) {
         let _ = writeln!(w, "## Image sizes\n");
         let s = &self.image_sizes;
         let _ = writeln!(
@@ -586,19 +613,17 @@ impl Report {
             let _ = writeln!(w, "| {}×{} | {} |", c.width, c.height, c.count);
         }
         let _ = writeln!(w);
-        let names = |v: &[NameCount]| {
-            v.iter()
-                .map(|n| format!("{} {}", esc(&n.name), n.count))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let _ = writeln!(
             w,
             "Formats: {}. Colour types: {}.\n",
-            names(&self.formats),
-            names(&self.color_types)
+            name_counts(&self.formats),
+            name_counts(&self.color_types)
         );
+    }
 
+    /// The file and label lists: undecodable and skipped files, ignored top-level entries, merged and unmerged
+    /// label spellings (each only when non-empty).
+    fn md_file_lists(&self, w: &mut String) {
         section(w, "Undecodable files", &self.undecodable, |p| {
             format!(
                 "{} ({}, {}): {}",
@@ -631,51 +656,11 @@ impl Report {
             &self.unmerged_label_variants,
             |m| format!("{} ← {}", esc(&m.label), esc(&spellings(m))),
         );
+    }
 
-        if let Some(csv) = &self.csv {
-            let _ = writeln!(w, "## CSV versus disk\n");
-            let _ = writeln!(
-                w,
-                "{} of {} rows match an indexed file.\n",
-                csv.matched, csv.rows
-            );
-            section(w, "Refused CSV rows", &csv.refused, |r| {
-                let path = if r.path.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}: ", code(&r.path))
-                };
-                format!("line {}: {path}{}", r.line, esc(&r.reason))
-            });
-            section(w, "CSV rows without a file", &csv.rows_without_files, |r| {
-                format!("line {}: {}", r.line, code(&r.path))
-            });
-            section(w, "Files without a CSV row", &csv.files_without_rows, |p| {
-                code(p)
-            });
-            let disagreement = |d: &Disagreement| {
-                format!(
-                    "line {}: {}: CSV {}, folder {}",
-                    d.line,
-                    code(&d.path),
-                    esc(&format!("{:?}", d.csv)),
-                    esc(&format!("{:?}", d.folder))
-                )
-            };
-            section(
-                w,
-                "Label disagreements",
-                &csv.label_disagreements,
-                disagreement,
-            );
-            section(
-                w,
-                "Split disagreements",
-                &csv.split_disagreements,
-                disagreement,
-            );
-        }
-
+    /// `## Duplicates`: how duplicates are found, then the groups across splits (leakage, or `None.`) and the
+    /// groups within a split.
+    fn md_duplicates(&self, w: &mut String) {
         let _ = writeln!(
             w,
             "## Duplicates\n\nByte-identical: same BLAKE3. Near-duplicate: pHash Hamming distance ≤ {} of 64 bits. \
@@ -683,24 +668,6 @@ impl Report {
              the `duplicate_group` column of `images.parquet`.\n",
             self.params.near_duplicate_distance
         );
-        let group_line = |g: &DuplicateGroup| {
-            let files: Vec<String> = g
-                .examples
-                .iter()
-                .map(|f| format!("{} ({})", code(&f.path), f.split))
-                .collect();
-            let more = if g.files > g.examples.len() {
-                format!(" … and {} more", g.files - g.examples.len())
-            } else {
-                String::new()
-            };
-            format!(
-                "group {}: {}: {}{more}",
-                g.group,
-                esc(&g.describe()),
-                files.join(", ")
-            )
-        };
         let leaking: Vec<&DuplicateGroup> = self
             .duplicate_groups
             .iter()
@@ -720,8 +687,84 @@ impl Report {
         section(w, "Duplicate groups within a split", &within, |g| {
             group_line(g)
         });
-        md
     }
+}
+
+/// `## CSV versus disk`: the match count, then refused rows, rows without a file, files without a row, and label
+/// and split disagreements (each only when non-empty).
+fn md_csv(w: &mut String, csv: &CsvReport) {
+    let _ = writeln!(w, "## CSV versus disk\n");
+    let _ = writeln!(
+        w,
+        "{} of {} rows match an indexed file.\n",
+        csv.matched, csv.rows
+    );
+    section(w, "Refused CSV rows", &csv.refused, |r| {
+        let path = if r.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", code(&r.path))
+        };
+        format!("line {}: {path}{}", r.line, esc(&r.reason))
+    });
+    section(w, "CSV rows without a file", &csv.rows_without_files, |r| {
+        format!("line {}: {}", r.line, code(&r.path))
+    });
+    section(w, "Files without a CSV row", &csv.files_without_rows, |p| {
+        code(p)
+    });
+    section(
+        w,
+        "Label disagreements",
+        &csv.label_disagreements,
+        disagreement_line,
+    );
+    section(
+        w,
+        "Split disagreements",
+        &csv.split_disagreements,
+        disagreement_line,
+    );
+}
+
+/// One CSV value that disagrees with the folders: `line 20: PATH: CSV "RAVEN", folder "CROW"`.
+fn disagreement_line(d: &Disagreement) -> String {
+    format!(
+        "line {}: {}: CSV {}, folder {}",
+        d.line,
+        code(&d.path),
+        esc(&format!("{:?}", d.csv)),
+        esc(&format!("{:?}", d.folder))
+    )
+}
+
+/// One duplicate group: `group 2: 2 near-duplicate images in train: A (train), B (train)`, its example files as
+/// code, with `… and N more` when the group has more files than examples.
+fn group_line(g: &DuplicateGroup) -> String {
+    let files: Vec<String> = g
+        .examples
+        .iter()
+        .map(|f| format!("{} ({})", code(&f.path), f.split))
+        .collect();
+    let more = if g.files > g.examples.len() {
+        format!(" … and {} more", g.files - g.examples.len())
+    } else {
+        String::new()
+    };
+    format!(
+        "group {}: {}: {}{more}",
+        g.group,
+        esc(&g.describe()),
+        files.join(", ")
+    )
+}
+
+/// `jpeg 39, png 1`: names (escaped) with their counts.
+fn name_counts(v: &[NameCount]) -> String {
+    v.iter()
+        .map(|n| format!("{} {}", esc(&n.name), n.count))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `text` escaped for Markdown prose and table cells.

@@ -19,7 +19,7 @@ use crate::params::ExplainParams;
 use crate::render::{self, CaptionLine, GREEN, GREY, Heatmap, RED, WHITE};
 use crate::select::{self, Prediction, Selection, WeakClass};
 use crate::source::{self, Candidate, ImageSource, Pixels};
-use crate::write::{self, CamRow};
+use crate::write::{self, CamRow, TargetKind};
 use crate::{ExplainError, Result};
 
 /// The stage's inputs (folders are those of other stages' outputs).
@@ -511,7 +511,7 @@ fn figures(methods: &[CamMethod], rows: &[CamRow], has_masks: bool) -> Figures {
         deletion: BTreeMap::new(),
     };
     for m in methods {
-        let of = |r: &&CamRow| r.method == m.as_str() && r.target_kind == "predicted" && r.in_check;
+        let of = |r: &&CamRow| r.method == *m && r.target_kind == TargetKind::Predicted && r.in_check;
         let checked: Vec<&CamRow> = rows.iter().filter(of).collect();
         let locs = |correct_only: bool| -> Vec<Localisation> {
             checked
@@ -555,10 +555,12 @@ fn figures(methods: &[CamMethod], rows: &[CamRow], has_masks: bool) -> Figures {
 
 /// The check sample's counts, from the first method's maps of the predicted class.
 fn check_summary(methods: &[CamMethod], rows: &[CamRow]) -> CheckSummary {
-    let first = methods.first().map(|m| m.as_str()).unwrap_or_default();
+    let first = methods.first().copied();
     let check_rows: Vec<&CamRow> = rows
         .iter()
-        .filter(|r| r.in_check && r.method == first && r.target_kind == "predicted")
+        .filter(|r| {
+            r.in_check && Some(r.method) == first && r.target_kind == TargetKind::Predicted
+        })
         .collect();
     CheckSummary {
         images: check_rows.len(),
@@ -747,24 +749,6 @@ struct Context<'a> {
     deletion: DeletionConfig,
 }
 
-/// What one request row is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TargetKind {
-    Predicted,
-    True,
-    Class,
-}
-
-impl TargetKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Predicted => "predicted",
-            TargetKind::True => "true",
-            TargetKind::Class => "class",
-        }
-    }
-}
-
 impl Context<'_> {
     fn label(&self, class: i64) -> &str {
         self.classes
@@ -950,9 +934,9 @@ impl Context<'_> {
             predicted: self.label(predicted).to_string(),
             predicted_prob: probs.double_value(&[m as i64, predicted]),
             correct: c.true_class.map(|t| t == predicted),
-            method: method.as_str().to_string(),
+            method,
             layer: self.layer.layer_name(),
-            target_kind: b.kinds[m].as_str().to_string(),
+            target_kind: b.kinds[m],
             target: self.label(g.class[m]).to_string(),
             target_id: g.class[m] as u32,
             target_prob: probs.double_value(&[m as i64, g.class[m]]),

@@ -7,6 +7,7 @@ use std::path::Path;
 use birds_core::schema::explain::CAMS;
 use birds_artifacts::FrameBuilder;
 
+use crate::cam::CamMethod;
 use crate::run::Summary;
 use crate::Result;
 
@@ -14,6 +15,35 @@ use crate::Result;
 pub const METRICS_FILE: &str = "metrics.json";
 /// File name of the gallery page.
 pub const GALLERY_FILE: &str = "gallery.md";
+
+/// What a map (a row of `cams.parquet`) explains: the predicted class, the true class (why-not panels of
+/// misclassified drawn images) or the class the `class` param names. Written as `predicted`, `true`, `class`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TargetKind {
+    /// The top-1 class.
+    Predicted,
+    /// The image's true class.
+    True,
+    /// The class of the `class` param.
+    Class,
+}
+
+impl TargetKind {
+    /// The name written to `cams.parquet`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Predicted => "predicted",
+            TargetKind::True => "true",
+            TargetKind::Class => "class",
+        }
+    }
+}
+
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One row of `cams.parquet` (plus two fields used only to build the gallery and figures).
 #[derive(Debug, Clone, PartialEq)]
@@ -29,9 +59,9 @@ pub struct CamRow {
     pub predicted: String,
     pub predicted_prob: f64,
     pub correct: Option<bool>,
-    pub method: String,
+    pub method: CamMethod,
     pub layer: String,
-    pub target_kind: String,
+    pub target_kind: TargetKind,
     pub target: String,
     pub target_id: u32,
     pub target_prob: f64,
@@ -68,9 +98,9 @@ pub fn cams_parquet(path: &Path, rows: &[CamRow]) -> Result<()> {
         .set("predicted", of(rows, |r| r.predicted.clone()))
         .set("predicted_prob", of(rows, |r| r.predicted_prob))
         .set("correct", of(rows, |r| r.correct))
-        .set("method", of(rows, |r| r.method.clone()))
+        .set("method", of(rows, |r| r.method.as_str()))
         .set("layer", of(rows, |r| r.layer.clone()))
-        .set("target_kind", of(rows, |r| r.target_kind.clone()))
+        .set("target_kind", of(rows, |r| r.target_kind.as_str()))
         .set("target", of(rows, |r| r.target.clone()))
         .set("target_id", of(rows, |r| r.target_id))
         .set("target_prob", of(rows, |r| r.target_prob))
@@ -249,12 +279,12 @@ fn overlay_table(md: &mut String, methods: &[String], group: &[&CamRow]) {
     let _ = writeln!(md);
     let _ = writeln!(md, "|{}", "---|".repeat(5 + methods.len()));
     // One table row per (image, target kind, target).
-    let mut keys: Vec<(String, String, String, String)> = Vec::new();
+    let mut keys: Vec<(String, String, TargetKind, String)> = Vec::new();
     for r in group {
         let key = (
             r.selection.clone(),
             r.image.clone(),
-            r.target_kind.clone(),
+            r.target_kind,
             r.target.clone(),
         );
         if !keys.contains(&key) {
@@ -264,7 +294,7 @@ fn overlay_table(md: &mut String, methods: &[String], group: &[&CamRow]) {
     for (_, image, kind, target) in &keys {
         let cells: Vec<&&CamRow> = group
             .iter()
-            .filter(|r| &r.image == image && &r.target_kind == kind && &r.target == target)
+            .filter(|r| &r.image == image && r.target_kind == *kind && &r.target == target)
             .collect();
         let Some(first) = cells.first() else { continue };
         let _ = write!(
@@ -279,7 +309,7 @@ fn overlay_table(md: &mut String, methods: &[String], group: &[&CamRow]) {
         for m in methods {
             match cells
                 .iter()
-                .find(|r| &r.method == m)
+                .find(|r| r.method.as_str() == m.as_str())
                 .and_then(|r| r.overlay.as_deref())
             {
                 Some(o) => {
@@ -299,7 +329,7 @@ fn overlay_table(md: &mut String, methods: &[String], group: &[&CamRow]) {
 fn why_not_panels(md: &mut String, group: &[&CamRow]) {
     // Why-not panels of this group's misclassified images.
     let mut panels: Vec<String> = Vec::new();
-    for r in group.iter().filter(|r| r.target_kind == "true") {
+    for r in group.iter().filter(|r| r.target_kind == TargetKind::True) {
         if let Some(o) = &r.overlay {
             let p = o
                 .replacen("overlays/", "why_not/", 1)

@@ -445,7 +445,7 @@ fn build_report(
     let mut report = Report {
         birds_version: birds_core::VERSION.to_string(),
         root: root.display().to_string(),
-        layout: layout.as_str().to_string(),
+        layout,
         params: params.clone(),
         anomalies: Vec::new(),
         totals: Totals {

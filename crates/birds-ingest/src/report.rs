@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::csvfile::{CsvProblem, CsvRefused};
 use crate::discover::Skipped;
-use crate::params::IngestParams;
+use crate::params::{IngestParams, Layout};
 
 /// Lists in `report.md` longer than this are cut (`report.json` always has everything).
 pub const MARKDOWN_LIST_LIMIT: usize = 200;
@@ -26,8 +26,8 @@ pub struct Report {
     pub birds_version: String,
     /// The canonical data root.
     pub root: String,
-    /// The layout used (`kaggle` or `flat`).
-    pub layout: String,
+    /// The layout used (`kaggle` or `flat`; `auto` is resolved before the report is made).
+    pub layout: Layout,
     /// The params of the run.
     pub params: IngestParams,
     /// One line per problem worth a look; empty for a clean dataset.
@@ -525,7 +525,7 @@ impl Report {
     fn md_header(&self, w: &mut String) {
         let _ = writeln!(w, "# Ingest report\n");
         let _ = writeln!(w, "- data root: {}", code(&self.root));
-        let _ = writeln!(w, "- layout: {}", esc(&self.layout));
+        let _ = writeln!(w, "- layout: {}", esc(self.layout.as_str()));
         if let Some(csv) = &self.csv {
             let _ = writeln!(
                 w,

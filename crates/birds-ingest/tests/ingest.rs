@@ -931,7 +931,7 @@ fn flat_layout_is_split_stratified_and_by_seed() {
             ..IngestParams::default()
         };
         let o = ingest(&root, &tmp.path().join(out), &params).unwrap();
-        assert_eq!(o.report.layout, "flat");
+        assert_eq!(o.report.layout, birds_ingest::params::Layout::Flat);
         (o.report.clone(), index_rows(&o.images))
     };
     let (report, rows) = run(7, "a");
@@ -1030,7 +1030,7 @@ fn birds_sample_indexes_cleanly_and_finds_its_one_recropped_photo() {
     let tmp = tempfile::tempdir().unwrap();
     let out = ingest(&sample, tmp.path(), &IngestParams::default()).unwrap();
     let r = &out.report;
-    assert_eq!(r.layout, "kaggle");
+    assert_eq!(r.layout, birds_ingest::params::Layout::Kaggle);
     assert_eq!(r.totals.classes, 30);
     let ok: Vec<(Split, usize, usize)> =
         r.splits.iter().map(|s| (s.split, s.ok, s.errors)).collect();

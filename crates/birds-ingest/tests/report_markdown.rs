@@ -82,7 +82,7 @@ fn full_report() -> Report {
     let mut report = Report {
         birds_version: "0.1.0-test".into(),
         root: "/data/birds <root>".into(),
-        layout: "kaggle".into(),
+        layout: birds_ingest::params::Layout::Kaggle,
         params: IngestParams::default(),
         anomalies: Vec::new(),
         totals: Totals {
@@ -301,7 +301,7 @@ fn clean_report() -> Report {
     Report {
         birds_version: "0.1.0-test".into(),
         root: "/data/clean".into(),
-        layout: "flat".into(),
+        layout: birds_ingest::params::Layout::Flat,
         params: IngestParams::default(),
         anomalies: Vec::new(),
         totals: Totals {

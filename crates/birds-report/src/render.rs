@@ -365,7 +365,7 @@ fn section_ingest(cx: &mut Ctx<'_>, data: &Loaded) -> String {
     let _ = write!(
         s,
         r#"<p class="lead">{} layout at <code>{}</code>.</p><div class="tiles">{}{}{}{}{}{}</div>"#,
-        escape(&r.layout),
+        escape(r.layout.as_str()),
         escape(&r.root),
         tile(&r.totals.files.to_string(), "files indexed", false),
         tile(&r.totals.ok.to_string(), "decodable images", false),

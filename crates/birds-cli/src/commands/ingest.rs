@@ -131,7 +131,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
         "{} image files under {} ({} layout): {} decodable, {} not; {} classes",
         r.totals.files,
         r.root,
-        r.layout,
+        r.layout.as_str(),
         r.totals.ok,
         r.totals.errors,
         r.totals.classes

@@ -36,13 +36,13 @@ pub struct Args {
     cam: Option<PathBuf>,
     /// CAM method of the overlay: grad-cam, grad-cam++ or hirescam.
     #[arg(long, value_name = "METHOD", default_value = "grad-cam")]
-    method: String,
+    method: CamMethod,
     /// How many classes to list (at most the model's class count).
     #[arg(long, value_name = "K", default_value_t = 5)]
     top: usize,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
-    device: String,
+    device: DeviceSpec,
     /// Print one JSON object per image instead of text.
     #[arg(long)]
     json: bool,
@@ -77,11 +77,10 @@ fn default_checkpoint(cwd: &Path) -> anyhow::Result<PathBuf> {
 /// Classifies each image; prints its top classes (and writes a CAM overlay with `--cam`). Unreadable images are
 /// reported by name and make the command fail after the others are done.
 pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
-    let method: CamMethod = args.method.parse()?;
+    let method = args.method;
     let device = args
         .device
-        .parse::<DeviceSpec>()
-        .and_then(DeviceSpec::resolve)
+        .resolve()
         .with_context(|| format!("--device {}", args.device))?;
     let dir = match &args.checkpoint {
         Some(d) => d.clone(),

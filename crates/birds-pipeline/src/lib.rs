@@ -6,6 +6,8 @@
 //!
 //! - [`load`]: read a pipeline file, validate it (every error names the file, line and fix) and resolve the DAG.
 //! - [`model`]: the validated [`Pipeline`](model::Pipeline) and its [`StageDef`](model::StageDef)s.
+//! - [`graph`]: the DAG algorithms [`load`](mod@load) uses: overlapping outs, the stages a dep reads from, the
+//!   run order (file order where the deps allow) and cycles with their message.
 //! - [`overrides`]: `--set stage.key=value`.
 //! - [`hash`]: blake3 digests of files and folders, memoised on (path, size, mtime, inode).
 //! - [`lockfile`]: `<pipeline>.lock`, the record of each stage's last successful run.
@@ -21,6 +23,7 @@
 
 pub mod dag;
 pub mod error;
+pub mod graph;
 pub mod hash;
 pub mod load;
 pub mod locate;

@@ -1,14 +1,13 @@
 //! Reading and validating a pipeline file. Nothing runs before every check here has passed.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::ops::Bound;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use birds_core::stage::Stage;
 use serde::Deserialize;
 
 use crate::error::{Diagnostic, Diagnostics, PipelineError, Result};
+use crate::graph;
 use crate::locate::{LineIndex, MAX_DOCUMENT_DEPTH, Seg, TopLevel};
 use crate::model::{Action, Dep, Pipeline, ProjectPath, StageDef};
 use crate::overrides::SetOverride;
@@ -847,58 +846,53 @@ impl Validator<'_> {
 
     /// Builds the DAG; reports overlapping outs, self-deps, cycles and deps that nothing makes and do not exist.
     fn graph(&mut self, p: &mut Pipeline<'_>) {
-        let n = p.stages.len();
-        // Stage index → its out positions in the file.
-        let out_pos = |v: &Self, s: usize, k: usize| {
-            v.index
-                .get(&v.path(s, &[Seg::from("outs"), Seg::Index(k)]))
-                .or_else(|| v.pos(s, &[Seg::from("outs")]))
-                .or_else(|| v.pos(s, &[]))
-        };
-        // Outs sorted by path (component-wise, so a folder's contents follow it directly): each out overlaps
-        // exactly the outs on the stack of its ancestors. O(n log n) instead of all pairs.
-        let mut all: Vec<(&Path, usize, usize)> = p
-            .stages
-            .iter()
-            .enumerate()
-            .flat_map(|(s, st)| {
-                st.outs
-                    .iter()
-                    .enumerate()
-                    .map(move |(k, o)| (o.abs.as_path(), s, k))
-            })
-            .collect();
-        all.sort();
-        let mut stack: Vec<(&Path, usize, usize)> = Vec::new();
-        let mut pairs: Vec<(usize, usize, usize, usize)> = Vec::new();
-        for &(path, s, k) in &all {
-            while stack.last().is_some_and(|top| !path.starts_with(top.0)) {
-                stack.pop();
-            }
-            for &(_, ts, tk) in &stack {
-                if ts != s {
-                    pairs.push(if ts < s {
-                        (ts, s, tk, k)
-                    } else {
-                        (s, ts, k, tk)
-                    });
-                }
-            }
-            stack.push((path, s, k));
+        self.report_overlaps(p);
+        if !self.diags.is_empty() {
+            return;
         }
-        pairs.sort_unstable();
-        pairs.dedup();
-        for (a, b, ka, kb) in pairs {
-            let (oa, ob) = (&p.stages[a].outs[ka], &p.stages[b].outs[kb]);
+        self.link_deps(p);
+        if !self.diags.is_empty() {
+            return;
+        }
+        let dag = graph::Dag::from_edges(p.stages.len(), p.edges.keys().copied());
+        let order = dag.file_order();
+        (p.upstream, p.downstream) = dag.into_parts();
+        match order {
+            Ok(order) => p.order = order,
+            Err(cycle) => self.error(
+                self.pos(cycle.first(), &[]),
+                cycle.message(&p.stages),
+                Some(cycle.help(&p.stages, &p.edges)),
+            ),
+        }
+    }
+
+    /// Where out `k` of stage `s` is written, else its `outs:`, else the stage.
+    fn out_pos(&self, s: usize, k: usize) -> Option<(usize, usize)> {
+        self.index
+            .get(&self.path(s, &[Seg::from("outs"), Seg::Index(k)]))
+            .or_else(|| self.pos(s, &[Seg::from("outs")]))
+            .or_else(|| self.pos(s, &[]))
+    }
+
+    /// Reports every pair of outs of different stages where one is, or lies inside, the other.
+    fn report_overlaps(&mut self, p: &Pipeline<'_>) {
+        for overlap in graph::overlapping_outs(&p.stages) {
+            let Some((oa, ob)) = overlap.paths(&p.stages) else {
+                continue;
+            };
+            let ((a, b), (ka, _)) = (overlap.stages, overlap.outs);
             let (sa, sb) = (&p.stages[a].name, &p.stages[b].name);
             let what = if oa.abs == ob.abs {
                 "the same out"
             } else {
                 "overlapping outs"
             };
-            let line_b = out_pos(self, b, 0).map_or_else(|| String::from("?"), |l| l.0.to_string());
+            let line_b = self
+                .out_pos(b, 0)
+                .map_or_else(|| String::from("?"), |l| l.0.to_string());
             self.error(
-                out_pos(self, a, ka),
+                self.out_pos(a, ka),
                 format!(
                     "duplicate outs: stages `{sa}` and `{sb}` (line {line_b}) have {what}: `{}` and `{}`",
                     oa.rel, ob.rel
@@ -908,46 +902,21 @@ impl Validator<'_> {
                 )),
             );
         }
-        if !self.diags.is_empty() {
-            return;
-        }
-        let mut out_stages: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
-        for (t, st) in p.stages.iter().enumerate() {
-            for o in &st.outs {
-                out_stages.entry(o.abs.as_path()).or_default().push(t);
-            }
-        }
-        for s in 0..n {
-            for (k, dep) in p.stages[s].deps.iter().enumerate() {
-                let dep_at = match &dep.input {
-                    Some(input) => self.path(s, &[Seg::from("deps"), Seg::Key(input.clone())]),
-                    None => self.path(s, &[Seg::from("deps"), Seg::Index(k)]),
-                };
-                let mut producers = BTreeSet::new();
-                if let Some(j) = dep.stage {
-                    producers.insert(j);
-                }
-                for dp in &dep.paths {
-                    // Outs that are the dep or a folder above it, then outs inside it (contiguous after it).
-                    for anc in dp.abs.ancestors() {
-                        if let Some(ts) = out_stages.get(anc) {
-                            producers.extend(ts.iter().copied());
-                        }
-                    }
-                    let after = (Bound::Excluded(dp.abs.as_path()), Bound::Unbounded);
-                    for (_, ts) in out_stages
-                        .range::<Path, _>(after)
-                        .take_while(|(o, _)| o.starts_with(&dp.abs))
-                    {
-                        producers.extend(ts.iter().copied());
-                    }
-                }
+    }
+
+    /// Adds an edge from each stage a dep reads from (the first such dep names it); reports a stage reading its
+    /// own out, and deps that no stage makes and that do not exist.
+    fn link_deps(&mut self, p: &mut Pipeline<'_>) {
+        let outs = graph::OutIndex::new(&p.stages);
+        for (s, stage) in p.stages.iter().enumerate() {
+            for (k, dep) in stage.deps.iter().enumerate() {
+                let producers = outs.producers(dep);
                 if producers.contains(&s) {
                     self.error(
-                        self.index.nearest(&dep_at),
+                        self.dep_pos(s, k, dep),
                         format!(
                             "cycle: stage `{}` depends on its own out (dep `{}`)",
-                            p.stages[s].name, dep.spec
+                            stage.name, dep.spec
                         ),
                         Some(String::from(
                             "a stage cannot read what it writes; write to a new path",
@@ -956,102 +925,42 @@ impl Validator<'_> {
                     continue;
                 }
                 if producers.is_empty() {
-                    for dp in &dep.paths {
-                        if !dp.abs.exists() {
-                            self.error(
-                                self.index.nearest(&dep_at),
-                                format!(
-                                    "stage `{}`: dep `{}` does not exist and no stage produces it",
-                                    p.stages[s].name, dep.spec
-                                ),
-                                Some(format!(
-                                    "create {} (paths are relative to {}), fix the path, or add a stage with it in `outs:`",
-                                    dp.abs.display(),
-                                    p.root.display()
-                                )),
-                            );
-                        }
-                    }
+                    self.missing_dep(s, k, stage, dep, &p.root);
                 }
                 for t in producers {
                     p.edges.entry((t, s)).or_insert_with(|| dep.spec.clone());
                 }
             }
         }
-        if !self.diags.is_empty() {
-            return;
-        }
-        for &(t, s) in p.edges.keys() {
-            p.upstream[s].push(t);
-            p.downstream[t].push(s);
-        }
-        // Kahn's algorithm, smallest file index first.
-        let mut indeg: Vec<usize> = p.upstream.iter().map(Vec::len).collect();
-        let mut heap: BinaryHeap<Reverse<usize>> =
-            (0..n).filter(|&i| indeg[i] == 0).map(Reverse).collect();
-        while let Some(Reverse(i)) = heap.pop() {
-            p.order.push(i);
-            for &j in &p.downstream[i] {
-                indeg[j] -= 1;
-                if indeg[j] == 0 {
-                    heap.push(Reverse(j));
-                }
+    }
+
+    /// Where dep `k` of stage `s` is written (its input name for a built-in stage).
+    fn dep_pos(&self, s: usize, k: usize, dep: &Dep) -> Option<(usize, usize)> {
+        let at = match &dep.input {
+            Some(input) => self.path(s, &[Seg::from("deps"), Seg::Key(input.clone())]),
+            None => self.path(s, &[Seg::from("deps"), Seg::Index(k)]),
+        };
+        self.index.nearest(&at)
+    }
+
+    /// Reports each path of dep `k` of stage `s` (which no stage makes) that does not exist.
+    fn missing_dep(&mut self, s: usize, k: usize, stage: &StageDef<'_>, dep: &Dep, root: &Path) {
+        for dp in &dep.paths {
+            if !dp.abs.exists() {
+                self.error(
+                    self.dep_pos(s, k, dep),
+                    format!(
+                        "stage `{}`: dep `{}` does not exist and no stage produces it",
+                        stage.name, dep.spec
+                    ),
+                    Some(format!(
+                        "create {} (paths are relative to {}), fix the path, or add a stage with it in `outs:`",
+                        dp.abs.display(),
+                        root.display()
+                    )),
+                );
             }
         }
-        if p.order.len() < n {
-            let cycle = find_cycle(p, &indeg);
-            let first = cycle.first().copied().unwrap_or(0);
-            let names: Vec<&str> = cycle
-                .iter()
-                .chain(cycle.first())
-                .map(|&i| p.stages[i].name.as_str())
-                .collect();
-            let hops: Vec<String> = cycle
-                .iter()
-                .zip(cycle.iter().cycle().skip(1))
-                .map(|(&a, &b)| {
-                    let line = p.stages[b]
-                        .line
-                        .map_or_else(|| String::from("?"), |l| l.to_string());
-                    format!(
-                        "`{}` (line {line}) reads `{}` from `{}`",
-                        p.stages[b].name,
-                        p.edges.get(&(a, b)).map_or("?", String::as_str),
-                        p.stages[a].name
-                    )
-                })
-                .collect();
-            self.error(
-                self.pos(first, &[]),
-                format!("cycle: {}", names.join(" → ")),
-                Some(format!("{}; remove one of these deps", hops.join(", "))),
-            );
-        }
-    }
-}
-
-/// One cycle among the stages Kahn's algorithm could not order, in dependency order.
-fn find_cycle(p: &Pipeline<'_>, indeg: &[usize]) -> Vec<usize> {
-    let Some(start) = (0..indeg.len()).find(|&i| indeg[i] > 0) else {
-        return Vec::new();
-    };
-    // Walk upstream (every left node has an upstream left node) until a node repeats.
-    let mut seen: HashMap<usize, usize> = HashMap::new();
-    let mut walk = vec![start];
-    let mut cur = start;
-    seen.insert(start, 0);
-    loop {
-        let Some(&up) = p.upstream[cur].iter().find(|&&u| indeg[u] > 0) else {
-            return walk;
-        };
-        if let Some(&at) = seen.get(&up) {
-            let mut cycle: Vec<usize> = walk[at..].to_vec();
-            cycle.reverse(); // upstream → downstream
-            return cycle;
-        }
-        seen.insert(up, walk.len());
-        walk.push(up);
-        cur = up;
     }
 }
 

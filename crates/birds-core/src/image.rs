@@ -401,13 +401,20 @@ mod tests {
             .map_err(|e| e.to_string())?;
         let stored = decode(&plain, MAX_DIMENSION)?.to_rgb8();
         assert_eq!(stored.dimensions(), (48, 24));
-        let rotated = decode_image(&crate::jpeg::with_exif_orientation(&plain, 6), MAX_DIMENSION)
-            .map_err(|f| f.error.to_string())?;
+        let rotated = decode_image(
+            &crate::jpeg::with_exif_orientation(&plain, 6),
+            MAX_DIMENSION,
+        )
+        .map_err(|f| f.error.to_string())?;
         assert_eq!((rotated.image.width(), rotated.image.height()), (24, 48));
         assert_eq!(rotated.image.to_rgb8(), image::imageops::rotate90(&stored));
         assert_eq!(rotated.color_type, "Rgb8");
         // Orientation 1 is the identity.
-        let upright = decode(&crate::jpeg::with_exif_orientation(&plain, 1), MAX_DIMENSION)?.to_rgb8();
+        let upright = decode(
+            &crate::jpeg::with_exif_orientation(&plain, 1),
+            MAX_DIMENSION,
+        )?
+        .to_rgb8();
         assert_eq!(upright, stored);
         Ok(())
     }

@@ -100,3 +100,99 @@ pub fn parse_params<P: serde::de::DeserializeOwned>(
     };
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
+
+/// Serde helpers for params that are closed sets spelt as strings in YAML (`device: cuda:1`, `split: test`,
+/// `methods: [grad-cam]`): parsed once, at the edge, into the type (its `FromStr`, aliases included) and written back
+/// with its `Display`. A bad value's error starts with the key, as a validation error does (`device: …`). A params
+/// struct names one small function per key:
+///
+/// ```
+/// use birds_core::stage::closed_set;
+/// use birds_core::Split;
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Params {
+///     #[serde(serialize_with = "closed_set::display", deserialize_with = "de_split")]
+///     split: Split,
+/// }
+/// fn de_split<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
+///     closed_set::parse(d, "split")
+/// }
+///
+/// let p: Params = serde_json::from_value(serde_json::json!({"split": "Validation"})).unwrap_or(Params { split: Split::Test });
+/// assert_eq!(p.split, Split::Valid);
+/// let e = serde_json::from_value::<Params>(serde_json::json!({"split": "dev"})).err().map(|e| e.to_string());
+/// assert_eq!(e.as_deref(), Some("split: invalid split \"dev\": expected one of train, valid, test"));
+/// ```
+pub mod closed_set {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the value with `Display`.
+    pub fn display<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    /// Writes `null` or the value with `Display`.
+    pub fn display_opt<T: Display, S: Serializer>(
+        value: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => s.collect_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Writes a list of values with `Display`.
+    pub fn display_seq<T: Display, S: Serializer>(values: &[T], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(ToString::to_string))
+    }
+
+    /// Reads a string and parses it; the error is `<key>: <the type's parse error>`.
+    pub fn parse<'de, T, D>(d: D, key: &str) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map_err(|e| D::Error::custom(format!("{key}: {e}")))
+    }
+
+    /// [`parse`] for an optional key (`null` or absent is `None`).
+    pub fn parse_opt<'de, T, D>(d: D, key: &str) -> Result<Option<T>, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        match Option::<String>::deserialize(d)? {
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|e| D::Error::custom(format!("{key}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// [`parse`] for a list.
+    pub fn parse_seq<'de, T, D>(d: D, key: &str) -> Result<Vec<T>, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| D::Error::custom(format!("{key}: {e}")))
+            })
+            .collect()
+    }
+}

@@ -1,6 +1,7 @@
 //! Params of the `evaluate` stage (the same keys as the `birds evaluate` flags).
 
 use birds_core::Split;
+use birds_core::stage::closed_set;
 use birds_models::runtime::DeviceSpec;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,8 @@ pub struct EvaluateParams {
     /// Images per forward pass.
     pub batch_size: usize,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
-    pub device: String,
+    #[serde(serialize_with = "closed_set::display", deserialize_with = "de_device")]
+    pub device: DeviceSpec,
     /// Images in the top-losses grid.
     pub top_losses: usize,
     /// Classes in the confusion heatmap: all of them up to this many, else the submatrix of this many
@@ -29,13 +31,17 @@ pub struct EvaluateParams {
     pub min_confused: u64,
 }
 
+fn de_device<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<DeviceSpec, D::Error> {
+    closed_set::parse(d, "device")
+}
+
 impl Default for EvaluateParams {
     fn default() -> Self {
         Self {
             splits: vec![Split::Valid, Split::Test],
             tta: Tta::None,
             batch_size: 64,
-            device: "auto".into(),
+            device: DeviceSpec::Auto,
             top_losses: 16,
             confusion_classes: 40,
             min_confused: 1,
@@ -77,15 +83,7 @@ impl EvaluateParams {
         if self.min_confused == 0 {
             return bad("min_confused", "must be at least 1".into());
         }
-        self.device_spec()?;
         Ok(())
-    }
-
-    /// The parsed device.
-    pub fn device_spec(&self) -> Result<DeviceSpec> {
-        self.device
-            .parse()
-            .map_err(|e: birds_models::ModelError| EvaluateError::Params(format!("device: {e}")))
     }
 
     /// The evaluated splits joined by `+` (e.g. `valid+test`), for titles.
@@ -99,7 +97,8 @@ impl EvaluateParams {
 
     /// Parses and validates params given as JSON (the pipeline's form).
     pub fn from_json(value: &serde_json::Value) -> std::result::Result<Self, String> {
-        let params: Self = birds_core::stage::parse_params(value)?;
+        let params: Self = birds_core::stage::parse_params(value)
+            .map_err(|e| EvaluateError::Params(e).to_string())?;
         params.validate().map_err(|e| e.to_string())?;
         Ok(params)
     }

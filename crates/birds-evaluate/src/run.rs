@@ -47,7 +47,7 @@ pub fn evaluate(
     options: RunOptions,
 ) -> Result<SummaryFile> {
     params.validate()?;
-    let device = params.device_spec()?.resolve()?;
+    let device = params.device.resolve()?;
     let ckpt = Checkpoint::load(&inputs.checkpoint, device)?;
     let cache = Cache::open(&inputs.cache)?;
     check_fit(&ckpt, &cache, inputs)?;

@@ -129,7 +129,7 @@ fn checkpoint(
 
 fn params() -> EvaluateParams {
     EvaluateParams {
-        device: "cpu".into(),
+        device: birds_models::runtime::DeviceSpec::Cpu,
         batch_size: 4,
         ..EvaluateParams::default()
     }

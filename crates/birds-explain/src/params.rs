@@ -3,6 +3,8 @@
 use std::str::FromStr;
 
 use birds_core::Split;
+use birds_core::stage::closed_set;
+use birds_models::runtime::DeviceSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::cam::CamMethod;
@@ -13,13 +15,21 @@ use crate::{ExplainError, Result};
 #[serde(deny_unknown_fields, default)]
 pub struct ExplainParams {
     /// Methods to compute: `grad-cam`, `grad-cam++`, `hirescam`.
-    pub methods: Vec<String>,
+    #[serde(
+        serialize_with = "closed_set::display_seq",
+        deserialize_with = "de_methods"
+    )]
+    pub methods: Vec<CamMethod>,
     /// The explained layer: `features` (the last feature map, default) or a named layer of the architecture
     /// (EfficientNet-Lite0: `blocks.0` … `blocks.15`, `stem`, `head`).
     pub layer: String,
     /// Split the images come from (`test`, `valid`, `train`). Default: with an evaluation input, the splits it
     /// evaluated; without, `test` (or `valid` when the cache has no test images).
-    pub split: Option<String>,
+    #[serde(
+        serialize_with = "closed_set::display_opt",
+        deserialize_with = "de_split"
+    )]
+    pub split: Option<Split>,
     /// How many of the weakest classes get overlays.
     pub classes: usize,
     /// Misclassified examples drawn per weak class (most confidently wrong first).
@@ -49,13 +59,36 @@ pub struct ExplainParams {
     /// Images per batch.
     pub batch_size: usize,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
-    pub device: String,
+    #[serde(serialize_with = "closed_set::display", deserialize_with = "de_device")]
+    pub device: DeviceSpec,
+}
+
+fn de_methods<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<CamMethod>, D::Error> {
+    closed_set::parse_seq(d, "methods")
+}
+
+fn de_device<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<DeviceSpec, D::Error> {
+    closed_set::parse(d, "device")
+}
+
+/// `split` keeps its own wording: `split: "dev" is not one of train, valid, test`.
+fn de_split<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Split>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(s) => Split::from_str(&s).map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("split: {s:?} is not one of train, valid, test"))
+        }),
+        None => Ok(None),
+    }
 }
 
 impl Default for ExplainParams {
     fn default() -> Self {
         Self {
-            methods: vec!["grad-cam".into(), "grad-cam++".into()],
+            methods: vec![CamMethod::GradCam, CamMethod::GradCamPlusPlus],
             layer: "features".into(),
             split: None,
             classes: 5,
@@ -71,7 +104,7 @@ impl Default for ExplainParams {
             alpha: 0.5,
             overlay_size: 320,
             batch_size: 16,
-            device: "auto".into(),
+            device: DeviceSpec::Auto,
         }
     }
 }
@@ -79,17 +112,16 @@ impl Default for ExplainParams {
 impl ExplainParams {
     /// Parses stage params (JSON object) and validates them; errors name the key.
     pub fn from_json(value: &serde_json::Value) -> std::result::Result<Self, String> {
-        let p: Self = birds_core::stage::parse_params(value)?;
+        let p: Self = birds_core::stage::parse_params(value)
+            .map_err(|e| ExplainError::Params(e).to_string())?;
         p.validate().map_err(|e| e.to_string())?;
         Ok(p)
     }
 
-    /// The parsed methods, de-duplicated in the given order.
+    /// The methods, de-duplicated in the given order; at least one.
     pub fn cam_methods(&self) -> Result<Vec<CamMethod>> {
         let mut out: Vec<CamMethod> = Vec::new();
-        for m in &self.methods {
-            let m = CamMethod::from_str(m)
-                .map_err(|e| ExplainError::Params(format!("methods: {e}")))?;
+        for &m in &self.methods {
             if !out.contains(&m) {
                 out.push(m);
             }
@@ -100,23 +132,10 @@ impl ExplainParams {
         Ok(out)
     }
 
-    /// The parsed split, if one was given.
-    pub fn split(&self) -> Result<Option<Split>> {
-        self.split
-            .as_deref()
-            .map(|s| {
-                Split::from_str(s).map_err(|_| {
-                    ExplainError::Params(format!("split: {s:?} is not one of train, valid, test"))
-                })
-            })
-            .transpose()
-    }
-
     /// Checks every range; the error names the key.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, why: String| Err(ExplainError::Params(format!("{key}: {why}")));
         self.cam_methods()?;
-        self.split()?;
         if self.layer.trim().is_empty() {
             return bad(
                 "layer",
@@ -162,9 +181,6 @@ impl ExplainParams {
                 format!("{} is more than 1000000", self.check_images),
             );
         }
-        self.device
-            .parse::<birds_models::runtime::DeviceSpec>()
-            .map_err(|e| ExplainError::Params(format!("device: {e}")))?;
         Ok(())
     }
 }
@@ -195,5 +211,36 @@ mod tests {
             let e = ExplainParams::from_json(&json).err().unwrap_or_default();
             assert!(e.contains(key), "{json}: {e}");
         }
+    }
+
+    /// Closed sets are parsed once, from YAML/JSON, into their types (aliases included) and written back in their
+    /// canonical spelling; a bad value is named with its key, worded as before they were typed.
+    #[test]
+    fn closed_sets_parse_at_the_edge_with_the_key_in_the_error() {
+        let p = ExplainParams::from_json(&serde_json::json!({
+            "methods": ["GradCAM", "hirescam"], "split": "Validation", "device": "cuda:1"
+        }));
+        let p = p.unwrap_or_default();
+        assert_eq!(p.methods, vec![CamMethod::GradCam, CamMethod::HiResCam]);
+        assert_eq!(p.split, Some(Split::Valid));
+        assert_eq!(p.device, DeviceSpec::Cuda(1));
+        let back = serde_json::to_value(&p).unwrap_or_default();
+        assert_eq!(back["methods"], serde_json::json!(["grad-cam", "hirescam"]));
+        assert_eq!(back["split"], "valid");
+        assert_eq!(back["device"], "cuda:1");
+        let err = |json| ExplainParams::from_json(&json).err().unwrap_or_default();
+        assert_eq!(
+            err(serde_json::json!({"methods": ["score-cam"]})),
+            "explain params: methods: unknown CAM method \"score-cam\": expected grad-cam, grad-cam++ or hirescam"
+        );
+        assert_eq!(
+            err(serde_json::json!({"split": "dev"})),
+            "explain params: split: \"dev\" is not one of train, valid, test"
+        );
+        assert!(
+            err(serde_json::json!({"device": "tpu"})).starts_with("explain params: device: "),
+            "{}",
+            err(serde_json::json!({"device": "tpu"}))
+        );
     }
 }

@@ -246,11 +246,7 @@ pub fn explain(
 ) -> Result<Summary> {
     params.validate()?;
     let methods = params.cam_methods()?;
-    let device = params
-        .device
-        .parse::<birds_models::runtime::DeviceSpec>()
-        .map_err(|e| ExplainError::Params(format!("device: {e}")))?
-        .resolve()?;
+    let device = params.device.resolve()?;
     let ckpt = Checkpoint::load(&inputs.checkpoint, device)?;
     let classes = ckpt.meta.classes.clone();
     let model: &dyn birds_models::ImageClassifier = &*ckpt.model;
@@ -382,7 +378,7 @@ fn candidates(
             None,
         )
     } else {
-        let wanted = match (params.split()?, &inputs.evaluation) {
+        let wanted = match (params.split, &inputs.evaluation) {
             (Some(s), _) => vec![s],
             (None, Some(dir)) => select::evaluated_splits(dir)?,
             (None, None) => Vec::new(),
@@ -511,7 +507,8 @@ fn figures(methods: &[CamMethod], rows: &[CamRow], has_masks: bool) -> Figures {
         deletion: BTreeMap::new(),
     };
     for m in methods {
-        let of = |r: &&CamRow| r.method == *m && r.target_kind == TargetKind::Predicted && r.in_check;
+        let of =
+            |r: &&CamRow| r.method == *m && r.target_kind == TargetKind::Predicted && r.in_check;
         let checked: Vec<&CamRow> = rows.iter().filter(of).collect();
         let locs = |correct_only: bool| -> Vec<Localisation> {
             checked
@@ -558,9 +555,7 @@ fn check_summary(methods: &[CamMethod], rows: &[CamRow]) -> CheckSummary {
     let first = methods.first().copied();
     let check_rows: Vec<&CamRow> = rows
         .iter()
-        .filter(|r| {
-            r.in_check && Some(r.method) == first && r.target_kind == TargetKind::Predicted
-        })
+        .filter(|r| r.in_check && Some(r.method) == first && r.target_kind == TargetKind::Predicted)
         .collect();
     CheckSummary {
         images: check_rows.len(),

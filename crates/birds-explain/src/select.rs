@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
+use birds_artifacts::Frame;
 use birds_core::Split;
 use birds_core::schema::evaluate::{NEEDS_MORE_TRAINING, PREDICTIONS};
-use birds_artifacts::Frame;
 
 use crate::source::Candidate;
 use crate::{ExplainError, Result};
@@ -147,9 +147,7 @@ pub fn read_ranking(dir: &Path, classes: &[String]) -> Result<Vec<WeakClass>> {
     }
     out.sort_by_key(|w| w.rank);
     if out.is_empty() {
-        return Err(f
-            .error("no ranked class is a class of the model")
-            .into());
+        return Err(f.error("no ranked class is a class of the model").into());
     }
     Ok(out)
 }

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use birds_core::schema::explain::CAMS;
 use birds_artifacts::FrameBuilder;
+use birds_core::schema::explain::CAMS;
 
+use crate::Result;
 use crate::cam::CamMethod;
 use crate::run::Summary;
-use crate::Result;
 
 /// File name of the figures.
 pub const METRICS_FILE: &str = "metrics.json";
@@ -242,7 +242,6 @@ fn deletion_table(md: &mut String, summary: &Summary) {
         }
         let _ = writeln!(md);
     }
-
 }
 
 /// A group's heading: the weak class with its rank and recall, or "Images" for explicit images.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use birds_core::Normalization;
 use birds_core::schema::explain::CAMS;
+use birds_explain::cam::CamMethod;
 use birds_explain::{ExplainParams, Inputs, RunOptions, explain};
 use birds_models::Architecture;
 use birds_models::checkpoint::{
@@ -110,7 +111,11 @@ fn world() -> World {
 
 fn params() -> ExplainParams {
     ExplainParams {
-        methods: vec!["grad-cam".into(), "grad-cam++".into(), "hirescam".into()],
+        methods: vec![
+            CamMethod::GradCam,
+            CamMethod::GradCamPlusPlus,
+            CamMethod::HiResCam,
+        ],
         classes: 2,
         misclassified: 2,
         correct: 1,

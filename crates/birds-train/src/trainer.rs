@@ -442,7 +442,8 @@ impl Trainer<'_> {
     /// once per augmented view and the unfrozen top trains on it.
     fn attach_activations(&mut self) -> Result<()> {
         let p = &self.res.params;
-        if p.mode != Mode::FineTune || self.eval_groups == 0 || p.fine_tune_on == FineTuneOn::Images {
+        if p.mode != Mode::FineTune || self.eval_groups == 0 || p.fine_tune_on == FineTuneOn::Images
+        {
             return Ok(());
         }
         match Activations::new(
@@ -799,11 +800,7 @@ type BuiltNetwork = (VarStore, Box<dyn Network>, BTreeSet<String>, usize);
 /// The network, seeded, with its pretrained weights, and every variable frozen until an optimiser group takes it.
 /// Returns the variables, the network, the names of those that may train, and how many backbone groups stay frozen
 /// (`unfreeze: last N` leaves the first `groups − N`).
-fn build_network(
-    res: &Resolved,
-    device: Device,
-    classes: &[String],
-) -> Result<BuiltNetwork> {
+fn build_network(res: &Resolved, device: Device, classes: &[String]) -> Result<BuiltNetwork> {
     tch::manual_seed(res.params.seed as i64);
     let mut vs = VarStore::new(device);
     let net = res.architecture.build(&vs.root(), classes.len() as i64)?;
@@ -953,7 +950,8 @@ impl Run<'_> {
             self.last_epoch_s = Some(epoch_s);
             self.plan_main_epochs(epoch_s);
             let early = self.phase != Phase::HeadWarmup
-                && p.patience.is_some_and(|patience| self.st.since_best >= patience);
+                && p.patience
+                    .is_some_and(|patience| self.st.since_best >= patience);
             self.save()?;
             if early {
                 stopped = StopReason::EarlyStopping;
@@ -984,7 +982,11 @@ impl Run<'_> {
             self.t.add_backbone(&mut self.opt);
             self.t.features = None;
             self.phase = new_phase;
-            tracing::info!(epoch = e + 1, trainable = self.opt.numel(), "backbone unfrozen");
+            tracing::info!(
+                epoch = e + 1,
+                trainable = self.opt.numel(),
+                "backbone unfrozen"
+            );
         }
     }
 

@@ -35,7 +35,7 @@ pub struct Args {
     batch_size: usize,
     /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
-    device: String,
+    device: birds_models::runtime::DeviceSpec,
     /// Images in the top-losses grid (0: no grid).
     #[arg(long, value_name = "N", default_value_t = 16)]
     top_losses: usize,

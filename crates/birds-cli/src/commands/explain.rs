@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use birds_core::Split;
+use birds_explain::cam::CamMethod;
 use birds_explain::{ExplainParams, Inputs, RunOptions};
+use birds_models::runtime::DeviceSpec;
 
 use super::Runtime;
 
@@ -41,7 +44,7 @@ pub struct Args {
         value_delimiter = ',',
         default_value = "grad-cam,grad-cam++"
     )]
-    methods: Vec<String>,
+    methods: Vec<CamMethod>,
     /// The explained layer: `features` (the last feature map) or a named layer (Lite0: `blocks.0` … `blocks.15`).
     #[arg(long, value_name = "LAYER", default_value = "features")]
     layer: String,
@@ -50,7 +53,7 @@ pub struct Args {
     class: Option<String>,
     /// Split of the cache/index to draw from (default: test, else valid, else train).
     #[arg(long, value_name = "SPLIT")]
-    split: Option<String>,
+    split: Option<Split>,
     /// How many of the weakest classes to draw.
     #[arg(long, value_name = "N", default_value_t = 5)]
     classes: usize,
@@ -83,7 +86,7 @@ pub struct Args {
     batch_size: usize,
     /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
-    device: String,
+    device: DeviceSpec,
 }
 
 /// Runs explain and prints where the outputs are and the check figures.

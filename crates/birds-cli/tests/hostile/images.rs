@@ -176,7 +176,11 @@ fn imagenet_and_preprocess_apply_the_exif_orientation_alike() -> TestResult {
     let top5 = |i: usize| lines[i].get("top5").cloned().unwrap_or_default();
     assert!(top5(0).is_array());
     assert_eq!(top5(0), top5(1), "imagenet: rotated JPEG vs upright PNG");
-    assert_ne!(top5(0), top5(2), "imagenet: the orientation tag changes what it sees");
+    assert_ne!(
+        top5(0),
+        top5(2),
+        "imagenet: the orientation tag changes what it sees"
+    );
 
     // preprocess: the cached pixels of the rotated JPEG are those of the upright PNG, and its source size is the
     // displayed one.
@@ -199,7 +203,8 @@ fn imagenet_and_preprocess_apply_the_exif_orientation_alike() -> TestResult {
             .map(|i| i as u32)
             .ok_or_else(|| format!("{name} is not in the cache"))
     };
-    let (rotated, upright, sideways) = (id("rotated.jpg")?, id("upright.png")?, id("sideways.jpg")?);
+    let (rotated, upright, sideways) =
+        (id("rotated.jpg")?, id("upright.png")?, id("sideways.jpg")?);
     let size = |i: u32| {
         let s = cache.sample(i);
         (s.source_width, s.source_height)

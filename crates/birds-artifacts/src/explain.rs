@@ -1,6 +1,11 @@
-//! Typed rows of the explain stage's `cams.parquet` (columns in [`birds_core::schema::explain`]) and their reader.
+//! Typed rows of the explain stage's `cams.parquet` (columns in [`birds_core::schema::explain`]) and their reader;
+//! the figures of its `metrics.json` ([`LocalisationFigures`], [`DeletionSummary`]), which explain writes and the
+//! report reads ([`ExplainMetrics`]).
 
+use std::collections::BTreeMap;
 use std::path::Path;
+
+use serde::{Deserialize, Serialize};
 
 use crate::{Frame, Result};
 
@@ -91,4 +96,57 @@ pub fn read_cams(path: &Path) -> Result<Vec<CamRow>> {
             overlay: overlay[i].clone(),
         })
         .collect())
+}
+
+/// Localisation figures of one CAM method (`metrics.json` → `localisation`, `localisation_all`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LocalisationFigures {
+    /// Maps counted.
+    pub images: usize,
+    /// Mean share of map energy inside the mask.
+    pub energy_in_mask: f64,
+    /// Mean mask area fraction: the energy share and pointing rate a map spread at random would get.
+    pub mask_area: f64,
+    /// `energy_in_mask / mask_area`.
+    pub energy_ratio: f64,
+    /// Share of maps whose peak lies inside the mask.
+    pub pointing_game: f64,
+    /// Share of maps with more energy in the mask than its area.
+    pub above_chance: f64,
+}
+
+/// Deletion-test figures of one CAM method, mean drops over many images (`metrics.json` → `deletion`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeletionSummary {
+    /// Images counted.
+    pub images: usize,
+    /// Mean probability before deletion.
+    pub p_original: f64,
+    /// Mean drop after deleting the map's top pixels.
+    pub drop_cam: f64,
+    /// Mean drop after deleting random pixels.
+    pub drop_random: f64,
+    /// Mean drop after deleting a random smooth map's top pixels.
+    pub drop_blobs: f64,
+    /// Fraction of images where the map's drop exceeds the random-pixel drop.
+    pub cam_beats_random: f64,
+    /// Fraction of images where the map's drop exceeds the random-blob drop.
+    pub cam_beats_blobs: f64,
+}
+
+/// The parts of the explain stage's `metrics.json` other stages read (the file has more: selection, check counts,
+/// definitions).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExplainMetrics {
+    /// Localisation per method over correctly classified check images with a mask.
+    #[serde(default)]
+    pub localisation: BTreeMap<String, LocalisationFigures>,
+    /// Deletion test per method over the check images.
+    #[serde(default)]
+    pub deletion: BTreeMap<String, DeletionSummary>,
+    /// The explain params of the run.
+    #[serde(default)]
+    pub params: serde_json::Value,
 }

@@ -13,6 +13,7 @@
 //!   libtorch versions a checkpoint records.
 //! - [`stage`]: the [`Stage`](stage::Stage) trait the pipeline runner knows built-in stages by.
 //! - [`schema`]: every Parquet artifact's columns, written down once.
+//! - [`rng`]: SplitMix64, the one small deterministic generator (synthetic data, shuffles, augmentation, baselines).
 //! - [`stats`]: McNemar's paired comparison of two classifiers on the same images.
 //! - [`error`]: the typed error these helpers return.
 
@@ -23,6 +24,7 @@ pub mod jpeg;
 pub mod markdown;
 pub mod normalization;
 pub mod paths;
+pub mod rng;
 pub mod runtime;
 pub mod schema;
 pub mod split;

@@ -76,7 +76,7 @@ pub fn random_blobs(
     seed: u64,
 ) -> Result<Vec<f32>> {
     let mut rng = SplitMix64::new(seed ^ 0xB10B_5EED);
-    let noise: Vec<f32> = (0..grid_h * grid_w).map(|_| rng.next_f32()).collect();
+    let noise: Vec<f32> = (0..grid_h * grid_w).map(|_| rng.unit()).collect();
     let t = Tensor::from_slice(&noise).view([1, grid_h, grid_w]);
     let up = cam::upsample(&t, height.into(), width.into()).flatten(0, -1);
     Ok(Vec::<f32>::try_from(up)?)
@@ -208,24 +208,7 @@ pub fn deletion(
     Ok(out)
 }
 
-/// Mean drops over many images.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct DeletionSummary {
-    /// Images counted.
-    pub images: usize,
-    /// Mean probability before deletion.
-    pub p_original: f64,
-    /// Mean drop after deleting the map's top pixels.
-    pub drop_cam: f64,
-    /// Mean drop after deleting random pixels.
-    pub drop_random: f64,
-    /// Mean drop after deleting a random smooth map's top pixels.
-    pub drop_blobs: f64,
-    /// Fraction of images where the map's drop exceeds the random-pixel drop.
-    pub cam_beats_random: f64,
-    /// Fraction of images where the map's drop exceeds the random-blob drop.
-    pub cam_beats_blobs: f64,
-}
+pub use birds_artifacts::explain::DeletionSummary;
 
 /// Pools [`Deletion`] results.
 pub fn summarise(items: &[Deletion]) -> DeletionSummary {

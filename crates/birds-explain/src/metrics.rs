@@ -108,30 +108,7 @@ pub fn top_pixels(values: &[f32], fraction: f64) -> Vec<bool> {
     mask
 }
 
-/// SplitMix64: a tiny deterministic generator for the random baselines (no global state).
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A float in [0, 1).
-    pub fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
+pub use birds_core::rng::SplitMix64;
 
 /// `fraction` of `n` pixels chosen uniformly at random (a partial Fisher–Yates shuffle seeded by `seed`).
 pub fn random_pixels(n: usize, fraction: f64, seed: u64) -> Vec<bool> {

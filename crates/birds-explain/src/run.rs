@@ -12,6 +12,8 @@ use image::imageops::FilterType;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tch::{Device, Kind, Tensor};
 
+pub use birds_artifacts::explain::LocalisationFigures;
+
 use crate::cam::{self, CamLayer, CamMethod, LastFeatureMap, Request, Target};
 use crate::faithfulness::{self, Classifier, Deletion, DeletionConfig, DeletionItem};
 use crate::metrics::{self, Localisation};
@@ -103,23 +105,6 @@ pub struct CheckSummary {
     pub correct: usize,
     /// Of which have a ground-truth mask.
     pub with_mask: usize,
-}
-
-/// Localisation figures of one method.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct LocalisationFigures {
-    /// Maps counted.
-    pub images: usize,
-    /// Mean share of map energy inside the mask.
-    pub energy_in_mask: f64,
-    /// Mean mask area fraction: the energy share and pointing rate a map spread at random would get.
-    pub mask_area: f64,
-    /// `energy_in_mask / mask_area`.
-    pub energy_ratio: f64,
-    /// Share of maps whose peak lies inside the mask.
-    pub pointing_game: f64,
-    /// Share of maps with more energy in the mask than its area.
-    pub above_chance: f64,
 }
 
 impl From<metrics::LocalisationSummary> for LocalisationFigures {

@@ -8,15 +8,7 @@
 
 use crate::params::AugmentParams;
 
-/// SplitMix64's output function: a bijective 64-bit mix.
-#[inline]
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+use birds_core::rng::{GOLDEN, mix64};
 
 /// A small deterministic generator (SplitMix64) keyed by `(seed, epoch, sample, stream)`.
 ///

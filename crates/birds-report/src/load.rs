@@ -1,7 +1,6 @@
 //! Reading the other stages' output folders into typed data. Each input is optional; a folder that is given must
 //! hold the files its stage writes (an error names the input, the folder and the missing file).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use birds_artifacts::train::summary as trs;
@@ -9,7 +8,9 @@ use birds_core::schema::{evaluate as schema, explain as ex, train as tr};
 
 use crate::{ReportError, Result};
 pub use birds_artifacts::evaluate::{self as ev, Cell, ClassRow, Need, Pair, Prediction};
-pub use birds_artifacts::explain::CamRow;
+pub use birds_artifacts::explain::{
+    CamRow, DeletionSummary as Deletion, ExplainMetrics, LocalisationFigures as Localisation,
+};
 
 /// The stage folders a report reads. Every one is optional; at least one must be given.
 #[derive(Debug, Clone, Default)]
@@ -89,50 +90,6 @@ pub struct Evaluation {
     pub needs: Vec<Need>,
     /// `predictions.parquet`.
     pub predictions: Vec<Prediction>,
-}
-
-/// Localisation figures of one method, from the explain stage's `metrics.json`.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Localisation {
-    /// Maps counted.
-    pub images: usize,
-    /// Mean share of map energy inside the mask.
-    pub energy_in_mask: f64,
-    /// Mean mask area fraction (chance level).
-    pub mask_area: f64,
-    /// Share of maps whose peak lies inside the mask.
-    pub pointing_game: f64,
-}
-
-/// Deletion-test figures of one method, from the explain stage's `metrics.json`.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Deletion {
-    /// Images counted.
-    pub images: usize,
-    /// Mean probability before deletion.
-    pub p_original: f64,
-    /// Mean drop after blurring the map's top pixels.
-    pub drop_cam: f64,
-    /// Mean drop after blurring random pixels.
-    pub drop_random: f64,
-    /// Mean drop after blurring a random smooth map's top pixels.
-    pub drop_blobs: f64,
-    /// Share of images where the map's drop beats the random one.
-    pub cam_beats_random: f64,
-}
-
-/// The parts of the explain stage's `metrics.json` the report shows.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct ExplainMetrics {
-    /// Localisation per method over correctly classified check images with a mask.
-    #[serde(default)]
-    pub localisation: BTreeMap<String, Localisation>,
-    /// Deletion test per method over the check images.
-    #[serde(default)]
-    pub deletion: BTreeMap<String, Deletion>,
-    /// Fraction of pixels the deletion test blurred (from the params).
-    #[serde(default)]
-    pub params: serde_json::Value,
 }
 
 /// The explain stage's outputs.

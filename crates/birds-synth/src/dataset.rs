@@ -103,7 +103,7 @@ fn split_index(s: Split) -> u64 {
 
 /// The generator for image `index` of `class` in `split`: a function of these and the seed only.
 fn image_rng(seed: u64, job: Job) -> Rng {
-    Rng::derive(
+    crate::rng::derive(
         "image",
         &[
             seed,
@@ -226,7 +226,7 @@ pub fn train_counts(params: &SynthParams, shape: &DatasetShape) -> Vec<usize> {
     };
     let mut counts: Vec<usize> = (0..n)
         .map(|c| {
-            let u = f64::from(Rng::derive("train-count", &[params.seed, c as u64]).unit());
+            let u = f64::from(crate::rng::derive("train-count", &[params.seed, c as u64]).unit());
             lo + (span * u.powf(k)).round() as usize
         })
         .collect();
@@ -854,7 +854,7 @@ fn plant_truncated(
         class: trunc_class,
         index: plan.counts[trunc_class],
     };
-    let mut rng = Rng::derive("truncated", &[params.seed]);
+    let mut rng = crate::rng::derive("truncated", &[params.seed]);
     let r = scene::render(&list[trunc_class], params.size, &plan.colours, &mut rng);
     let label = plan.folder_label(Split::Train, trunc_class);
     let path = format!("train/{label}/{}", file_name(trunc_job.index, width));

@@ -704,7 +704,7 @@ fn family(beak: BeakShape, body: BodyShape) -> &'static str {
 }
 
 fn generated(index: usize) -> Species {
-    let mut rng = Rng::derive("species", &[index as u64]);
+    let mut rng = crate::rng::derive("species", &[index as u64]);
     let colour = |rng: &mut Rng| Colour::ALL[rng.below(Colour::ALL.len())];
     let body = [Round, Slender, Plump][rng.below(3)];
     let body_colour = colour(&mut rng);
@@ -781,7 +781,7 @@ fn visible_parts_apart(x: &[String; 15], y: &[String; 15]) -> usize {
 
 /// Second-generation species `index`: the first generator's parts plus eye stripe, collar, cap and barred breast.
 fn generated_v2(index: usize) -> Species {
-    let mut rng = Rng::derive("species-v2", &[index as u64]);
+    let mut rng = crate::rng::derive("species-v2", &[index as u64]);
     let colour = |rng: &mut Rng| Colour::ALL[rng.below(Colour::ALL.len())];
     let body = [Round, Slender, Plump][rng.below(3)];
     let body_colour = colour(&mut rng);

@@ -45,39 +45,11 @@ pub trait DataSource {
     fn eval_batches(&self, split: Split, batch_size: usize) -> Result<BatchIter<'_>>;
 }
 
-/// SplitMix64: a small, well-mixed PRNG for shuffles that must not depend on libtorch's RNG.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator seeded from several words.
-    pub fn new(words: &[u64]) -> Self {
-        let mut s = Self(0x9E37_79B9_7F4A_7C15);
-        for &w in words {
-            s.0 ^= w;
-            let _ = s.next_u64();
-        }
-        s
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-}
+pub use birds_core::rng::SplitMix64;
 
 /// A permutation of `0..n` determined by `(seed, epoch)` (Fisher–Yates).
 pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    let mut rng = SplitMix64::new(&[seed, epoch, 0x5348_5546]);
+    let mut rng = SplitMix64::from_words(&[seed, epoch, 0x5348_5546]);
     let mut idx: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
         let j = rng.below(i + 1);
@@ -184,7 +156,7 @@ impl DataSource for TensorData {
                 .collect();
             let flips: Vec<i64> = idx
                 .iter()
-                .filter(|&&i| SplitMix64::new(&[seed, epoch, i as u64]).next_u64() & 1 == 1)
+                .filter(|&&i| SplitMix64::from_words(&[seed, epoch, i as u64]).next_u64() & 1 == 1)
                 .copied()
                 .collect();
             let index = Tensor::from_slice(&idx);

@@ -7,6 +7,7 @@
 //! - [`markdown`]: escaping dataset text (labels, paths) for the Markdown reports.
 //! - [`paths`]: where the project keeps its venv, weights and artifacts.
 //! - [`atomic`]: write-to-temp-then-rename, so a failed run never leaves half a file.
+//! - [`font`]: a 5×7 bitmap font for text drawn into pictures (captions, the contact sheet).
 //! - [`image`]: the one strict image decode every command uses (regular files only, truncated JPEGs refused).
 //! - [`yaml`]: YAML params to JSON, refusing `.inf`/`.nan` (which JSON would turn into `null`).
 //! - [`runtime`]: process-wide tuning applied by the `birds` binary at start-up (malloc settings), and the
@@ -19,6 +20,7 @@
 
 pub mod atomic;
 pub mod error;
+pub mod font;
 pub mod image;
 pub mod jpeg;
 pub mod markdown;

@@ -21,7 +21,7 @@
 pub mod cam;
 pub mod error;
 pub mod faithfulness;
-pub mod font;
+pub use birds_core::font;
 pub mod layers;
 pub mod metrics;
 pub mod params;

@@ -1,5 +1,7 @@
-//! A 5×7 bitmap font for captions (upper case, digits, the punctuation captions use), so no font file or
-//! font-rendering dependency is needed. Lower-case letters are drawn as upper case; anything else as a hollow box.
+//! A 5×7 bitmap font for the text birds draws into pictures (explain's captions, the synthetic contact sheet):
+//! upper case, digits and common punctuation, so no font file or font-rendering dependency is needed. Lower-case
+//! letters are drawn as upper case; anything else as a hollow box ([`MISSING`]). [`draw_text_with`] takes another
+//! glyph table for a picture that must keep its own letter shapes.
 
 use image::{Rgb, RgbImage};
 
@@ -10,8 +12,11 @@ pub const GLYPH_HEIGHT: u32 = 7;
 /// Horizontal advance per character (glyph plus one column of spacing).
 pub const ADVANCE: u32 = GLYPH_WIDTH + 1;
 
+/// The glyph of a character the font lacks: a hollow box.
+pub const MISSING: [u8; 7] = [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F];
+
 /// Rows of a glyph, top to bottom; bit 4 is the leftmost column.
-fn glyph(c: char) -> [u8; 7] {
+pub fn glyph(c: char) -> [u8; 7] {
     match c.to_ascii_uppercase() {
         'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
         'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
@@ -73,7 +78,7 @@ fn glyph(c: char) -> [u8; 7] {
         '#' => [0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A],
         '&' => [0x0C, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0D],
         '*' => [0x00, 0x04, 0x15, 0x0E, 0x15, 0x04, 0x00],
-        _ => [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F],
+        _ => MISSING,
     }
 }
 
@@ -96,6 +101,18 @@ pub fn fit(text: &str, max_width: u32, scale: u32) -> String {
 
 /// Draws `text` with its top-left corner at `(x, y)`, clipped to the image.
 pub fn draw_text(img: &mut RgbImage, text: &str, x: u32, y: u32, scale: u32, colour: [u8; 3]) {
+    draw_text_with(img, text, (x, y), scale, colour, glyph);
+}
+
+/// [`draw_text`] with the glyphs of `glyph` (same metrics).
+pub fn draw_text_with(
+    img: &mut RgbImage,
+    text: &str,
+    (x, y): (u32, u32),
+    scale: u32,
+    colour: [u8; 3],
+    glyph: impl Fn(char) -> [u8; 7],
+) {
     for (i, ch) in text.chars().enumerate() {
         let gx = x + i as u32 * ADVANCE * scale;
         for (row, bits) in glyph(ch).iter().enumerate() {

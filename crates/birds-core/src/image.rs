@@ -338,6 +338,45 @@ fn content_kind(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// A PNG whose header declares `width`×`height` 8-bit RGB pixels, with a token body (one compressed zero byte): what
+/// a decompression bomb looks like to a decoder that trusts the header. For tests and fixtures of the size limit.
+pub fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +456,16 @@ mod tests {
         .to_rgb8();
         assert_eq!(upright, stored);
         Ok(())
+    }
+
+    /// A header declaring a gigantic picture is refused from the header, naming the size.
+    #[test]
+    fn a_declared_bomb_is_refused_before_decoding() {
+        let e = decode_image(&png_declaring(800_000, 800_000), MAX_DIMENSION)
+            .err()
+            .map(|f| f.error.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("800000"), "{e}");
     }
 
     #[test]

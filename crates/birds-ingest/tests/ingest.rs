@@ -63,47 +63,6 @@ fn write(path: impl AsRef<Path>, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut body = kind.to_vec();
-    body.extend_from_slice(data);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
-}
-
-/// A valid PNG header declaring `w`×`h` RGB pixels, followed by a token IDAT: a decoder that trusted the header
-/// would try to allocate `3·w·h` bytes.
-fn huge_png(w: u32, h: u32) -> Vec<u8> {
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&w.to_be_bytes());
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    png_chunk(&mut out, b"IHDR", &ihdr);
-    png_chunk(
-        &mut out,
-        b"IDAT",
-        &[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01],
-    );
-    png_chunk(&mut out, b"IEND", &[]);
-    out
-}
-
 fn read_parquet(path: &Path) -> DataFrame {
     let file = std::fs::File::open(path).unwrap();
     ParquetReader::new(file).finish().unwrap()
@@ -219,7 +178,7 @@ fn build_kaggle_fixture(data: &Path) {
     );
     write(
         data.join(MALLARD).join("huge.png"),
-        &huge_png(100_000, 100_000),
+        &birds_core::image::png_declaring(100_000, 100_000),
     );
     write(data.join(MALLARD).join("notes.txt"), b"field notes");
     write(data.join(MALLARD).join(".DS_Store"), b"\0\0\0\x01Bud1");

@@ -6,46 +6,6 @@ use polars::prelude::*;
 
 use crate::util::{Project, TestResult};
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut body = kind.to_vec();
-    body.extend_from_slice(data);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
-}
-
-/// A PNG whose header declares `side`×`side` RGB pixels (1.9 TB decoded at 800,000 px), with a tiny body.
-fn png_bomb(side: u32) -> Vec<u8> {
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&side.to_be_bytes());
-    ihdr.extend_from_slice(&side.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    png_chunk(&mut out, b"IHDR", &ihdr);
-    png_chunk(
-        &mut out,
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
-    png_chunk(&mut out, b"IEND", &[]);
-    out
-}
-
 fn jpeg(shade: u8) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     let img = image::RgbImage::from_fn(24, 24, |x, y| {
         image::Rgb([shade, (x * 10) as u8, (y * 10) as u8])
@@ -70,7 +30,10 @@ fn bad_images_are_indexed_as_errors_with_their_reason_and_left_out_of_the_cache(
     p.write("data/train/ALPHA/empty.jpg", b"")?;
     p.write("data/train/ALPHA/text.jpg", b"this is not an image\n")?;
     p.write("data/train/ALPHA/truncated.jpg", &good[..good.len() / 2])?;
-    p.write("data/train/BETA/bomb.png", png_bomb(800_000))?;
+    p.write(
+        "data/train/BETA/bomb.png",
+        birds_core::image::png_declaring(800_000, 800_000),
+    )?;
 
     let out = p.ok(&["ingest", "--data", "data", "--out", "idx"])?;
     let df = ParquetReader::new(std::fs::File::open(p.path("idx/images.parquet"))?).finish()?;

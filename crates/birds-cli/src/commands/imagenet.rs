@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use birds_core::Normalization;
-use birds_models::{EfficientNetLite0, ImageClassifier, imagenet, input};
+use birds_models::{ImageClassifier, imagenet, input};
 use serde::Serialize;
-use tch::nn::VarStore;
 use tch::{Device, Kind};
 
 use super::Runtime;
@@ -43,9 +42,7 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
     let weights = args
         .weights
         .unwrap_or_else(birds_core::paths::default_weights);
-    let mut vs = VarStore::new(Device::Cpu);
-    let model = EfficientNetLite0::new(&vs.root(), imagenet::NUM_CLASSES);
-    birds_models::weights::load_state_dict(&mut vs, &weights, &[])
+    let (_vs, model, _) = imagenet::load_lite0(&weights, Device::Cpu)
         .with_context(|| format!("loading weights {}", weights.display()))?;
     for path in &args.images {
         let img = input::load_rgb(path)?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use birds_models::{EfficientNetLite0, imagenet, weights};
+use birds_models::{EfficientNetLite0, imagenet};
 use tch::Device;
 use tch::nn::VarStore;
 
@@ -16,9 +16,7 @@ pub fn imagenet_lite0() -> (VarStore, EfficientNetLite0) {
         "{} missing: run `just setup`",
         path.display()
     );
-    let mut vs = VarStore::new(Device::Cpu);
-    let model = EfficientNetLite0::new(&vs.root(), imagenet::NUM_CLASSES);
-    let report = weights::load_state_dict(&mut vs, &path, &[]).expect("weights load");
+    let (vs, model, report) = imagenet::load_lite0(&path, Device::Cpu).expect("weights load");
     assert_eq!(report.loaded, 247);
     (vs, model)
 }

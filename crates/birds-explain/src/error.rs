@@ -19,14 +19,6 @@ pub enum ExplainError {
         /// What is wrong, with the fix.
         reason: String,
     },
-    /// A Parquet file could not be read or written.
-    #[error("{path}: {reason}")]
-    Parquet {
-        /// The file.
-        path: PathBuf,
-        /// polars' message.
-        reason: String,
-    },
     /// An image (photo or mask) could not be read or written.
     #[error("image {path}: {reason}")]
     Image {

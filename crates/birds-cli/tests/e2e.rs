@@ -3,12 +3,12 @@
 //! second run runs nothing, that a changed training param reruns only training and what follows, and `birds predict`
 //! (top-5, JSON, CAM overlay, unreadable images).
 
+mod util;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use polars::prelude::{ParquetReader, SerReader};
-
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+use util::{Project, TestResult, text};
 
 /// The overrides that make the default pipeline tiny.
 const TINY: &[&str] = &[
@@ -36,59 +36,29 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-struct Project {
-    dir: tempfile::TempDir,
+/// A temporary project holding a copy of the real default pipeline; every command runs with `BIRDS_THREADS=2`.
+fn project() -> TestResult<Project> {
+    let p = Project::new()?.with_env("BIRDS_THREADS", "2");
+    std::fs::copy(
+        workspace().join("pipelines/default.yaml"),
+        p.path("pipelines/default.yaml"),
+    )?;
+    Ok(p)
 }
 
-impl Project {
-    /// A temporary project holding a copy of the real default pipeline.
-    fn new() -> TestResult<Self> {
-        let dir = tempfile::tempdir()?;
-        std::fs::create_dir_all(dir.path().join("pipelines"))?;
-        std::fs::copy(
-            workspace().join("pipelines/default.yaml"),
-            dir.path().join("pipelines/default.yaml"),
-        )?;
-        Ok(Self { dir })
+/// `ARGS --set …` for every tiny override, then `extra_sets`.
+fn tiny<'a>(args: &[&'a str], extra_sets: &[&'a str]) -> Vec<&'a str> {
+    let mut all: Vec<&str> = args.to_vec();
+    for s in TINY.iter().chain(extra_sets) {
+        all.push("--set");
+        all.push(s);
     }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn birds(&self, args: &[&str]) -> TestResult<Output> {
-        Ok(Command::new(env!("CARGO_BIN_EXE_birds"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env("BIRDS_THREADS", "2")
-            .output()?)
-    }
-
-    /// `birds <args> --set …` for every tiny override.
-    fn birds_tiny(&self, args: &[&str], extra_sets: &[&str]) -> TestResult<Output> {
-        let mut all: Vec<&str> = args.to_vec();
-        for s in TINY.iter().chain(extra_sets) {
-            all.push("--set");
-            all.push(s);
-        }
-        self.birds(&all)
-    }
+    all
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: Output, what: &str) -> TestResult<String> {
-    if !out.status.success() {
-        return Err(format!("{what} failed:\n{}", text(&out)).into());
-    }
-    Ok(text(&out))
+/// Runs `birds ARGS`, which must succeed, and returns its stdout then stderr.
+fn ok(p: &Project, args: &[&str]) -> TestResult<String> {
+    Ok(text(&p.ok(args)?))
 }
 
 /// Stage names `birds run --dry-run` says would run (lines `<stage>  would run: <reasons>`).
@@ -101,10 +71,10 @@ fn would_run(dry: &str) -> Vec<String> {
 
 #[test]
 fn tiny_default_pipeline_report_rerun_and_predict() -> TestResult {
-    let p = Project::new()?;
+    let p = project()?;
 
     // 1. The whole pipeline.
-    let log = ok(p.birds_tiny(&["run", "default"], &[])?, "birds run")?;
+    let log = ok(&p, &tiny(&["run", "default"], &[]))?;
     let html_path = p.path("artifacts/default/report/index.html");
     let html = std::fs::read_to_string(&html_path).map_err(|e| format!("{e}: {log}"))?;
     for (id, _) in birds_report::SECTIONS {
@@ -156,19 +126,16 @@ fn tiny_default_pipeline_report_rerun_and_predict() -> TestResult {
     assert!(html.contains("efficientnet-lite0") && html.contains("small-cnn"));
 
     // 2. Nothing is stale afterwards.
-    let dry = ok(
-        p.birds_tiny(&["run", "default", "--dry-run"], &[])?,
-        "dry run",
-    )?;
+    let dry = ok(&p, &tiny(&["run", "default", "--dry-run"], &[]))?;
     assert!(would_run(&dry).is_empty(), "nothing to run:\n{dry}");
 
     // 3. A changed training param reruns only that run and what reads it.
     let dry = ok(
-        p.birds_tiny(
+        &p,
+        &tiny(
             &["run", "default", "--dry-run"],
             &["train-fine-tune.lr=0.002"],
-        )?,
-        "dry run with a changed lr",
+        ),
     )?;
     let mut stages = would_run(&dry);
     stages.sort();
@@ -189,15 +156,15 @@ fn tiny_default_pipeline_report_rerun_and_predict() -> TestResult {
     let image = first_image(&p.path("artifacts/default/synth/test"))?;
     let cam = p.path("cam.png");
     let out = ok(
-        p.birds(&[
+        &p,
+        &[
             "predict",
             "--checkpoint",
             &ckpt.display().to_string(),
             "--cam",
             &cam.display().to_string(),
             &image.display().to_string(),
-        ])?,
-        "predict",
+        ],
     )?;
     assert!(
         out.contains("  1. ") && out.contains("  3. ") && out.contains(" %"),
@@ -207,10 +174,7 @@ fn tiny_default_pipeline_report_rerun_and_predict() -> TestResult {
     assert_eq!(overlay.width(), 320);
     assert!(overlay.height() > 320, "caption strip below the map");
     // Without --checkpoint it finds artifacts/default/train-fine-tune from the project folder.
-    let out = ok(
-        p.birds(&["predict", "--json", &image.display().to_string()])?,
-        "predict --json",
-    )?;
+    let out = ok(&p, &["predict", "--json", &image.display().to_string()])?;
     let line = out.lines().find(|l| l.starts_with('{')).unwrap_or("{}");
     let v: serde_json::Value = serde_json::from_str(line)?;
     let top = v["top"].as_array().cloned().unwrap_or_default();
@@ -257,14 +221,13 @@ fn tiny_default_pipeline_report_rerun_and_predict() -> TestResult {
     // Unreadable images: a clear error naming the file, a non-zero exit, the good image still printed.
     let bad = p.path("not-an-image.jpg");
     std::fs::write(&bad, b"definitely not a jpeg")?;
-    let out = p.birds(&[
+    let out = p.fails_any(&[
         "predict",
         &image.display().to_string(),
         &bad.display().to_string(),
         &p.path("missing.png").display().to_string(),
     ])?;
     let t = text(&out);
-    assert!(!out.status.success(), "{t}");
     assert!(
         t.contains("not-an-image.jpg") && t.contains("missing.png"),
         "{t}"
@@ -295,13 +258,9 @@ fn first_image(dir: &Path) -> TestResult<PathBuf> {
 
 #[test]
 fn predict_without_a_checkpoint_explains_what_to_do() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let out = Command::new(env!("CARGO_BIN_EXE_birds"))
-        .args(["predict", "x.jpg"])
-        .current_dir(dir.path())
-        .output()?;
+    let p = Project::bare()?;
+    let out = p.fails_any(&["predict", "x.jpg"])?;
     let t = text(&out);
-    assert!(!out.status.success());
     assert!(
         t.contains("just pipeline") && t.contains("--checkpoint"),
         "{t}"

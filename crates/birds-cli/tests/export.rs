@@ -2,8 +2,9 @@
 //! module loaded back with libtorch and run on the reference inputs birds wrote (`--reference`), and the errors a
 //! user meets (no checkpoint, a corrupted checkpoint.json or model.safetensors, an unknown format).
 
+mod util;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use birds_core::Normalization;
 use birds_models::Architecture;
@@ -11,25 +12,11 @@ use birds_models::checkpoint::{self, BestMetrics, CheckpointMeta, EvalView};
 use birds_models::norm::NormKind;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+use util::{Project, TestResult, text};
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
-fn birds(cwd: &Path, args: &[&str]) -> TestResult<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_birds"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .env("BIRDS_THREADS", "2")
-        .output()?)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+/// An empty temporary folder; every command runs there with `BIRDS_THREADS=2`.
+fn project() -> TestResult<Project> {
+    Ok(Project::bare()?.with_env("BIRDS_THREADS", "2"))
 }
 
 /// A small-CNN checkpoint with 3 classes at 32 px (BatchNorm statistics moved off their initial values).
@@ -91,25 +78,21 @@ fn images(dir: &Path) -> TestResult<Vec<PathBuf>> {
 
 #[test]
 fn export_writes_both_formats_and_the_module_reproduces_birds_logits() -> TestResult {
-    let tmp = tempfile::tempdir()?;
-    let ckpt = tmp.path().join("run");
+    let tmp = project()?;
+    let ckpt = tmp.root().join("run");
     let meta = tiny_checkpoint(&ckpt)?;
-    let imgs = tmp.path().join("imgs");
+    let imgs = tmp.root().join("imgs");
     let files = images(&imgs)?;
-    let out_dir = tmp.path().join("export");
-    let out = birds(
-        tmp.path(),
-        &[
-            "export",
-            "--checkpoint",
-            "run",
-            "--out",
-            "export",
-            "--reference",
-            "imgs",
-        ],
-    )?;
-    assert!(out.status.success(), "{}", text(&out));
+    let out_dir = tmp.root().join("export");
+    let out = tmp.ok(&[
+        "export",
+        "--checkpoint",
+        "run",
+        "--out",
+        "export",
+        "--reference",
+        "imgs",
+    ])?;
     for f in [
         "model.safetensors",
         "model.torchscript.pt",
@@ -181,134 +164,99 @@ fn export_writes_both_formats_and_the_module_reproduces_birds_logits() -> TestRe
 
 #[test]
 fn one_format_writes_only_its_file() -> TestResult {
-    let tmp = tempfile::tempdir()?;
-    tiny_checkpoint(&tmp.path().join("run"))?;
-    let out = birds(
-        tmp.path(),
-        &[
-            "export",
-            "--checkpoint",
-            "run",
-            "--out",
-            "st",
-            "--format",
-            "safetensors",
-        ],
-    )?;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(tmp.path().join("st/model.safetensors").is_file());
-    assert!(!tmp.path().join("st/model.torchscript.pt").exists());
+    let tmp = project()?;
+    tiny_checkpoint(&tmp.root().join("run"))?;
+    tmp.ok(&[
+        "export",
+        "--checkpoint",
+        "run",
+        "--out",
+        "st",
+        "--format",
+        "safetensors",
+    ])?;
+    assert!(tmp.root().join("st/model.safetensors").is_file());
+    assert!(!tmp.root().join("st/model.torchscript.pt").exists());
     let card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("st/model.json"))?)?;
+        serde_json::from_str(&std::fs::read_to_string(tmp.root().join("st/model.json"))?)?;
     assert!(
         card.get("torchscript").is_none() && card["safetensors"].is_object(),
         "{card}"
     );
-    let out = birds(
-        tmp.path(),
-        &[
-            "export",
-            "--checkpoint",
-            "run",
-            "--out",
-            "ts",
-            "--format",
-            "torchscript",
-        ],
-    )?;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(tmp.path().join("ts/model.torchscript.pt").is_file());
-    assert!(!tmp.path().join("ts/model.safetensors").exists());
-    let out = birds(
-        tmp.path(),
-        &[
-            "export",
-            "--checkpoint",
-            "run",
-            "--out",
-            "x",
-            "--format",
-            "onnx",
-        ],
-    )?;
+    tmp.ok(&[
+        "export",
+        "--checkpoint",
+        "run",
+        "--out",
+        "ts",
+        "--format",
+        "torchscript",
+    ])?;
+    assert!(tmp.root().join("ts/model.torchscript.pt").is_file());
+    assert!(!tmp.root().join("ts/model.safetensors").exists());
+    let out = tmp.fails_any(&[
+        "export",
+        "--checkpoint",
+        "run",
+        "--out",
+        "x",
+        "--format",
+        "onnx",
+    ])?;
     let t = text(&out);
-    assert!(
-        !out.status.success() && t.contains("onnx") && t.contains("torchscript"),
-        "{t}"
-    );
-    let help = birds(tmp.path(), &["export", "--help"])?;
+    assert!(t.contains("onnx") && t.contains("torchscript"), "{t}");
+    let help = tmp.ok(&["export", "--help"])?;
     let h = text(&help);
-    assert!(
-        help.status.success() && h.contains("--format") && h.contains("--reference"),
-        "{h}"
-    );
+    assert!(h.contains("--format") && h.contains("--reference"), "{h}");
     Ok(())
 }
 
 #[test]
 fn missing_or_corrupted_checkpoints_are_named_and_nothing_is_written() -> TestResult {
-    let tmp = tempfile::tempdir()?;
-    let out = birds(
-        tmp.path(),
-        &["export", "--checkpoint", "nowhere", "--out", "e1"],
-    )?;
+    let tmp = project()?;
+    let out = tmp.fails_any(&["export", "--checkpoint", "nowhere", "--out", "e1"])?;
     let t = text(&out);
     assert!(
-        !out.status.success() && t.contains("nowhere") && t.contains("checkpoint.json"),
+        t.contains("nowhere") && t.contains("checkpoint.json"),
         "{t}"
     );
-    assert!(!tmp.path().join("e1/model.json").exists());
+    assert!(!tmp.root().join("e1/model.json").exists());
 
-    let run = tmp.path().join("run");
+    let run = tmp.root().join("run");
     tiny_checkpoint(&run)?;
     std::fs::write(
         run.join("checkpoint.json"),
         "{\"format\": 1, \"classes\": [",
     )?;
-    let out = birds(
-        tmp.path(),
-        &["export", "--checkpoint", "run", "--out", "e2"],
-    )?;
+    let out = tmp.fails_any(&["export", "--checkpoint", "run", "--out", "e2"])?;
     let t = text(&out);
-    assert!(
-        !out.status.success() && t.contains("checkpoint.json"),
-        "{t}"
-    );
-    assert!(!tmp.path().join("e2/model.json").exists());
+    assert!(t.contains("checkpoint.json"), "{t}");
+    assert!(!tmp.root().join("e2/model.json").exists());
 
-    let run = tmp.path().join("run2");
+    let run = tmp.root().join("run2");
     tiny_checkpoint(&run)?;
     std::fs::write(run.join("model.safetensors"), b"not a safetensors file")?;
-    let out = birds(
-        tmp.path(),
-        &["export", "--checkpoint", "run2", "--out", "e3"],
-    )?;
+    let out = tmp.fails_any(&["export", "--checkpoint", "run2", "--out", "e3"])?;
     let t = text(&out);
-    assert!(
-        !out.status.success() && t.contains("model.safetensors"),
-        "{t}"
-    );
-    assert!(!tmp.path().join("e3/model.json").exists());
+    assert!(t.contains("model.safetensors"), "{t}");
+    assert!(!tmp.root().join("e3/model.json").exists());
 
     // An unreadable reference image is named; the export itself does not half-succeed.
-    let run = tmp.path().join("run3");
+    let run = tmp.root().join("run3");
     tiny_checkpoint(&run)?;
-    std::fs::create_dir_all(tmp.path().join("bad/X"))?;
-    std::fs::write(tmp.path().join("bad/X/broken.jpg"), b"not a jpeg")?;
-    let out = birds(
-        tmp.path(),
-        &[
-            "export",
-            "--checkpoint",
-            "run3",
-            "--out",
-            "e4",
-            "--reference",
-            "bad",
-        ],
-    )?;
+    std::fs::create_dir_all(tmp.root().join("bad/X"))?;
+    std::fs::write(tmp.root().join("bad/X/broken.jpg"), b"not a jpeg")?;
+    let out = tmp.fails_any(&[
+        "export",
+        "--checkpoint",
+        "run3",
+        "--out",
+        "e4",
+        "--reference",
+        "bad",
+    ])?;
     let t = text(&out);
-    assert!(!out.status.success() && t.contains("broken.jpg"), "{t}");
-    assert!(!tmp.path().join("e4/reference.safetensors").exists());
+    assert!(t.contains("broken.jpg"), "{t}");
+    assert!(!tmp.root().join("e4/reference.safetensors").exists());
     Ok(())
 }

@@ -3,12 +3,12 @@
 //! so that per-class code that is linear or quadratic in the number of classes stays covered in CI. Also checks
 //! that `pipelines/full.yaml` validates and that its dataset stage asks for `birds synth --preset full`.
 
+mod util;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use polars::prelude::{ParquetReader, SerReader};
-
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+use util::{Project, TestResult, text};
 
 const CLASSES: usize = 300;
 
@@ -43,25 +43,14 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn birds(dir: &Path, args: &[&str]) -> TestResult<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_birds"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env("BIRDS_THREADS", "2")
-        .output()?)
+/// A temporary project; every command runs there with `BIRDS_THREADS=2`.
+fn project() -> TestResult<Project> {
+    Ok(Project::new()?.with_env("BIRDS_THREADS", "2"))
 }
 
-fn ok(out: Output, what: &str) -> TestResult<String> {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
-        return Err(format!("{what} failed:\n{text}").into());
-    }
-    Ok(text)
+/// Runs `birds ARGS`, which must succeed, and returns its stdout then stderr.
+fn ok(p: &Project, args: &[&str]) -> TestResult<String> {
+    Ok(text(&p.ok(args)?))
 }
 
 fn rows(path: &Path) -> TestResult<usize> {
@@ -71,11 +60,10 @@ fn rows(path: &Path) -> TestResult<usize> {
 
 #[test]
 fn three_hundred_classes_end_to_end() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    std::fs::create_dir_all(dir.path().join("pipelines"))?;
-    std::fs::write(dir.path().join("pipelines/many.yaml"), PIPELINE)?;
-    let log = ok(birds(dir.path(), &["run", "many"])?, "birds run many")?;
-    let art = dir.path().join("artifacts/many");
+    let p = project()?;
+    p.write("pipelines/many.yaml", PIPELINE)?;
+    let log = ok(&p, &["run", "many"])?;
+    let art = p.path("artifacts/many");
 
     // Ingest: 300 classes, the quirk merged, the CSV disagreement and the near-duplicates reported.
     assert_eq!(rows(&art.join("ingest/classes.parquet"))?, CLASSES, "{log}");
@@ -120,13 +108,12 @@ fn three_hundred_classes_end_to_end() -> TestResult {
 
 #[test]
 fn full_pipeline_validates_and_draws_the_full_preset() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    std::fs::create_dir_all(dir.path().join("pipelines"))?;
+    let p = project()?;
     std::fs::copy(
         workspace().join("pipelines/full.yaml"),
-        dir.path().join("pipelines/full.yaml"),
+        p.path("pipelines/full.yaml"),
     )?;
-    let dag = ok(birds(dir.path(), &["dag", "full"])?, "birds dag full")?;
+    let dag = ok(&p, &["dag", "full"])?;
     for stage in [
         "dataset",
         "ingest",
@@ -140,29 +127,20 @@ fn full_pipeline_validates_and_draws_the_full_preset() -> TestResult {
     ] {
         assert!(dag.contains(stage), "{stage} not in:\n{dag}");
     }
-    let status = ok(
-        birds(dir.path(), &["status", "full", "--json"])?,
-        "birds status full",
-    )?;
+    let status = ok(&p, &["status", "full", "--json"])?;
     let status: serde_json::Value = serde_json::from_str(&status)?;
     assert_eq!(status["stages"].as_array().map(Vec::len), Some(10));
-    let text = std::fs::read_to_string(dir.path().join("pipelines/full.yaml"))?;
+    let text = std::fs::read_to_string(p.path("pipelines/full.yaml"))?;
     assert!(text.contains(r#"synth: "--preset full""#));
     // A real download: pointing the root elsewhere and emptying `synth` validates too.
-    ok(
-        birds(
-            dir.path(),
-            &[
-                "run",
-                "full",
-                "--dry-run",
-                "--set",
-                "dataset.root=/nonexistent/birds525",
-                "--set",
-                "dataset.synth=''",
-            ],
-        )?,
-        "birds run full --dry-run --set dataset.root=…",
-    )?;
+    p.ok(&[
+        "run",
+        "full",
+        "--dry-run",
+        "--set",
+        "dataset.root=/nonexistent/birds525",
+        "--set",
+        "dataset.synth=''",
+    ])?;
     Ok(())
 }

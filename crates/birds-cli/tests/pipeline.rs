@@ -2,68 +2,24 @@
 //!
 //! Each stage appends its name to `ran.txt` when it runs, so a test reads exactly which stages ran.
 
-use std::path::{Path, PathBuf};
+mod util;
+
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use birds_pipeline::lockfile::LockFile;
+use util::{Project, TestResult, text};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-struct Project {
-    dir: tempfile::TempDir,
-}
-
+/// What this suite adds to the shared harness: the pipeline file `pipelines/p.yaml` and the stages' `ran.txt`.
 impl Project {
-    fn new() -> Result<Self, Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        std::fs::create_dir_all(dir.path().join("pipelines"))?;
-        Ok(Self { dir })
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn write(&self, rel: &str, body: &str) -> std::io::Result<()> {
-        let p = self.path(rel);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
-        }
-        std::fs::write(p, body)
-    }
-
-    fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
-    }
-
     fn pipeline(&self, yaml: &str) -> std::io::Result<()> {
-        self.write("pipelines/p.yaml", yaml)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_birds"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG");
-        c
-    }
-
-    fn birds(&self, args: &[&str]) -> std::io::Result<Output> {
-        self.command(args).output()
+        self.write("pipelines/p.yaml", yaml).map(|_| ())
     }
 
     /// Runs birds, asserts success, returns the stages that ran (from ran.txt), then clears ran.txt.
-    fn run_ok(&self, args: &[&str]) -> Result<Vec<String>, Box<dyn std::error::Error>> {
-        let out = self.birds(args)?;
-        if !out.status.success() {
-            return Err(format!(
-                "birds {args:?} failed\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
+    fn run_ok(&self, args: &[&str]) -> TestResult<Vec<String>> {
+        self.ok(args)?;
         Ok(self.take_ran())
     }
 
@@ -73,7 +29,7 @@ impl Project {
         ran
     }
 
-    fn lock(&self) -> Result<LockFile, Box<dyn std::error::Error>> {
+    fn lock(&self) -> TestResult<LockFile> {
         Ok(LockFile::read(&self.path("pipelines/p.lock"))?)
     }
 
@@ -84,14 +40,6 @@ impl Project {
             .stderr(Stdio::from(err))
             .spawn()
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) -> Result<(), Box<dyn std::error::Error>> {
@@ -228,8 +176,7 @@ fn deleted_or_edited_out_reruns_that_stage() -> TestResult {
 #[test]
 fn dry_run_runs_nothing() -> TestResult {
     let p = chain_project()?;
-    let out = p.birds(&["run", "p", "--dry-run"])?;
-    assert!(out.status.success(), "{}", text(&out));
+    let out = p.ok(&["run", "p", "--dry-run"])?;
     let t = text(&out);
     assert!(t.contains("a  would run: never run"), "{t}");
     assert!(t.contains("4 would run"), "{t}");
@@ -258,8 +205,7 @@ fn stage_from_downstream_and_force() -> TestResult {
             .replace("x: 1", "x: 2")
             .replace("      y: 1", "      y: 2"),
     )?;
-    let out = p.birds(&["run", "p", "--stage", "b"])?;
-    assert!(out.status.success(), "{}", text(&out));
+    let out = p.ok(&["run", "p", "--stage", "b"])?;
     assert!(
         text(&out).contains("its upstream `a` is stale (param `x` changed: 1 → 2)"),
         "{}",
@@ -279,8 +225,7 @@ fn stage_from_downstream_and_force() -> TestResult {
         sorted(p.run_ok(&["run", "p", "--force"])?),
         vec!["a", "b", "c", "d"]
     );
-    let out = p.birds(&["run", "p", "--stage", "nope"])?;
-    assert!(!out.status.success());
+    let out = p.fails_any(&["run", "p", "--stage", "nope"])?;
     assert!(text(&out).contains("no stage `nope`"), "{}", text(&out));
     Ok(())
 }
@@ -301,8 +246,7 @@ fn failed_stage_keeps_previous_outs_and_is_not_recorded() -> TestResult {
     p.pipeline(yaml)?;
     p.run_ok(&["run", "p"])?;
     let lock_before = p.lock()?;
-    let out = p.birds(&["run", "p", "--set", "make.fail=true"])?;
-    assert!(!out.status.success());
+    let out = p.fails_any(&["run", "p", "--set", "make.fail=true"])?;
     let t = text(&out);
     assert!(
         t.contains("make   FAILED: command exited with status 3"),
@@ -322,8 +266,7 @@ fn failed_stage_keeps_previous_outs_and_is_not_recorded() -> TestResult {
 
     // A command that exits 0 without writing its out fails too.
     p.pipeline(&yaml.replace("echo good > out/m.txt;", "true;"))?;
-    let out = p.birds(&["run", "p"])?;
-    assert!(!out.status.success());
+    let out = p.fails_any(&["run", "p"])?;
     assert!(
         text(&out).contains("did not write out `out/m.txt`"),
         "{}",
@@ -434,8 +377,7 @@ fn concurrent_runs_wait_and_do_not_clobber() -> TestResult {
         p.path("started.txt").exists()
     })?;
 
-    let busy = p.birds(&["run", "p", "--no-wait"])?;
-    assert!(!busy.status.success());
+    let busy = p.fails_any(&["run", "p", "--no-wait"])?;
     assert!(
         text(&busy).contains("pipeline `p` is being run by another `birds run` (pid "),
         "{}",
@@ -509,8 +451,9 @@ fn rejected(yaml: &str, extra: &[&str]) -> Result<String, Box<dyn std::error::Er
     p.pipeline(yaml)?;
     let mut args = vec!["run", "p"];
     args.extend_from_slice(extra);
-    let out = p.birds(&args)?;
-    assert!(!out.status.success(), "accepted: {yaml}");
+    let out = p
+        .fails_any(&args)
+        .map_err(|e| format!("accepted: {yaml}\n{e}"))?;
     assert!(
         !p.path("ran.txt").exists() && !p.path("pipelines/p.lock").exists(),
         "nothing ran"
@@ -650,11 +593,7 @@ fn bad_set_keys_are_rejected() -> TestResult {
 fn pipeline_found_by_name_from_a_subfolder_and_by_path() -> TestResult {
     let p = chain_project()?;
     std::fs::create_dir_all(p.path("data/sub"))?;
-    let out = Command::new(env!("CARGO_BIN_EXE_birds"))
-        .args(["run", "p"])
-        .current_dir(p.path("data/sub"))
-        .output()?;
-    assert!(out.status.success(), "{}", text(&out));
+    p.ok_with(&mut p.command_in("data/sub", &["run", "p"]))?;
     assert_eq!(p.take_ran().len(), 4, "commands run from the project root");
     let out = p.birds(&["status", "pipelines/p.yaml"])?;
     assert!(
@@ -691,8 +630,7 @@ fn dag_formats() -> TestResult {
         d.contains("digraph \"p\"") && d.contains("\"a\" -> \"b\" [label=\"a\"];"),
         "{d}"
     );
-    let bad = p.birds(&["dag", "p", "--format", "png"])?;
-    assert!(!bad.status.success());
+    p.fails_any(&["dag", "p", "--format", "png"])?;
     Ok(())
 }
 
@@ -785,8 +723,7 @@ fn ingest_stage_in_a_pipeline() -> TestResult {
             .filter_map(|l| l.split_whitespace().next().map(str::to_string))
             .collect()
     };
-    let out = p.birds(&["run", "p", "-j", "2"])?;
-    assert!(out.status.success(), "{}", text(&out));
+    let out = p.ok(&["run", "p", "-j", "2"])?;
     assert_eq!(sorted(ran(&out)), vec!["files", "ingest", "other"]);
     assert!(p.path("artifacts/p/ingest/images.parquet").is_file());
     assert!(p.read("out/files.txt").contains("images.parquet"));
@@ -803,8 +740,7 @@ fn ingest_stage_in_a_pipeline() -> TestResult {
     assert!(ran(&out).is_empty(), "{}", text(&out));
 
     // An ingest param: ingest reruns (and whatever reads it if its outputs changed), never `other`.
-    let out = p.birds(&["run", "p", "--set", "ingest.near_duplicate_distance=3"])?;
-    assert!(out.status.success(), "{}", text(&out));
+    let out = p.ok(&["run", "p", "--set", "ingest.near_duplicate_distance=3"])?;
     let r = ran(&out);
     assert_eq!(
         r.first().map(String::as_str),
@@ -828,14 +764,64 @@ fn ingest_stage_in_a_pipeline() -> TestResult {
     assert_eq!(ran(&out), vec!["ingest", "files"], "{}", text(&out));
 
     // The stage's own param check, with the line.
-    let out = p.birds(&["run", "p", "--set", "ingest.near_dup=3"])?;
-    assert!(!out.status.success());
+    let out = p.fails_any(&["run", "p", "--set", "ingest.near_dup=3"])?;
     assert!(
         text(&out).contains(
             "p.yaml:5:5: stage `ingest` (uses ingest): bad params: unknown field `near_dup`"
         ),
         "{}",
         text(&out)
+    );
+    Ok(())
+}
+
+/// The harness itself: a failing `birds` run through `ok` is an error that shows the command line, the working
+/// folder, stderr and a listing of the folder, the listing cut at `util::LISTING_LINES` lines.
+#[test]
+fn harness_failure_output_shows_folder_stderr_and_listing() -> TestResult {
+    // An existing folder, so that the failure provoked here does not keep a temporary project behind.
+    let dir = tempfile::tempdir()?;
+    let p = Project::at(dir.path());
+    p.write("pipelines/other.yaml", "stages: []\n")?;
+    p.write("data/listed.txt", "x")?;
+    let stderr = String::from_utf8_lossy(&p.birds(&["status", "nope"])?.stderr).into_owned();
+    assert!(stderr.contains("no pipeline `nope`"), "{stderr}");
+
+    let err = p
+        .ok(&["status", "nope"])
+        .err()
+        .ok_or("`birds status nope` succeeded")?
+        .to_string();
+    assert!(err.contains("expected success: birds status nope"), "{err}");
+    assert!(
+        err.contains(&format!("working folder: {}", dir.path().display())),
+        "{err}"
+    );
+    assert!(err.contains(stderr.trim()), "{err}");
+    assert!(err.contains("--- files\n"), "{err}");
+    for entry in ["data/", "data/listed.txt", "pipelines/other.yaml"] {
+        assert!(
+            err.lines().any(|l| l == entry),
+            "{entry} not listed:\n{err}"
+        );
+    }
+
+    // A big folder: the listing stops at the bound and says how much it left out.
+    for i in 0..util::LISTING_LINES + 10 {
+        p.write(&format!("many/{i:04}.txt"), "")?;
+    }
+    let err = p
+        .ok(&["status", "nope"])
+        .err()
+        .ok_or("`birds status nope` succeeded")?
+        .to_string();
+    let files = &err[err.find("--- files\n").ok_or("no listing")? + "--- files\n".len()..];
+    let total = util::listing(p.root()).lines().count();
+    assert!(total > util::LISTING_LINES + 10, "{total}");
+    assert_eq!(files.lines().count(), util::LISTING_LINES + 1, "{files}");
+    assert!(
+        files.ends_with(&format!("… and {} more", total - util::LISTING_LINES)),
+        "{files}"
     );
     Ok(())
 }

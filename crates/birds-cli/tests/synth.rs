@@ -1,31 +1,16 @@
 //! `birds synth` end to end: the real binary writes a dataset that `birds ingest` indexes with no anomalies, refuses
 //! to write into a non-empty folder, and replaces its own output with `--force`.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod util;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use util::{Project, TestResult, text};
 
-fn birds(args: &[&str]) -> std::io::Result<Output> {
-    Command::new(env!("CARGO_BIN_EXE_birds"))
-        .args(args)
-        .output()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn synth(out: &Path, extra: &[&str]) -> std::io::Result<Output> {
-    let out = out.to_string_lossy();
+/// `birds synth --out OUT` for a tiny dataset (3 species, 3 / 1 / 1 images each, 48 px), then `extra`.
+fn synth_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "synth",
         "--out",
-        &out,
+        out,
         "--classes",
         "3",
         "--train",
@@ -38,22 +23,21 @@ fn synth(out: &Path, extra: &[&str]) -> std::io::Result<Output> {
         "48",
     ];
     args.extend_from_slice(extra);
-    birds(&args)
+    args
 }
 
 #[test]
 fn synth_then_ingest_has_no_anomalies() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("synth");
-    let o = synth(&data, &[])?;
-    assert!(o.status.success(), "{}", text(&o));
+    let p = Project::bare()?;
+    let data = p.path("synth");
+    let o = p.ok(&synth_args(&data.to_string_lossy(), &[]))?;
     assert!(
         text(&o).contains("3 species, 9 / 3 / 3 images"),
         "{}",
         text(&o)
     );
-    let index = dir.path().join("index");
-    let o = birds(&[
+    let index = p.path("index");
+    p.ok(&[
         "ingest",
         "--data",
         &data.to_string_lossy(),
@@ -61,7 +45,6 @@ fn synth_then_ingest_has_no_anomalies() -> TestResult {
         &index.to_string_lossy(),
         "--quiet",
     ])?;
-    assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(index.join("report.json"))?)?;
     assert_eq!(report["anomalies"], serde_json::json!([]), "{report:#}");
@@ -72,12 +55,11 @@ fn synth_then_ingest_has_no_anomalies() -> TestResult {
 
 #[test]
 fn refuses_a_non_empty_folder_and_force_replaces_its_own() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let foreign = dir.path().join("photos");
+    let p = Project::bare()?;
+    let foreign = p.path("photos");
     std::fs::create_dir_all(&foreign)?;
     std::fs::write(foreign.join("mine.jpg"), b"not yours")?;
-    let o = synth(&foreign, &["--force"])?;
-    assert!(!o.status.success());
+    let o = p.fails_any(&synth_args(&foreign.to_string_lossy(), &["--force"]))?;
     assert!(
         text(&o).contains("photos") && text(&o).contains("not a synth dataset"),
         "{}",
@@ -85,26 +67,18 @@ fn refuses_a_non_empty_folder_and_force_replaces_its_own() -> TestResult {
     );
     assert!(foreign.join("mine.jpg").is_file());
 
-    let data = dir.path().join("synth");
-    assert!(synth(&data, &[])?.status.success());
-    let o = synth(&data, &["--seed", "1"])?;
-    assert!(
-        !o.status.success() && text(&o).contains("not empty"),
-        "{}",
-        text(&o)
-    );
+    let data = p.path("synth");
+    let data_arg = data.to_string_lossy();
+    p.ok(&synth_args(&data_arg, &[]))?;
+    let o = p.fails_any(&synth_args(&data_arg, &["--seed", "1"]))?;
+    assert!(text(&o).contains("not empty"), "{}", text(&o));
     let before = std::fs::read(data.join("train/AZURE WARBLER/001.jpg"))?;
-    let o = synth(&data, &["--seed", "1", "--force"])?;
-    assert!(o.status.success(), "{}", text(&o));
+    p.ok(&synth_args(&data_arg, &["--seed", "1", "--force"]))?;
     assert_ne!(
         std::fs::read(data.join("train/AZURE WARBLER/001.jpg"))?,
         before
     );
-    let o = birds(&["synth", "--out", "x", "--classes", "0"])?;
-    assert!(
-        !o.status.success() && text(&o).contains("`classes`"),
-        "{}",
-        text(&o)
-    );
+    let o = p.fails_any(&["synth", "--out", "x", "--classes", "0"])?;
+    assert!(text(&o).contains("`classes`"), "{}", text(&o));
     Ok(())
 }

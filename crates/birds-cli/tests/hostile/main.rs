@@ -5,6 +5,7 @@
 //! Every case drives the real `birds` binary in a temporary project ([`util::Project`]); the suite is kept small and
 //! fast (tiny images, `cmd:` stages) so that it runs in CI in well under a minute.
 
+#[path = "../util/mod.rs"]
 mod util;
 
 mod images;

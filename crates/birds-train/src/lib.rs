@@ -10,7 +10,7 @@
 //!
 //! Modules: [`params`] (typed params), [`data`] (the [`data::DataSource`] contract and in-memory data),
 //! [`cache_source`] (the preprocess cache as a data source), [`optim`] (AdamW / SGD with savable state),
-//! [`schedule`] (cosine, one-cycle, constant), [`trainer`] (the loop, checkpoints, exact resume), [`history`]
+//! [`schedule`] (cosine, one-cycle, constant), [`ema`] (the weight average of `ema_decay`), [`trainer`] (the loop, checkpoints, exact resume), [`history`]
 //! (`history.parquet`, `curves.png`), [`run_dir`] (train into a temporary sibling, swapped in on success; resume
 //! and clean-up of killed runs), [`summary`] (`summary.json`, the comparison table), [`smoke`] (the CUDA smoke
 //! run and the train-step benchmark), [`stage`] (the `train` and `compare` pipeline stages).
@@ -22,6 +22,7 @@
 pub mod activations;
 pub mod cache_source;
 pub mod data;
+pub mod ema;
 pub mod error;
 pub mod features;
 pub mod history;

@@ -283,6 +283,11 @@ pub struct TrainParams {
     pub mixup: f64,
     /// Clip the global gradient norm to this value (null = off).
     pub grad_clip: Option<f64>,
+    /// Exponential moving average of the main phase's trained weights (timm `--model-ema`), in (0, 1), e.g. 0.99:
+    /// validation, the kept checkpoint and the test use the average (see [`crate::ema`]). null = off (not written
+    /// into the recorded params then, so runs without it keep their records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ema_decay: Option<f64>,
     /// Stop when the selected validation metric has not improved for this many epochs (null = off).
     pub patience: Option<u32>,
     /// `val_accuracy` (default; ties: lower loss) or `val_loss` (ties: higher accuracy): selects the best checkpoint
@@ -345,6 +350,7 @@ impl Default for TrainParams {
             label_smoothing: 0.1,
             mixup: 0.0,
             grad_clip: None,
+            ema_decay: None,
             patience: None,
             select: SelectMetric::default(),
             seed: 42,
@@ -421,6 +427,8 @@ impl TrainParams {
         let map = value
             .as_object_mut()
             .ok_or_else(|| TrainError::Params("params are not a mapping".into()))?;
+        // Keys left out of the serialised params while off are still settable.
+        map.entry("ema_decay").or_insert(serde_json::Value::Null);
         for set in sets {
             let Some((key, raw)) = set.split_once('=') else {
                 return Err(TrainError::Params(format!(
@@ -609,7 +617,7 @@ impl TrainParams {
         Ok(())
     }
 
-    /// The regularisation of the training loss and step: `label_smoothing`, `mixup` and `grad_clip`.
+    /// The regularisation of the training loss and step: `label_smoothing`, `mixup`, `grad_clip` and `ema_decay`.
     fn check_regularisation(&self) -> Result<()> {
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(
@@ -624,6 +632,12 @@ impl TrainParams {
             return bad(
                 "grad_clip",
                 format!("{c} must be positive (or null for off)"),
+            );
+        }
+        if let Some(d) = self.ema_decay.filter(|d| !(*d > 0.0 && *d < 1.0)) {
+            return bad(
+                "ema_decay",
+                format!("{d} must be in (0, 1), e.g. 0.99 (or null for off)"),
             );
         }
         Ok(())
@@ -794,6 +808,10 @@ mod tests {
         );
         let e = err(serde_json::json!({"layer_decay": 1.5}));
         assert!(e.contains("`layer_decay`"), "{e}");
+        for d in [0.0, 1.0, -0.5] {
+            let e = err(serde_json::json!({"ema_decay": d}));
+            assert!(e.contains("`ema_decay`") && e.contains("(0, 1)"), "{e}");
+        }
         let e = err(serde_json::json!({"mode": "scratch", "fine_tune_on": "activations"}));
         assert!(
             e.contains("`fine_tune_on`") && e.contains("fine-tune"),
@@ -861,8 +879,17 @@ mod tests {
             "unfreeze=3".into(),
             "grad_clip=null".into(),
             "norm=frn".into(),
+            "ema_decay=0.99".into(),
         ])?;
         assert_eq!(p.mode, Mode::Scratch);
+        assert_eq!(p.ema_decay, Some(0.99));
+        // Off, it is not part of the recorded params (older records stay valid); on, it is.
+        let off = serde_json::to_value(TrainParams::default()).unwrap_or_default();
+        assert!(off.get("ema_decay").is_none(), "{off}");
+        assert_eq!(
+            serde_json::to_value(&p).unwrap_or_default()["ema_decay"],
+            0.99
+        );
         assert_eq!(p.lr, Some(0.01));
         assert_eq!(p.unfreeze, Some(Unfreeze::Last(3)));
         assert_eq!(p.norm, NormKind::Frn);

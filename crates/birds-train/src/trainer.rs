@@ -33,6 +33,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::activations::Activations;
 use crate::data::{BatchIter, DataSource, permutation};
+use crate::ema::Ema;
 use crate::features::{self, FeatureCacheInfo, FeatureKey, Features, SplitFeatures};
 use crate::history::{HistoryRow, plot_curves, write_history};
 use crate::optim::{LossScaler, Optimizer};
@@ -49,6 +50,8 @@ pub const STATE_DIR: &str = "state";
 pub const STATE_FILE: &str = "state.json";
 /// File of the optimiser state.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// File of the weight average's shadow in the resume state (`ema_decay`).
+pub const EMA_FILE: &str = "ema.safetensors";
 /// File of the learning curves' picture.
 pub const CURVES_FILE: &str = "curves.png";
 
@@ -178,6 +181,10 @@ struct RunState {
     loss_scale: f64,
     train_images: f64,
     train_seconds: f64,
+    /// With `ema_decay`: updates of the weight average so far (its shadow is `state/ema.safetensors`); None before
+    /// the average starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ema_updates: Option<u64>,
 }
 
 impl RunState {
@@ -203,6 +210,7 @@ impl RunState {
             loss_scale: LossScaler::default().scale,
             train_images: 0.0,
             train_seconds: 0.0,
+            ema_updates: None,
         }
     }
 }
@@ -723,7 +731,21 @@ pub fn train(
         warmup_epochs,
         epochs_this_call: 0,
         last_epoch_s: None,
+        ema: None,
+        ema_params: Vec::new(),
     };
+    if let (Some(decay), Some(updates)) = (p.ema_decay, run.st.ema_updates) {
+        let path = state_dir.join(EMA_FILE);
+        let tensors =
+            Tensor::read_safetensors(&path).map_err(|e| TrainError::file("reading", &path, e))?;
+        run.ema_params = optimised(&run.opt);
+        run.ema = Some(Ema::restore(
+            decay,
+            updates,
+            &run.ema_params,
+            Ema::from_state_tensors(tensors),
+        )?);
+    }
     let stopped = run.epochs()?;
     run.finish(stopped, feature_info.as_ref())
 }
@@ -913,9 +935,25 @@ struct Run<'a> {
     warmup_epochs: u32,
     epochs_this_call: u32,
     last_epoch_s: Option<f64>,
+    /// With `ema_decay`, from the first main-phase step: the average of [`Self::ema_params`].
+    ema: Option<Ema>,
+    /// The variables the main phase's optimiser trains (what the average covers).
+    ema_params: Vec<(String, Tensor)>,
 }
 
 impl Run<'_> {
+    /// With `ema_decay`, at the main phase's first step: the average starts at the current weights of the
+    /// variables the optimiser trains.
+    fn start_ema(&mut self) {
+        let Some(decay) = self.t.p().ema_decay else {
+            return;
+        };
+        if self.ema.is_none() {
+            self.ema_params = optimised(&self.opt);
+            self.ema = Some(Ema::new(decay, &self.ema_params));
+        }
+    }
+
     /// Seconds of the run so far, earlier calls included.
     fn elapsed(&self) -> f64 {
         self.elapsed_before + self.started.elapsed().as_secs_f64()
@@ -941,9 +979,16 @@ impl Run<'_> {
             self.enter_phase(e);
             let epoch_start = Instant::now();
             let train = self.train_pass(e, epoch_start)?;
-            let val = self.t.evaluate(Split::Valid, self.phase)?;
-            self.record(e, &train, &val);
-            self.keep_if_best(e, &val)?;
+            // With a weight average, validation and the kept checkpoint are the average's.
+            let live = self.ema.as_ref().map(|a| a.swap_in(&self.ema_params));
+            let kept = self.t.evaluate(Split::Valid, self.phase).and_then(|val| {
+                self.record(e, &train, &val);
+                self.keep_if_best(e, &val)
+            });
+            if let Some(live) = live {
+                Ema::restore_live(&self.ema_params, &live);
+            }
+            kept?;
             self.st.epochs_done = e + 1;
             self.epochs_this_call += 1;
             let epoch_s = epoch_start.elapsed().as_secs_f64();
@@ -1028,8 +1073,17 @@ impl Run<'_> {
             self.opts.progress,
         );
         let (before, started) = (self.elapsed_before, self.started);
+        if phase != Phase::HeadWarmup {
+            self.start_ema();
+        }
         let Run {
-            t, st, opt, scaler, ..
+            t,
+            st,
+            opt,
+            scaler,
+            ema,
+            ema_params,
+            ..
         } = self;
         let data = t.data;
         let mut pass = TrainPass {
@@ -1101,6 +1155,9 @@ impl Run<'_> {
                     return Err(err);
                 }
             };
+            if let Some(a) = ema.as_mut() {
+                a.update(ema_params);
+            }
             if loss.is_finite() {
                 pass.loss_sum += loss * n as f64;
             }
@@ -1212,7 +1269,8 @@ impl Run<'_> {
     fn save(&mut self) -> Result<()> {
         self.st.elapsed_s = self.elapsed();
         self.st.loss_scale = self.scaler.scale;
-        save_state(self.out, &self.st, &self.t.vs, &self.opt)?;
+        self.st.ema_updates = self.ema.as_ref().map(Ema::updates);
+        save_state(self.out, &self.st, &self.t.vs, &self.opt, self.ema.as_ref())?;
         write_history(
             &self.out.join(birds_core::schema::train::HISTORY.file),
             &self.st.history,
@@ -1289,6 +1347,18 @@ impl Run<'_> {
         remove_dir_if_exists(&out.join(STATE_DIR))?;
         Ok(summary)
     }
+}
+
+/// The variables `opt` trains (name, live tensor), in name order.
+fn optimised(opt: &Optimizer) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = opt
+        .groups()
+        .iter()
+        .flat_map(|g| &g.params)
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 /// One optimiser step on a batch: forward (under autocast with `amp`), cross-entropy with label smoothing (of both
@@ -1399,12 +1469,21 @@ fn diff_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
 
 /// Writes `state/` as a whole: build `.state.tmp-<pid>/`, then swap it in (the old state is kept as `state.old`
 /// until the new one is in place, and [`read_state`] falls back to it).
-fn save_state(out: &Path, st: &RunState, vs: &VarStore, opt: &Optimizer) -> Result<()> {
+fn save_state(
+    out: &Path,
+    st: &RunState,
+    vs: &VarStore,
+    opt: &Optimizer,
+    ema: Option<&Ema>,
+) -> Result<()> {
     let tmp = out.join(format!(".state.tmp-{}", std::process::id()));
     remove_dir_if_exists(&tmp)?;
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::file("creating folder", &tmp, e))?;
     write_state_dict(vs, &tmp.join(MODEL_FILE))?;
     checkpoint::write_tensors(&opt.state_tensors(), &tmp.join(OPTIMIZER_FILE))?;
+    if let Some(a) = ema {
+        checkpoint::write_tensors(&a.state_tensors(), &tmp.join(EMA_FILE))?;
+    }
     let json = serde_json::to_string(st).map_err(|e| TrainError::file("serialising", &tmp, e))?;
     std::fs::write(tmp.join(STATE_FILE), json)
         .map_err(|e| TrainError::file("writing", tmp.join(STATE_FILE), e))?;

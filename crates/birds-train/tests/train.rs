@@ -347,11 +347,18 @@ fn resume_after_an_interruption_equals_an_uninterrupted_run() {
     acts.fine_tune_on = birds_train::params::FineTuneOn::Activations;
     acts.activation_views = 1;
     fine.fine_tune_on = birds_train::params::FineTuneOn::Images;
+    // With a weight average interrupted mid-run: its shadow and update count are part of the state.
+    let mut scratch_ema = scratch.clone();
+    scratch_ema.ema_decay = Some(0.9);
+    let mut acts_ema = acts.clone();
+    acts_ema.ema_decay = Some(0.9);
     // Fine-tune is interrupted right after the head warm-up, scratch in the middle.
     for (name, p, stop) in [
         ("scratch", scratch, 2),
         ("fine", fine, 1),
         ("acts", acts, 2),
+        ("scratch-ema", scratch_ema, 2),
+        ("acts-ema", acts_ema, 2),
     ] {
         let whole = dir.path().join(format!("{name}-whole"));
         let parts = dir.path().join(format!("{name}-parts"));
@@ -382,6 +389,83 @@ fn resume_after_an_interruption_equals_an_uninterrupted_run() {
         let e = train(&p, &data, &parts, &resume).unwrap_err().to_string();
         assert!(e.contains("already completed"), "{e}");
     }
+}
+
+/// `ema_decay`: the average never feeds back into training (the train passes are the plain run's, number for
+/// number), while validation, the kept weights and the test are the average's, and so differ from the plain run's
+/// once the main phase has run; the warm-up (before the average starts) is the plain run's too.
+#[test]
+fn the_weight_average_is_validated_and_kept_without_changing_training() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = lite0_weights(dir.path());
+    let data = tiny(3);
+    let mut plain = params(Mode::FineTune, Some(weights));
+    plain.head_warmup_epochs = 1;
+    plain.epochs = Some(3);
+    plain.lr = Some(0.01);
+    plain.unfreeze = Some(birds_train::params::Unfreeze::Last(3));
+    let mut avg = plain.clone();
+    avg.ema_decay = Some(0.9);
+    let run = |name: &str, p: &TrainParams| {
+        let s = train(p, &data, &dir.path().join(name), &opts(dir.path())).unwrap();
+        let h = read_history(&dir.path().join(name).join("history.parquet")).unwrap();
+        (s, h)
+    };
+    let ((s_plain, h_plain), (s_avg, h_avg)) = (run("plain", &plain), run("avg", &avg));
+    assert_eq!(h_plain.len(), h_avg.len());
+    let train_rows = |h: &[HistoryRow]| {
+        curves(
+            &h.iter()
+                .filter(|r| r.split == "train")
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        train_rows(&h_plain),
+        train_rows(&h_avg),
+        "the average changed training"
+    );
+    let valid: Vec<(&HistoryRow, &HistoryRow)> = h_plain
+        .iter()
+        .zip(&h_avg)
+        .filter(|(a, _)| a.split == "valid")
+        .collect();
+    assert_eq!(valid[0].0.loss, valid[0].1.loss, "warm-up: no average yet");
+    assert!(
+        valid[1..].iter().all(|(a, b)| a.loss != b.loss),
+        "main-phase validation is not the average's: {valid:?}"
+    );
+    let (w_plain, w_avg) = (
+        tensors(&dir.path().join("plain").join(MODEL_FILE)),
+        tensors(&dir.path().join("avg").join(MODEL_FILE)),
+    );
+    assert!(
+        s_plain.best_epoch > 1 && s_avg.best_epoch > 1,
+        "{s_plain:?} {s_avg:?}"
+    );
+    let head = "_fc.weight";
+    assert!(
+        !w_plain[head].allclose(&w_avg[head], 1e-7, 1e-7, false),
+        "the kept head is the live one"
+    );
+    // An average that forgets at once (decay 1e-6) is the live weights: it must track every step, not stay put.
+    let mut forget = plain.clone();
+    forget.ema_decay = Some(1e-6);
+    let (_, h_forget) = run("forget", &forget);
+    for (a, b) in h_plain
+        .iter()
+        .zip(&h_forget)
+        .filter(|(a, _)| a.split == "valid")
+    {
+        assert!((a.loss - b.loss).abs() < 1e-4, "{a:?} vs {b:?}");
+    }
+    let reloaded = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(dir.path().join("avg").join("checkpoint.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reloaded["params"]["ema_decay"], 0.9);
 }
 
 #[test]
@@ -746,6 +830,31 @@ fn fine_tune_warms_up_on_the_cached_features_as_feature_extract_trains_its_head(
         h_ft[3],
         h_fe[2]
     );
+
+    // Strictly: with the main phase's LR at ~0 nothing moves, so the first unfrozen epoch's validation (the image or
+    // activation path through the whole network) is the warm-up head's validation (the feature path), to rounding.
+    for on in [
+        birds_train::params::FineTuneOn::Images,
+        birds_train::params::FineTuneOn::Activations,
+    ] {
+        let mut still = ft.clone();
+        still.head_warmup_lr = Some(0.01);
+        still.lr = Some(1e-12);
+        still.backbone_lr_factor = 1.0;
+        still.unfreeze = Some(birds_train::params::Unfreeze::Last(3));
+        still.fine_tune_on = on;
+        let name = format!("still-{on:?}");
+        train(&still, &data, &dir.path().join(&name), &opts(dir.path())).unwrap();
+        let h = valid(&name);
+        assert_eq!(h[3].phase, "fine-tune");
+        assert!(
+            (h[3].loss - h_fe[2].loss).abs() < 1e-4
+                && (h[3].accuracy - h_fe[2].accuracy).abs() < 1e-9,
+            "{on:?}: first unfrozen epoch {:?} vs the head alone {:?}",
+            h[3],
+            h_fe[2]
+        );
+    }
 
     // The warm-up on images: no feature cache involved, the same kind of run otherwise.
     let cache_files = || {

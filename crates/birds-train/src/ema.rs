@@ -1,0 +1,201 @@
+//! An exponential moving average of the trained weights (timm's `--model-ema`, Polyak averaging).
+//!
+//! `ema_decay: d` keeps a shadow copy of every parameter the optimiser trains in the main phase (fine-tune: from the
+//! first unfrozen step, starting at the warmed-up weights; feature-extract and scratch: from the first step). After
+//! every step `shadow ← δ · shadow + (1 − δ) · w`, with the decay warmed up as in TensorFlow's
+//! `ExponentialMovingAverage(num_updates=…)`: `δ = min(d, (1 + n) / (10 + n))` at update `n` (0-based), so the first
+//! updates follow the weights closely. Validation, checkpoint selection and the saved `model.safetensors` use the
+//! averaged weights; training continues from the live ones. Only parameters are averaged: BatchNorm statistics are the
+//! live ones (with `freeze_bn: true`, the default, they do not move). The shadow and its update count are part of the
+//! resume state, so a resumed run stays the uninterrupted one on the CPU.
+
+use tch::Tensor;
+
+use crate::{Result, TrainError};
+
+/// The averaged weights, by variable name (sorted), and how many updates they have had.
+#[derive(Debug)]
+pub struct Ema {
+    decay: f64,
+    updates: u64,
+    shadow: Vec<(String, Tensor)>,
+}
+
+impl Ema {
+    /// A shadow equal to `params` (name, live variable) now.
+    pub fn new(decay: f64, params: &[(String, Tensor)]) -> Self {
+        let mut shadow: Vec<(String, Tensor)> = tch::no_grad(|| {
+            params
+                .iter()
+                .map(|(n, t)| (n.clone(), t.detach().copy()))
+                .collect()
+        });
+        shadow.sort_by(|a, b| a.0.cmp(&b.0));
+        Self {
+            decay,
+            updates: 0,
+            shadow,
+        }
+    }
+
+    /// A shadow restored from the resume state: `tensors` must name exactly the variables of `params`.
+    pub fn restore(
+        decay: f64,
+        updates: u64,
+        params: &[(String, Tensor)],
+        mut tensors: Vec<(String, Tensor)>,
+    ) -> Result<Self> {
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        want.sort_unstable();
+        let have: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
+        if want != have {
+            return Err(TrainError::Data(format!(
+                "the saved weight average holds {} variables, the run trains {}: the state does not belong to this run",
+                have.len(),
+                want.len()
+            )));
+        }
+        let device = params.first().map(|(_, t)| t.device());
+        let shadow = tensors
+            .into_iter()
+            .map(|(n, t)| match device {
+                Some(d) => (n, t.to_device(d)),
+                None => (n, t),
+            })
+            .collect();
+        Ok(Self {
+            decay,
+            updates,
+            shadow,
+        })
+    }
+
+    /// The decay of the next update.
+    pub fn current_decay(&self) -> f64 {
+        let n = self.updates as f64;
+        self.decay.min((1.0 + n) / (10.0 + n))
+    }
+
+    /// Updates taken so far.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// One update towards the live `params` (same names as the shadow).
+    pub fn update(&mut self, params: &[(String, Tensor)]) {
+        let d = self.current_decay();
+        tch::no_grad(|| {
+            for ((_, s), (_, w)) in self.shadow.iter_mut().zip(sorted(params)) {
+                // s = d·s + (1 − d)·w
+                let _ = s.g_mul_scalar_(d);
+                let _ = s.g_add_(&(w * (1.0 - d)));
+            }
+        });
+        self.updates += 1;
+    }
+
+    /// Puts the averaged weights into the live variables `params` and returns the live values, for
+    /// [`Ema::restore_live`].
+    pub fn swap_in(&self, params: &[(String, Tensor)]) -> Vec<Tensor> {
+        let live = sorted(params);
+        tch::no_grad(|| {
+            let backup: Vec<Tensor> = live.iter().map(|(_, w)| w.detach().copy()).collect();
+            for ((_, w), (_, s)) in live.iter().zip(&self.shadow) {
+                w.shallow_clone().copy_(s);
+            }
+            backup
+        })
+    }
+
+    /// Puts back the live values [`Ema::swap_in`] returned.
+    pub fn restore_live(params: &[(String, Tensor)], backup: &[Tensor]) {
+        tch::no_grad(|| {
+            for ((_, w), b) in sorted(params).iter().zip(backup) {
+                w.shallow_clone().copy_(b);
+            }
+        });
+    }
+
+    /// The shadow, for the resume state (`ema.<name>`).
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        self.shadow
+            .iter()
+            .map(|(n, t)| (format!("ema.{n}"), t.shallow_clone()))
+            .collect()
+    }
+
+    /// The shadow's tensors from [`Ema::state_tensors`]' naming.
+    pub fn from_state_tensors(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+        tensors
+            .into_iter()
+            .filter_map(|(n, t)| n.strip_prefix("ema.").map(|n| (n.to_string(), t)))
+            .collect()
+    }
+}
+
+fn sorted(params: &[(String, Tensor)]) -> Vec<&(String, Tensor)> {
+    let mut v: Vec<&(String, Tensor)> = params.iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(values: &[f32]) -> Vec<(String, Tensor)> {
+        vec![("w".to_string(), Tensor::from_slice(values))]
+    }
+
+    #[test]
+    fn the_average_follows_the_formula_with_the_warmed_up_decay() {
+        let live = vars(&[0.0, 10.0]);
+        let mut ema = Ema::new(0.5, &live);
+        assert_eq!(ema.current_decay(), 0.1, "update 0: min(0.5, 1/10)");
+        tch::no_grad(|| {
+            let _ = live[0].1.shallow_clone().fill_(1.0);
+        });
+        ema.update(&live); // δ = 0.1: s = 0.1·[0, 10] + 0.9·1
+        let s = Vec::<f32>::try_from(&ema.shadow[0].1).unwrap();
+        assert!(
+            (s[0] - 0.9).abs() < 1e-6 && (s[1] - 1.9).abs() < 1e-6,
+            "{s:?}"
+        );
+        assert!((ema.current_decay() - 2.0 / 11.0).abs() < 1e-12);
+        for _ in 0..20 {
+            ema.update(&live);
+        }
+        assert_eq!(ema.current_decay(), 0.5, "capped at the asked decay");
+        assert_eq!(ema.updates(), 21);
+    }
+
+    #[test]
+    fn averaged_weights_are_used_inside_and_the_live_ones_restored_after() {
+        let live = vars(&[1.0, 2.0]);
+        let mut ema = Ema::new(0.9, &live);
+        tch::no_grad(|| {
+            let _ = live[0].1.shallow_clone().fill_(5.0);
+        });
+        ema.update(&live); // δ = 0.1: 0.1·[1, 2] + 0.9·5
+        let backup = ema.swap_in(&live);
+        let inside = Vec::<f32>::try_from(&live[0].1).unwrap();
+        Ema::restore_live(&live, &backup);
+        assert!(
+            (inside[0] - 4.6).abs() < 1e-6 && (inside[1] - 4.7).abs() < 1e-6,
+            "{inside:?}"
+        );
+        assert_eq!(Vec::<f32>::try_from(&live[0].1).unwrap(), vec![5.0, 5.0]);
+    }
+
+    #[test]
+    fn a_restored_shadow_must_name_the_runs_variables() {
+        let live = vars(&[1.0]);
+        let ema = Ema::new(0.9, &live);
+        let saved = Ema::from_state_tensors(ema.state_tensors());
+        assert!(Ema::restore(0.9, 3, &live, saved).is_ok());
+        let other = vec![("v".to_string(), Tensor::from_slice(&[1.0f32]))];
+        let e = Ema::restore(0.9, 3, &live, other).unwrap_err().to_string();
+        assert!(e.contains("does not belong to this run"), "{e}");
+    }
+}

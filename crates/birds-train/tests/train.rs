@@ -406,7 +406,7 @@ fn the_weight_average_is_validated_and_kept_without_changing_training() {
     plain.lr = Some(0.01);
     plain.unfreeze = Some(birds_train::params::Unfreeze::Last(3));
     let mut avg = plain.clone();
-    avg.ema_decay = Some(0.9);
+    avg.ema_decay = Some(0.5);
     let run = |name: &str, p: &TrainParams| {
         let s = train(p, &data, &dir.path().join(name), &opts(dir.path())).unwrap();
         let h = read_history(&dir.path().join(name).join("history.parquet")).unwrap();
@@ -465,7 +465,7 @@ fn the_weight_average_is_validated_and_kept_without_changing_training() {
         &std::fs::read_to_string(dir.path().join("avg").join("checkpoint.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(reloaded["params"]["ema_decay"], 0.9);
+    assert_eq!(reloaded["params"]["ema_decay"], 0.5);
 }
 
 #[test]

@@ -15,61 +15,65 @@ use tch::Tensor;
 
 use crate::{Result, TrainError};
 
-/// The averaged weights, by variable name (sorted), and how many updates they have had.
+/// The averaged weights beside the live variables they follow, by variable name (sorted), and how many updates
+/// they have had.
 #[derive(Debug)]
 pub struct Ema {
     decay: f64,
     updates: u64,
-    shadow: Vec<(String, Tensor)>,
+    /// (name, live variable, its average).
+    vars: Vec<(String, Tensor, Tensor)>,
 }
 
 impl Ema {
-    /// A shadow equal to `params` (name, live variable) now.
-    pub fn new(decay: f64, params: &[(String, Tensor)]) -> Self {
-        let mut shadow: Vec<(String, Tensor)> = tch::no_grad(|| {
+    /// An average of `params` (name, live variable), equal to them now.
+    pub fn new(decay: f64, params: Vec<(String, Tensor)>) -> Self {
+        let mut vars: Vec<(String, Tensor, Tensor)> = tch::no_grad(|| {
             params
-                .iter()
-                .map(|(n, t)| (n.clone(), t.detach().copy()))
+                .into_iter()
+                .map(|(n, w)| {
+                    let avg = w.detach().copy();
+                    (n, w, avg)
+                })
                 .collect()
         });
-        shadow.sort_by(|a, b| a.0.cmp(&b.0));
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
         Self {
             decay,
             updates: 0,
-            shadow,
+            vars,
         }
     }
 
-    /// A shadow restored from the resume state: `tensors` must name exactly the variables of `params`.
+    /// An average restored from the resume state: `saved` must name exactly the variables of `params`.
     pub fn restore(
         decay: f64,
         updates: u64,
-        params: &[(String, Tensor)],
-        mut tensors: Vec<(String, Tensor)>,
+        mut params: Vec<(String, Tensor)>,
+        mut saved: Vec<(String, Tensor)>,
     ) -> Result<Self> {
-        tensors.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut want: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-        want.sort_unstable();
-        let have: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
-        if want != have {
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        saved.sort_by(|a, b| a.0.cmp(&b.0));
+        let names = |v: &[(String, Tensor)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        if names(&params) != names(&saved) {
             return Err(TrainError::Data(format!(
                 "the saved weight average holds {} variables, the run trains {}: the state does not belong to this run",
-                have.len(),
-                want.len()
+                saved.len(),
+                params.len()
             )));
         }
-        let device = params.first().map(|(_, t)| t.device());
-        let shadow = tensors
+        let vars = params
             .into_iter()
-            .map(|(n, t)| match device {
-                Some(d) => (n, t.to_device(d)),
-                None => (n, t),
+            .zip(saved)
+            .map(|((n, w), (_, avg))| {
+                let avg = avg.to_device(w.device());
+                (n, w, avg)
             })
             .collect();
         Ok(Self {
             decay,
             updates,
-            shadow,
+            vars,
         })
     }
 
@@ -78,62 +82,58 @@ impl Ema {
         self.updates
     }
 
-    /// One update towards the live `params` (same names as the shadow).
-    pub fn update(&mut self, params: &[(String, Tensor)]) {
+    /// One update towards the live variables.
+    pub fn update(&mut self) {
         let d = self.decay;
         tch::no_grad(|| {
-            for ((_, s), (_, w)) in self.shadow.iter_mut().zip(sorted(params)) {
-                // s = d·s + (1 − d)·w
-                let _ = s.g_mul_scalar_(d);
-                let _ = s.g_add_(&(w * (1.0 - d)));
+            for (_, w, avg) in &mut self.vars {
+                // avg = d·avg + (1 − d)·w
+                let _ = avg.g_mul_scalar_(d);
+                let _ = avg.g_add_(&(&*w * (1.0 - d)));
             }
         });
         self.updates += 1;
     }
 
-    /// Puts the averaged weights into the live variables `params` and returns the live values, for
-    /// [`Ema::restore_live`].
-    pub fn swap_in(&self, params: &[(String, Tensor)]) -> Vec<Tensor> {
-        let live = sorted(params);
+    /// Puts the averaged weights into the live variables and returns the live values, for [`Ema::restore_live`].
+    pub fn swap_in(&self) -> Vec<Tensor> {
         tch::no_grad(|| {
-            let backup: Vec<Tensor> = live.iter().map(|(_, w)| w.detach().copy()).collect();
-            for ((_, w), (_, s)) in live.iter().zip(&self.shadow) {
-                w.shallow_clone().copy_(s);
+            let backup: Vec<Tensor> = self
+                .vars
+                .iter()
+                .map(|(_, w, _)| w.detach().copy())
+                .collect();
+            for (_, w, avg) in &self.vars {
+                w.shallow_clone().copy_(avg);
             }
             backup
         })
     }
 
     /// Puts back the live values [`Ema::swap_in`] returned.
-    pub fn restore_live(params: &[(String, Tensor)], backup: &[Tensor]) {
+    pub fn restore_live(&self, backup: &[Tensor]) {
         tch::no_grad(|| {
-            for ((_, w), b) in sorted(params).iter().zip(backup) {
+            for ((_, w, _), b) in self.vars.iter().zip(backup) {
                 w.shallow_clone().copy_(b);
             }
         });
     }
 
-    /// The shadow, for the resume state (`ema.<name>`).
+    /// The average, for the resume state (`ema.<name>`).
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        self.shadow
+        self.vars
             .iter()
-            .map(|(n, t)| (format!("ema.{n}"), t.shallow_clone()))
+            .map(|(n, _, avg)| (format!("ema.{n}"), avg.shallow_clone()))
             .collect()
     }
 
-    /// The shadow's tensors from [`Ema::state_tensors`]' naming.
+    /// The average's tensors from [`Ema::state_tensors`]' naming.
     pub fn from_state_tensors(tensors: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
         tensors
             .into_iter()
             .filter_map(|(n, t)| n.strip_prefix("ema.").map(|n| (n.to_string(), t)))
             .collect()
     }
-}
-
-fn sorted(params: &[(String, Tensor)]) -> Vec<&(String, Tensor)> {
-    let mut v: Vec<&(String, Tensor)> = params.iter().collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
 }
 
 #[cfg(test)]
@@ -149,18 +149,23 @@ mod tests {
     #[test]
     fn the_average_follows_the_formula_at_the_fixed_decay() -> TestResult {
         let live = vars(&[0.0, 10.0]);
-        let mut ema = Ema::new(0.5, &live);
+        let mut ema = Ema::new(
+            0.5,
+            live.iter()
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect(),
+        );
         tch::no_grad(|| {
             let _ = live[0].1.shallow_clone().fill_(1.0);
         });
-        ema.update(&live); // 0.5·[0, 10] + 0.5·1
-        let s = Vec::<f32>::try_from(&ema.shadow[0].1)?;
+        ema.update(); // 0.5·[0, 10] + 0.5·1
+        let s = Vec::<f32>::try_from(&ema.vars[0].2)?;
         assert!(
             (s[0] - 0.5).abs() < 1e-6 && (s[1] - 5.5).abs() < 1e-6,
             "{s:?}"
         );
-        ema.update(&live); // 0.5·[0.5, 5.5] + 0.5·1
-        let s = Vec::<f32>::try_from(&ema.shadow[0].1)?;
+        ema.update(); // 0.5·[0.5, 5.5] + 0.5·1
+        let s = Vec::<f32>::try_from(&ema.vars[0].2)?;
         assert!(
             (s[0] - 0.75).abs() < 1e-6 && (s[1] - 3.25).abs() < 1e-6,
             "{s:?}"
@@ -172,14 +177,19 @@ mod tests {
     #[test]
     fn averaged_weights_are_used_inside_and_the_live_ones_restored_after() -> TestResult {
         let live = vars(&[1.0, 2.0]);
-        let mut ema = Ema::new(0.9, &live);
+        let mut ema = Ema::new(
+            0.9,
+            live.iter()
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect(),
+        );
         tch::no_grad(|| {
             let _ = live[0].1.shallow_clone().fill_(5.0);
         });
-        ema.update(&live); // 0.9·[1, 2] + 0.1·5
-        let backup = ema.swap_in(&live);
+        ema.update(); // 0.9·[1, 2] + 0.1·5
+        let backup = ema.swap_in();
         let inside = Vec::<f32>::try_from(&live[0].1)?;
-        Ema::restore_live(&live, &backup);
+        ema.restore_live(&backup);
         assert!(
             (inside[0] - 1.4).abs() < 1e-6 && (inside[1] - 2.3).abs() < 1e-6,
             "{inside:?}"
@@ -190,12 +200,11 @@ mod tests {
 
     #[test]
     fn a_restored_shadow_must_name_the_runs_variables() -> TestResult {
-        let live = vars(&[1.0]);
-        let ema = Ema::new(0.9, &live);
+        let ema = Ema::new(0.9, vars(&[1.0]));
         let saved = Ema::from_state_tensors(ema.state_tensors());
-        assert!(Ema::restore(0.9, 3, &live, saved).is_ok());
+        assert!(Ema::restore(0.9, 3, vars(&[1.0]), saved).is_ok());
         let other = vec![("v".to_string(), Tensor::from_slice(&[1.0f32]))];
-        let e = Ema::restore(0.9, 3, &live, other)
+        let e = Ema::restore(0.9, 3, vars(&[1.0]), other)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

@@ -732,17 +732,15 @@ pub fn train(
         epochs_this_call: 0,
         last_epoch_s: None,
         ema: None,
-        ema_params: Vec::new(),
     };
     if let (Some(decay), Some(updates)) = (p.ema_decay, run.st.ema_updates) {
         let path = state_dir.join(EMA_FILE);
         let tensors =
             Tensor::read_safetensors(&path).map_err(|e| TrainError::file("reading", &path, e))?;
-        run.ema_params = optimised(&run.opt);
         run.ema = Some(Ema::restore(
             decay,
             updates,
-            &run.ema_params,
+            optimised(&run.opt),
             Ema::from_state_tensors(tensors),
         )?);
     }
@@ -935,10 +933,8 @@ struct Run<'a> {
     warmup_epochs: u32,
     epochs_this_call: u32,
     last_epoch_s: Option<f64>,
-    /// With `ema_decay`, from the first main-phase step: the average of [`Self::ema_params`].
+    /// With `ema_decay`, from the first main-phase step: the average of the variables the optimiser trains.
     ema: Option<Ema>,
-    /// The variables the main phase's optimiser trains (what the average covers).
-    ema_params: Vec<(String, Tensor)>,
 }
 
 impl Run<'_> {
@@ -949,8 +945,7 @@ impl Run<'_> {
             return;
         };
         if self.ema.is_none() {
-            self.ema_params = optimised(&self.opt);
-            self.ema = Some(Ema::new(decay, &self.ema_params));
+            self.ema = Some(Ema::new(decay, optimised(&self.opt)));
         }
     }
 
@@ -980,13 +975,13 @@ impl Run<'_> {
             let epoch_start = Instant::now();
             let train = self.train_pass(e, epoch_start)?;
             // With a weight average, validation and the kept checkpoint are the average's.
-            let live = self.ema.as_ref().map(|a| a.swap_in(&self.ema_params));
+            let live = self.ema.as_ref().map(Ema::swap_in);
             let kept = self.t.evaluate(Split::Valid, self.phase).and_then(|val| {
                 self.record(e, &train, &val);
                 self.keep_if_best(e, &val)
             });
-            if let Some(live) = live {
-                Ema::restore_live(&self.ema_params, &live);
+            if let (Some(a), Some(live)) = (&self.ema, live) {
+                a.restore_live(&live);
             }
             kept?;
             self.st.epochs_done = e + 1;
@@ -1082,7 +1077,6 @@ impl Run<'_> {
             opt,
             scaler,
             ema,
-            ema_params,
             ..
         } = self;
         let data = t.data;
@@ -1156,7 +1150,7 @@ impl Run<'_> {
                 }
             };
             if let Some(a) = ema.as_mut() {
-                a.update(ema_params);
+                a.update();
             }
             if loss.is_finite() {
                 pass.loss_sum += loss * n as f64;
@@ -1349,16 +1343,13 @@ impl Run<'_> {
     }
 }
 
-/// The variables `opt` trains (name, live tensor), in name order.
+/// The variables `opt` trains (name, live tensor).
 fn optimised(opt: &Optimizer) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> = opt
-        .groups()
+    opt.groups()
         .iter()
         .flat_map(|g| &g.params)
         .map(|(n, t)| (n.clone(), t.shallow_clone()))
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
+        .collect()
 }
 
 /// One optimiser step on a batch: forward (under autocast with `amp`), cross-entropy with label smoothing (of both

@@ -1,14 +1,19 @@
 //! Typed rows of the evaluate stage's Parquet outputs (`per_class`, `confusion`, `most_confused`,
 //! `needs_more_training`, `predictions`; columns in [`birds_core::schema::evaluate`]) and their readers, for the
-//! stages downstream of evaluate (explain, report) and for any tool that wants the rows without polars code; and
-//! `summary.json` ([`SummaryFile`]).
+//! stages downstream of evaluate (explain, report) and for any tool that wants the rows without polars code;
+//! `summary.json` ([`SummaryFile`]) and `calibration.json` ([`CalibrationFile`]).
 
 use std::path::Path;
 
 use crate::{Frame, Result};
 
+mod calibration;
 mod summary;
-pub use summary::{Averages, Summary, SummaryFile, Tta, WeakClass};
+pub use calibration::{CALIBRATION_FILE, CalibrationFile, OodInfo, OodMethod};
+pub use summary::{
+    Averages, CalibrationFigures, CalibrationSummary, OodSplit, OodSummary, Summary, SummaryFile, Tta,
+    WeakClass,
+};
 
 /// A row of `per_class.parquet`.
 #[derive(Debug, Clone)]

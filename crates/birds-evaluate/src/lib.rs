@@ -18,8 +18,10 @@
 //! `top_losses.png`, `needs_more_training.parquet` (+ `.md`); columns in `birds_core::schema::evaluate`.
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod error;
 pub mod metrics;
+pub mod ood;
 pub mod params;
 pub mod plots;
 pub mod report;

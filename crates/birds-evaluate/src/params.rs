@@ -29,6 +29,16 @@ pub struct EvaluateParams {
     pub confusion_classes: usize,
     /// Fewest errors for a pair to be listed in `most_confused` (fastai's `min_val`).
     pub min_confused: u64,
+    /// Fit a temperature on the valid split (read even when `splits` leaves it out) and report calibrated
+    /// probabilities; `false`: the network's own softmax, marked uncalibrated.
+    pub calibrate: bool,
+    /// Fit the out-of-distribution detector (class means and covariance of the training images' embeddings, the
+    /// threshold on the valid split) and score every evaluated image.
+    pub ood: bool,
+    /// The quantile of the valid split's scores that becomes the detector's threshold.
+    pub ood_quantile: f64,
+    /// Training images per class the detector is fitted on (the first in cache order; BIRDS 525: 100 × 525).
+    pub ood_images_per_class: usize,
 }
 
 fn de_device<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<DeviceSpec, D::Error> {
@@ -45,6 +55,10 @@ impl Default for EvaluateParams {
             top_losses: 16,
             confusion_classes: 40,
             min_confused: 1,
+            calibrate: true,
+            ood: true,
+            ood_quantile: 0.99,
+            ood_images_per_class: 100,
         }
     }
 }
@@ -82,6 +96,15 @@ impl EvaluateParams {
         }
         if self.min_confused == 0 {
             return bad("min_confused", "must be at least 1".into());
+        }
+        if !(self.ood_quantile > 0.5 && self.ood_quantile < 1.0) {
+            return bad(
+                "ood_quantile",
+                format!("{} must be in (0.5, 1), e.g. 0.99", self.ood_quantile),
+            );
+        }
+        if self.ood_images_per_class == 0 {
+            return bad("ood_images_per_class", "must be at least 1".into());
         }
         Ok(())
     }
@@ -126,5 +149,9 @@ mod tests {
         let e = EvaluateParams::from_json(&serde_json::json!({"device": "tpu"})).err();
         assert!(e.is_some_and(|e| e.contains("device")));
         assert!("mirror".parse::<Tta>().is_err());
+        let e = EvaluateParams::from_json(&serde_json::json!({"ood_quantile": 1.0})).err();
+        assert!(e.is_some_and(|e| e.contains("ood_quantile") && e.contains("(0.5, 1)")));
+        let e = EvaluateParams::from_json(&serde_json::json!({"ood_images_per_class": 0})).err();
+        assert!(e.is_some_and(|e| e.contains("ood_images_per_class")));
     }
 }

@@ -1,4 +1,4 @@
-//! The two pictures: the confusion heatmap and the top-losses grid (plotters on an RGB buffer, saved as PNG).
+//! The pictures: the confusion heatmap, the top-losses grid and the reliability diagram (plotters on an RGB buffer, saved as PNG).
 //!
 //! Text uses the system's `sans-serif` font through fontconfig (plotters' `ttf` feature).
 
@@ -392,6 +392,114 @@ pub fn top_losses_png(path: &Path, tiles: &[LossTile], title: &str) -> Result<()
     save_png(path, &canvas)
 }
 
+/// One panel of the reliability diagram: the top-1 confidence and correctness of each image.
+#[derive(Debug, Clone)]
+pub struct ReliabilityPanel {
+    /// Panel title (e.g. `T = 1 (uncalibrated)`).
+    pub title: String,
+    /// Top-1 probability per image.
+    pub confidence: Vec<f64>,
+    /// Whether the top-1 class was right.
+    pub correct: Vec<bool>,
+}
+
+/// Accuracy, mean confidence and count of the images in each of `bins` equal-width confidence bins (1.0 goes to
+/// the last bin here, for drawing).
+pub fn reliability_bins(confidence: &[f64], correct: &[bool], bins: usize) -> Vec<(f64, f64, u64)> {
+    let mut sums = vec![(0f64, 0f64, 0u64); bins];
+    for (&c, &ok) in confidence.iter().zip(correct) {
+        let b = ((c * bins as f64) as usize).min(bins - 1);
+        sums[b].0 += f64::from(u8::from(ok));
+        sums[b].1 += c;
+        sums[b].2 += 1;
+    }
+    sums.into_iter()
+        .map(|(acc, conf, n)| {
+            if n == 0 {
+                (0.0, 0.0, 0)
+            } else {
+                (acc / n as f64, conf / n as f64, n)
+            }
+        })
+        .collect()
+}
+
+/// Draws the reliability diagram (Guo et al. 2017, figure 1): per panel, 15 confidence bins with the accuracy of
+/// their images as bars (blue), the gap to the bin's mean confidence in red, the diagonal of perfect calibration,
+/// and the panel's ECE and image count in its title.
+pub fn reliability_png(path: &Path, panels: &[ReliabilityPanel], title: &str) -> Result<()> {
+    const BINS: usize = 15;
+    let err = plot_err(path);
+    let (pw, ph, header) = (420u32, 400u32, 36u32);
+    let w = (pw * panels.len().max(1) as u32).max(420);
+    let canvas = render(w, ph + header, |root| {
+        let e = |x: DrawingAreaErrorKind<_>| x.to_string();
+        root.draw_text(title, &font(17.0).color(&BLACK), (12, 10))
+            .map_err(e)?;
+        let body = root.split_vertically(header).1;
+        let areas = body.split_evenly((1, panels.len().max(1)));
+        for (area, panel) in areas.iter().zip(panels) {
+            let ece = crate::metrics::expected_calibration_error(
+                &panel.confidence,
+                &panel.correct,
+                BINS,
+            );
+            let caption = format!(
+                "{}: ECE {:.3}, {} images",
+                panel.title,
+                ece,
+                panel.confidence.len()
+            );
+            let mut chart = ChartBuilder::on(area)
+                .margin(12)
+                .caption(caption, ("sans-serif", 14))
+                .x_label_area_size(34)
+                .y_label_area_size(44)
+                .build_cartesian_2d(0.0f64..1.0, 0.0f64..1.0)
+                .map_err(|x| x.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("confidence (top-1 probability)")
+                .y_desc("accuracy")
+                .disable_mesh()
+                .draw()
+                .map_err(|x| x.to_string())?;
+            let width = 1.0 / BINS as f64;
+            for (b, (acc, conf, n)) in reliability_bins(&panel.confidence, &panel.correct, BINS)
+                .into_iter()
+                .enumerate()
+            {
+                if n == 0 {
+                    continue;
+                }
+                let x0 = b as f64 * width;
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, 0.0), (x0 + width, acc)],
+                        RGBColor(60, 110, 190).filled(),
+                    )))
+                    .map_err(|x| x.to_string())?;
+                let (lo, hi) = if acc < conf { (acc, conf) } else { (conf, acc) };
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, lo), (x0 + width, hi)],
+                        RGBColor(WRONG.0, WRONG.1, WRONG.2).mix(0.45).filled(),
+                    )))
+                    .map_err(|x| x.to_string())?;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, 0.0), (1.0, 1.0)],
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(|x| x.to_string())?;
+        }
+        Ok(())
+    })
+    .map_err(&err)?;
+    save_png(path, &canvas)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,6 +520,17 @@ mod tests {
         let cm =
             ConfusionMatrix::from_labels(10, &[3, 4], &[3, 4]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(confusion_classes(&cm, 3), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn reliability_bins_hold_accuracy_and_confidence_per_bin() {
+        let bins = reliability_bins(&[0.05, 0.95, 0.97, 1.0], &[false, true, false, true], 10);
+        assert_eq!(bins.len(), 10);
+        assert_eq!(bins[0], (0.0, 0.05, 1));
+        let (acc, conf, n) = bins[9];
+        assert_eq!(n, 3);
+        assert!((acc - 2.0 / 3.0).abs() < 1e-12 && (conf - 2.92 / 3.0).abs() < 1e-12);
+        assert!(bins[1..9].iter().all(|b| b.2 == 0));
     }
 
     #[test]

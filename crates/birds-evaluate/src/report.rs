@@ -46,6 +46,30 @@ pub struct Evaluation {
     pub scores: Scores,
     /// Images per class and split.
     pub counts: SplitCounts,
+    /// Temperature scaling, when fitted: `scores` are then the scaled probabilities.
+    pub calibration: Option<Calibrated>,
+    /// Out-of-distribution scores of the evaluated images, when the detector was fitted.
+    pub ood: Option<OodScores>,
+}
+
+/// What temperature scaling changed.
+#[derive(Debug, Clone)]
+pub struct Calibrated {
+    /// The fitted temperature.
+    pub temperature: f64,
+    /// Valid images it was fitted on.
+    pub fit_images: u64,
+    /// The probabilities at T = 1, rows as in [`Evaluation::scores`].
+    pub uncalibrated: Scores,
+}
+
+/// The detector and each evaluated image's score.
+#[derive(Debug, Clone)]
+pub struct OodScores {
+    /// Method, threshold and what it was fitted on.
+    pub info: OodInfo,
+    /// One score per evaluated image.
+    pub scores: Vec<f64>,
 }
 
 /// Every figure of an evaluation.
@@ -112,7 +136,84 @@ impl Report {
     }
 }
 
-pub use birds_artifacts::evaluate::{SummaryFile, WeakClass};
+pub use birds_artifacts::evaluate::{
+    CalibrationFigures, CalibrationSummary, OodInfo, OodSplit, OodSummary, SummaryFile, WeakClass,
+};
+
+/// The rows of each split present among the evaluated images, in canonical split order.
+fn split_rows(eval: &Evaluation) -> Vec<(Split, Vec<usize>)> {
+    Split::ALL
+        .into_iter()
+        .map(|split| {
+            let rows: Vec<usize> = (0..eval.images.len())
+                .filter(|&i| eval.images[i].split == split)
+                .collect();
+            (split, rows)
+        })
+        .filter(|(_, rows)| !rows.is_empty())
+        .collect()
+}
+
+/// `summary.json`'s calibration section: each split's NLL, ECE and mean confidence before and after scaling.
+pub fn calibration_summary(eval: &Evaluation) -> Option<CalibrationSummary> {
+    let cal = eval.calibration.as_ref()?;
+    let by_split = split_rows(eval)
+        .into_iter()
+        .map(|(split, rows)| {
+            let (before, after) = (
+                metrics::summarize(&cal.uncalibrated.select(&rows)),
+                metrics::summarize(&eval.scores.select(&rows)),
+            );
+            let figures = CalibrationFigures {
+                images: rows.len() as u64,
+                nll_before: before.nll,
+                nll_after: after.nll,
+                ece_before: before.ece,
+                ece_after: after.ece,
+                mean_confidence_before: before.mean_confidence,
+                mean_confidence_after: after.mean_confidence,
+                accuracy: after.accuracy,
+            };
+            (split.as_str().to_string(), figures)
+        })
+        .collect();
+    Some(CalibrationSummary {
+        temperature: Some(cal.temperature),
+        fitted_on: Split::Valid,
+        fit_images: cal.fit_images,
+        by_split,
+    })
+}
+
+/// `summary.json`'s out-of-distribution section: how many images of each split the detector flags.
+pub fn ood_summary(eval: &Evaluation) -> Option<OodSummary> {
+    let ood = eval.ood.as_ref()?;
+    let by_split = split_rows(eval)
+        .into_iter()
+        .map(|(split, rows)| {
+            let mut scores: Vec<f64> = rows.iter().map(|&i| ood.scores[i]).collect();
+            scores.sort_by(f64::total_cmp);
+            let flagged = scores.iter().filter(|&&s| s > ood.info.threshold).count() as u64;
+            let n = scores.len();
+            let median = if n % 2 == 1 {
+                scores[n / 2]
+            } else {
+                0.5 * (scores[n / 2 - 1] + scores[n / 2])
+            };
+            let figures = OodSplit {
+                images: n as u64,
+                flagged,
+                flagged_share: metrics::ratio(flagged, n as u64),
+                median_score: median,
+            };
+            (split.as_str().to_string(), figures)
+        })
+        .collect();
+    Some(OodSummary {
+        info: ood.info.clone(),
+        by_split,
+    })
+}
 
 /// The definitions recorded in `summary.json`.
 pub fn definitions() -> BTreeMap<String, String> {

@@ -13,12 +13,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use polars::prelude::*;
 use tch::{Device, Kind, Tensor};
 
+use birds_artifacts::evaluate::CalibrationFile;
+use birds_models::ood::OOD_FILE;
+
 use crate::metrics::Scores;
 use crate::params::{EvaluateParams, Tta};
 use crate::report::{
-    Evaluation, ImageInfo, Report, SplitCounts, SummaryFile, WeakClass, definitions,
+    Calibrated, Evaluation, ImageInfo, OodScores, Report, SplitCounts, SummaryFile, WeakClass,
+    calibration_summary, definitions, ood_summary,
 };
-use crate::{EvaluateError, Result, write};
+use crate::{EvaluateError, Result, calibration, write};
 
 /// What an evaluation reads.
 #[derive(Debug, Clone)]
@@ -40,6 +44,11 @@ pub struct RunOptions {
 }
 
 /// Runs the checkpoint over the evaluated splits and writes every output into `out_dir`; returns the summary.
+///
+/// With `calibrate` (the default) the valid split is read as well, even when `splits` leaves it out: a
+/// temperature is fitted on it ([`crate::calibration`]) and every probability written is the scaled one. With `ood`
+/// the detector ([`crate::ood`]) is fitted on the training images' embeddings and every evaluated image scored.
+/// Both are recorded in `calibration.json` (+ `ood.safetensors`) for `birds predict` and explain.
 pub fn evaluate(
     inputs: &Inputs,
     out_dir: &Path,
@@ -51,8 +60,12 @@ pub fn evaluate(
     let ckpt = Checkpoint::load(&inputs.checkpoint, device)?;
     let cache = Cache::open(&inputs.cache)?;
     check_fit(&ckpt, &cache, inputs)?;
-    let subset = cache.all().filter(|s| params.splits.contains(&s.split));
-    if subset.is_empty() {
+    let read_valid = params.calibrate || params.ood;
+    let evaluated = |s: Split| params.splits.contains(&s);
+    let subset = cache
+        .all()
+        .filter(|s| evaluated(s.split) || (read_valid && s.split == Split::Valid));
+    if !subset.ids().iter().any(|&i| evaluated(cache.sample(i).split)) {
         return Err(EvaluateError::NoImages {
             cache: inputs.cache.clone(),
             splits: params.splits_label(),
@@ -62,23 +75,82 @@ pub fn evaluate(
         device,
         ..LoaderConfig::eval(params.batch_size, ckpt.meta.normalization)
     };
-    let loader = Loader::new(&subset, config)?;
+    let loader = Loader::new(&subset, config.clone())?;
     let start = Instant::now();
-    let (samples, probs) = predict(ckpt.model.as_ref(), &loader, params.tta, options.progress)?;
+    let pass = predict(ckpt.model.as_ref(), &loader, params.tta, options.progress)?;
     let seconds = start.elapsed().as_secs_f64();
     tracing::info!(
-        images = samples.len(),
+        images = pass.samples.len(),
         seconds,
-        images_per_s = samples.len() as f64 / seconds.max(1e-9),
+        images_per_s = pass.samples.len() as f64 / seconds.max(1e-9),
         tta = %params.tta,
         "evaluated"
     );
 
     let classes = ckpt.meta.classes.clone();
-    let targets: Vec<u32> = samples.iter().map(|&i| cache.sample(i).class_id).collect();
-    let images: Vec<ImageInfo> = samples
+    let k = classes.len();
+    let split_of = |row: usize| cache.sample(pass.samples[row]).split;
+    let rows = |keep: &dyn Fn(Split) -> bool| -> Vec<usize> {
+        (0..pass.samples.len()).filter(|&r| keep(split_of(r))).collect()
+    };
+    let (eval_rows, valid_rows) = (rows(&evaluated), rows(&|s| s == Split::Valid));
+    let target = |r: usize| cache.sample(pass.samples[r]).class_id;
+
+    let fit = if params.calibrate {
+        let views = pass.views_of(&valid_rows, k);
+        let refs: Vec<&[f64]> = views.iter().map(Vec::as_slice).collect();
+        let targets: Vec<u32> = valid_rows.iter().map(|&r| target(r)).collect();
+        let fit = calibration::fit_temperature(&refs, &targets, k);
+        match fit {
+            Some(f) => tracing::info!(
+                temperature = f.temperature,
+                nll_before = f.nll_before,
+                nll_after = f.nll_after,
+                images = f.images,
+                "temperature fitted on the valid split"
+            ),
+            None => tracing::warn!(
+                "the cache has no valid images: probabilities stay uncalibrated"
+            ),
+        }
+        fit
+    } else {
+        None
+    };
+    let views = pass.views_of(&eval_rows, k);
+    let refs: Vec<&[f64]> = views.iter().map(Vec::as_slice).collect();
+    let targets: Vec<u32> = eval_rows.iter().map(|&r| target(r)).collect();
+    let t = fit.map_or(1.0, |f| f.temperature);
+    let scores = Scores::new(k, targets.clone(), calibration::probabilities(&refs, k, t))?;
+    let calibrated = match fit {
+        Some(f) => Some(Calibrated {
+            temperature: f.temperature,
+            fit_images: f.images as u64,
+            uncalibrated: Scores::new(k, targets, calibration::probabilities(&refs, k, 1.0))?,
+        }),
+        None => None,
+    };
+
+    let ood = if params.ood {
+        let valid = pass.embeddings_of(&valid_rows)?;
+        let fitted = crate::ood::fit(
+            ckpt.model.as_ref(),
+            &cache,
+            &config,
+            params,
+            &valid,
+            options.progress,
+        )?;
+        let scored = fitted.detector.scores(&pass.embeddings_of(&eval_rows)?)?;
+        Some((fitted, scored))
+    } else {
+        None
+    };
+
+    let images: Vec<ImageInfo> = eval_rows
         .iter()
-        .map(|&i| {
+        .map(|&r| {
+            let i = pass.samples[r];
             let s = cache.sample(i);
             ImageInfo {
                 sample: i,
@@ -90,10 +162,15 @@ pub fn evaluate(
         .collect();
     let counts = split_counts(&cache, inputs.index.as_deref(), &classes)?;
     let eval = Evaluation {
-        scores: Scores::new(classes.len(), targets, probs)?,
+        scores,
         classes,
         images,
         counts,
+        calibration: calibrated,
+        ood: ood.as_ref().map(|(fitted, scored)| OodScores {
+            info: fitted.info.clone(),
+            scores: scored.clone(),
+        }),
     };
     let summary = write_outputs(
         out_dir,
@@ -107,6 +184,20 @@ pub fn evaluate(
         },
         &|sample| thumbnail(&cache, sample),
     )?;
+    if let Some((fitted, _)) = &ood {
+        fitted.detector.save(&out_dir.join(OOD_FILE))?;
+    }
+    CalibrationFile {
+        format: 1,
+        checkpoint: inputs.checkpoint.display().to_string(),
+        checkpoint_blake3: birds_models::checkpoint::content_hash(&inputs.checkpoint)?,
+        temperature: fit.map(|f| f.temperature),
+        fit_images: fit.map_or(0, |f| f.images as u64),
+        nll_before: fit.map(|f| f.nll_before),
+        nll_after: fit.map(|f| f.nll_after),
+        ood: ood.map(|(fitted, _)| fitted.info),
+    }
+    .write(out_dir)?;
     Ok(summary)
 }
 
@@ -153,6 +244,7 @@ pub fn write_outputs(
     );
     write::confusion(out_dir, eval, &report, params.confusion_classes, &subtitle)?;
     write::top_losses(out_dir, eval, &report, &splits, thumb)?;
+    write::reliability(out_dir, eval)?;
     let name = |c: u32| eval.classes.get(c as usize).cloned().unwrap_or_default();
     let summary = SummaryFile {
         birds_version: birds_core::VERSION.to_string(),
@@ -178,6 +270,8 @@ pub fn write_outputs(
                 next_step: r.next_step.clone(),
             })
             .collect(),
+        calibration: calibration_summary(eval),
+        ood: ood_summary(eval),
         definitions: definitions(),
     };
     write::summary(out_dir, &summary)?;
@@ -218,13 +312,38 @@ fn check_fit(ckpt: &Checkpoint, cache: &Cache, inputs: &Inputs) -> Result<()> {
     Ok(())
 }
 
-/// Class probabilities of every image the loader serves, in its order: `(sample ids, images × classes)`.
-fn predict(
-    model: &dyn ImageClassifier,
-    loader: &Loader,
-    tta: Tta,
-    progress: bool,
-) -> Result<(Vec<u32>, Vec<f64>)> {
+/// What one pass over the loader gives: per image (in the loader's order) the logits of each view and the
+/// pooled embedding of the centre view.
+struct Pass {
+    samples: Vec<u32>,
+    /// One `images × classes` row-major logit table per view (centre; with flip TTA, then the mirror image).
+    views: Vec<Vec<f64>>,
+    /// `[images, C]` f32 on the CPU.
+    embeddings: Tensor,
+}
+
+impl Pass {
+    /// The logits of `rows`, per view.
+    fn views_of(&self, rows: &[usize], k: usize) -> Vec<Vec<f64>> {
+        self.views
+            .iter()
+            .map(|v| {
+                rows.iter()
+                    .flat_map(|&r| v[r * k..(r + 1) * k].iter().copied())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The embeddings of `rows`, `[rows, C]`.
+    fn embeddings_of(&self, rows: &[usize]) -> Result<Tensor> {
+        let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        Ok(self.embeddings.f_index_select(0, &Tensor::from_slice(&idx))?)
+    }
+}
+
+/// Logits (per view) and embeddings of every image the loader serves, in its order.
+fn predict(model: &dyn ImageClassifier, loader: &Loader, tta: Tta, progress: bool) -> Result<Pass> {
     let total = loader.subset().len();
     let bar = if progress {
         ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
@@ -235,28 +354,36 @@ fn predict(
         ProgressStyle::with_template("evaluate {bar:30} {pos}/{len} images {per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let n_views = if tta == Tta::Flip { 2 } else { 1 };
+    let k = model.num_classes() as usize;
     let mut samples = Vec::with_capacity(total);
-    let mut probs = Vec::with_capacity(total * model.num_classes() as usize);
+    let mut views = vec![Vec::with_capacity(total * k); n_views];
+    let mut embeddings = Vec::new();
+    let to_f64 = |t: &Tensor| -> Result<Vec<f64>> {
+        let t = t.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?.f_contiguous()?;
+        Ok(Vec::<f64>::try_from(&t.f_view([-1])?)?)
+    };
     for batch in loader.epoch(0) {
         let batch = batch?;
-        let p = tch::no_grad(|| -> Result<Tensor> {
-            let softmax = |x: &Tensor| -> Result<Tensor> {
-                Ok(model.logits(x, false).f_softmax(-1, Kind::Double)?)
-            };
-            let mut p = softmax(&batch.images)?;
+        tch::no_grad(|| -> Result<()> {
+            let embedding = model.embed(&batch.images, false);
+            views[0].extend(to_f64(&model.classify_embedding(&embedding, false))?);
             if tta == Tta::Flip {
                 let flipped = batch.images.f_flip([3])?;
-                p = ((p + softmax(&flipped)?) * 0.5).to_kind(Kind::Double);
+                views[1].extend(to_f64(&model.logits(&flipped, false))?);
             }
-            Ok(p.f_to_device(Device::Cpu)?.f_contiguous()?)
+            embeddings.push(embedding.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?);
+            Ok(())
         })?;
-        let flat = p.f_view([-1])?;
-        probs.extend(Vec::<f64>::try_from(&flat)?);
         samples.extend_from_slice(&batch.samples);
         bar.inc(batch.samples.len() as u64);
     }
     bar.finish_and_clear();
-    Ok((samples, probs))
+    Ok(Pass {
+        samples,
+        views,
+        embeddings: Tensor::f_cat(&embeddings, 0)?,
+    })
 }
 
 /// The eval view of a cached image (the centre `size` crop of the stored image), as the model saw it.

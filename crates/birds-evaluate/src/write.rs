@@ -68,6 +68,35 @@ fn label(eval: &Evaluation, c: u32) -> &str {
     eval.classes.get(c as usize).map_or("?", String::as_str)
 }
 
+/// `reliability.png`: the reliability diagram of the test split (else the last evaluated split) before and after
+/// temperature scaling; nothing without a fitted temperature.
+pub fn reliability(out_dir: &Path, eval: &Evaluation) -> Result<()> {
+    let Some(cal) = &eval.calibration else {
+        return Ok(());
+    };
+    let split = [birds_core::Split::Test, birds_core::Split::Valid, birds_core::Split::Train]
+        .into_iter()
+        .find(|&sp| eval.images.iter().any(|m| m.split == sp))
+        .unwrap_or(birds_core::Split::Test);
+    let rows: Vec<usize> = (0..eval.images.len())
+        .filter(|&i| eval.images[i].split == split)
+        .collect();
+    let panel = |title: String, s: &crate::metrics::Scores| plots::ReliabilityPanel {
+        title,
+        confidence: rows.iter().map(|&i| s.confidence(i)).collect(),
+        correct: rows.iter().map(|&i| s.correct(i)).collect(),
+    };
+    let panels = [
+        panel("T = 1 (uncalibrated)".into(), &cal.uncalibrated),
+        panel(format!("T = {:.3} (fitted on valid)", cal.temperature), &eval.scores),
+    ];
+    plots::reliability_png(
+        &out_dir.join("reliability.png"),
+        &panels,
+        &format!("reliability on the {} split: accuracy per confidence bin", split.as_str()),
+    )
+}
+
 /// `predictions.parquet`.
 pub fn predictions(out_dir: &Path, eval: &Evaluation) -> Result<()> {
     let s = &eval.scores;
@@ -146,6 +175,18 @@ pub fn predictions(out_dir: &Path, eval: &Evaluation) -> Result<()> {
         col(
             "correct",
             (0..n).map(|i| s.correct(i)).collect::<Vec<bool>>(),
+        ),
+        col(
+            "ood_score",
+            (0..n)
+                .map(|i| eval.ood.as_ref().map(|o| o.scores[i]))
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        col(
+            "ood",
+            (0..n)
+                .map(|i| eval.ood.as_ref().map(|o| o.scores[i] > o.info.threshold))
+                .collect::<Vec<Option<bool>>>(),
         ),
     ];
     write_parquet(out_dir, &PREDICTIONS, n, columns)

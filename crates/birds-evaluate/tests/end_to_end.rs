@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use birds_artifacts::evaluate::CalibrationFile;
 use birds_core::schema::ColumnType;
 use birds_core::schema::evaluate::PREDICTIONS;
 use birds_core::schema::ingest::{CLASSES, IMAGES};
@@ -175,9 +176,24 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
         "top_losses.png",
         "needs_more_training.parquet",
         "needs_more_training.md",
+        "reliability.png",
+        "calibration.json",
+        "ood.safetensors",
     ] {
         assert!(out.join(name).is_file(), "{name} missing");
     }
+    // The calibration names the checkpoint it belongs to; every image has an OOD score.
+    let cal = CalibrationFile::read(&out)?;
+    assert_eq!(
+        cal.checkpoint_blake3,
+        birds_models::checkpoint::content_hash(&inputs.checkpoint)?
+    );
+    let t = cal.temperature.ok_or("no temperature fitted")?;
+    assert_eq!((cal.fit_images, summary.calibration.as_ref().map(|c| c.fit_images)), (6, Some(6)));
+    assert!(cal.nll_after <= cal.nll_before, "{cal:?}");
+    let ood = cal.ood.ok_or("no detector")?;
+    assert_eq!((ood.fit_images, ood.threshold_images), (9, 6));
+    assert_eq!(preds.column("ood_score")?.null_count(), 0);
     let pc = ParquetReader::new(File::open(out.join("per_class.parquet"))?).finish()?;
     let train: Vec<u32> = pc
         .column("train_images")?
@@ -200,23 +216,38 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
         birds_preprocess::LoaderConfig::eval(16, Normalization::Centered127),
     )?;
     let batch = loader.batch(0, subset.ids())?;
-    let probs = tch::no_grad(|| {
-        loaded
-            .model
-            .logits(&batch.images, false)
-            .softmax(-1, Kind::Double)
-    });
-    let flipped = tch::no_grad(|| {
-        loaded
-            .model
-            .logits(&batch.images.flip([3]), false)
-            .softmax(-1, Kind::Double)
-    });
+    let logits = tch::no_grad(|| loaded.model.logits(&batch.images, false));
+    let flipped_logits = tch::no_grad(|| loaded.model.logits(&batch.images.flip([3]), false));
+    // Written probabilities are temperature-scaled: softmax(logits / T).
+    let probs = (&logits / t).softmax(-1, Kind::Double);
     let conf = column_f64(&preds, "confidence")?;
     let expected: Vec<f64> = Vec::<f64>::try_from(&probs.max_dim(1, false).0)?;
     for (a, b) in conf.iter().zip(&expected) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
+
+    // Without calibration: the network's own softmax.
+    let raw = tmp.path().join("eval-raw");
+    let s = evaluate(
+        &inputs,
+        &raw,
+        &EvaluateParams {
+            calibrate: false,
+            ood: false,
+            ..params()
+        },
+        RunOptions::default(),
+    )?;
+    assert!(s.calibration.is_none() && s.ood.is_none());
+    let raw_preds = ParquetReader::new(File::open(raw.join(PREDICTIONS.file))?).finish()?;
+    let raw_conf = column_f64(&raw_preds, "confidence")?;
+    let softmax: Vec<f64> =
+        Vec::<f64>::try_from(&logits.softmax(-1, Kind::Double).max_dim(1, false).0)?;
+    for (a, b) in raw_conf.iter().zip(&softmax) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    assert_eq!(raw_preds.column("ood_score")?.null_count(), raw_preds.height());
+    assert!(CalibrationFile::read(&raw)?.temperature.is_none());
 
     // Rerun: identical predictions and summary.
     let again = tmp.path().join("eval2");
@@ -226,6 +257,9 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
         "summary.json",
         "per_class.csv",
         "confusion.png",
+        "calibration.json",
+        "ood.safetensors",
+        "reliability.png",
     ] {
         assert_eq!(
             std::fs::read(out.join(name))?,
@@ -234,7 +268,7 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
         );
     }
 
-    // Flip TTA: the average of the two softmax outputs.
+    // Flip TTA: the average of the two (scaled) softmax outputs, at the temperature fitted with flips.
     let tta = tmp.path().join("eval-tta");
     let s = evaluate(
         &inputs,
@@ -246,6 +280,9 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
         RunOptions::default(),
     )?;
     assert_eq!(s.tta, Tta::Flip);
+    let t = CalibrationFile::read(&tta)?.temperature.ok_or("no temperature")?;
+    let probs = (&logits / t).softmax(-1, Kind::Double);
+    let flipped = (&flipped_logits / t).softmax(-1, Kind::Double);
     let preds = ParquetReader::new(File::open(tta.join(PREDICTIONS.file))?).finish()?;
     let prob_true = column_f64(&preds, "prob_true")?;
     let targets: Vec<i64> = Vec::<i64>::try_from(&batch.labels)?;

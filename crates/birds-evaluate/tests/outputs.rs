@@ -10,7 +10,7 @@ use birds_core::schema::evaluate::{
     CONFUSION, MOST_CONFUSED, NEEDS_MORE_TRAINING, PER_CLASS, PREDICTIONS,
 };
 use birds_evaluate::metrics::Scores;
-use birds_evaluate::report::{ImageInfo, SplitCounts};
+use birds_evaluate::report::{Calibrated, ImageInfo, OodInfo, OodScores, SplitCounts};
 use birds_evaluate::run::{RunInfo, write_outputs};
 use birds_evaluate::write::check_schema;
 use birds_evaluate::{EvaluateParams, Evaluation, SummaryFile};
@@ -81,6 +81,8 @@ fn synthetic(
             valid: per(per_class as u64),
             test,
         },
+        calibration: None,
+        ood: None,
     })
 }
 
@@ -247,6 +249,72 @@ fn files_agree_with_each_other_and_list_every_class() -> TestResult {
         "{:?}",
         grid.dimensions()
     );
+    Ok(())
+}
+
+#[test]
+fn calibrated_and_scored_evaluations_write_before_and_after_flags_and_the_diagram() -> TestResult {
+    let mut eval = synthetic(12, 6, 3)?;
+    let k = eval.classes.len();
+    // The "uncalibrated" probabilities: the same rows flattened towards uniform (an under-confident network).
+    let flat: Vec<f64> = (0..eval.scores.len())
+        .flat_map(|i| eval.scores.row(i).iter().map(|p| 0.5 * p + 0.5 / k as f64).collect::<Vec<_>>())
+        .collect();
+    let uncalibrated = Scores::new(k, eval.scores.targets().to_vec(), flat)?;
+    eval.calibration = Some(Calibrated {
+        temperature: 0.62,
+        fit_images: 72,
+        uncalibrated: uncalibrated.clone(),
+    });
+    let n = eval.scores.len();
+    let scores: Vec<f64> = (0..n).map(|i| 0.5 + (i % 10) as f64 * 0.2).collect();
+    eval.ood = Some(OodScores {
+        info: OodInfo {
+            method: birds_artifacts::evaluate::OodMethod::Mahalanobis,
+            threshold: 2.15,
+            quantile: 0.99,
+            threshold_images: 72,
+            fit_images: 240,
+            shrinkage: 0.3,
+        },
+        scores: scores.clone(),
+    });
+    let dir = tempfile::tempdir()?;
+    let summary = write_outputs(dir.path(), &eval, &EvaluateParams::default(), &RunInfo::default(), &thumb)?;
+    assert_eq!(read_summary(dir.path())?, summary);
+
+    let cal = summary.calibration.ok_or("no calibration section")?;
+    assert_eq!((cal.temperature, cal.fitted_on, cal.fit_images), (Some(0.62), Split::Valid, 72));
+    for (split, figures) in &cal.by_split {
+        let rows: Vec<usize> = (0..n).filter(|&i| eval.images[i].split.as_str() == split).collect();
+        let before = birds_evaluate::metrics::summarize(&uncalibrated.select(&rows));
+        let after = &summary.by_split[split];
+        assert_eq!(figures.images, rows.len() as u64);
+        assert_eq!((figures.nll_before, figures.ece_before), (before.nll, before.ece));
+        assert_eq!((figures.nll_after, figures.ece_after), (after.nll, after.ece));
+        assert!(figures.mean_confidence_before < figures.mean_confidence_after);
+    }
+
+    let preds = read(dir.path(), &PREDICTIONS)?;
+    let written: Vec<f64> = preds.column("ood_score")?.f64()?.into_no_null_iter().collect();
+    assert_eq!(written, scores);
+    let flags: Vec<bool> = preds.column("ood")?.bool()?.iter().map(|f| f.unwrap_or(false)).collect();
+    assert_eq!(flags, scores.iter().map(|&s| s > 2.15).collect::<Vec<_>>());
+    let ood = summary.ood.ok_or("no ood section")?;
+    let flagged: u64 = ood.by_split.values().map(|s| s.flagged).sum();
+    assert_eq!(flagged, flags.iter().filter(|&&f| f).count() as u64);
+    assert_eq!(ood.info.threshold, 2.15);
+
+    let diagram = image::open(dir.path().join("reliability.png"))?.to_rgb8();
+    assert!(diagram.width() >= 2 * 400, "{:?}", diagram.dimensions());
+
+    // Without a detector the two columns are there, all null.
+    let plain = synthetic(12, 2, 3)?;
+    let dir = tempfile::tempdir()?;
+    write_outputs(dir.path(), &plain, &EvaluateParams::default(), &RunInfo::default(), &thumb)?;
+    let preds = read(dir.path(), &PREDICTIONS)?;
+    assert_eq!(preds.column("ood_score")?.null_count(), preds.height());
+    assert!(!dir.path().join("reliability.png").exists());
     Ok(())
 }
 

@@ -18,6 +18,7 @@
 //! Inputs: weights files and images. Outputs: tensors, and checkpoint folders written by training.
 
 pub mod architecture;
+pub mod ood;
 pub mod checkpoint;
 pub mod classifier;
 pub mod efficientnet;

@@ -102,6 +102,63 @@ pub struct WeakClass {
     pub next_step: String,
 }
 
+/// One split's figures before and after temperature scaling.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationFigures {
+    /// Images of the split.
+    pub images: u64,
+    /// Mean NLL at T = 1.
+    pub nll_before: f64,
+    /// Mean NLL at the fitted T.
+    pub nll_after: f64,
+    /// ECE (15 bins) at T = 1.
+    pub ece_before: f64,
+    /// ECE at the fitted T.
+    pub ece_after: f64,
+    /// Mean top-1 probability at T = 1.
+    pub mean_confidence_before: f64,
+    /// Mean top-1 probability at the fitted T.
+    pub mean_confidence_after: f64,
+    /// Top-1 accuracy at the fitted T (with flip TTA it may differ from T = 1 by an image).
+    pub accuracy: f64,
+}
+
+/// Temperature scaling in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationSummary {
+    /// The fitted temperature (`null`: uncalibrated, no valid images).
+    pub temperature: Option<f64>,
+    /// The split it was fitted on.
+    pub fitted_on: Split,
+    /// Images it was fitted on.
+    pub fit_images: u64,
+    /// Before and after, per evaluated split.
+    pub by_split: BTreeMap<String, CalibrationFigures>,
+}
+
+/// One split's out-of-distribution flags.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OodSplit {
+    /// Images of the split.
+    pub images: u64,
+    /// Of which flagged (score above the threshold).
+    pub flagged: u64,
+    /// `flagged / images`.
+    pub flagged_share: f64,
+    /// Median score.
+    pub median_score: f64,
+}
+
+/// The out-of-distribution detector in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OodSummary {
+    /// The detector (method, threshold, what it was fitted on).
+    #[serde(flatten)]
+    pub info: super::OodInfo,
+    /// Flags per evaluated split.
+    pub by_split: BTreeMap<String, OodSplit>,
+}
+
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryFile {
@@ -127,6 +184,13 @@ pub struct SummaryFile {
     pub overall: Summary,
     /// The same figures per evaluated split.
     pub by_split: BTreeMap<String, Summary>,
+    /// Temperature scaling: the fitted T and each split's NLL and ECE before and after (`null`: not asked for;
+    /// the headline figures above are those after scaling when present).
+    #[serde(default)]
+    pub calibration: Option<CalibrationSummary>,
+    /// The out-of-distribution detector and how many images of each split it flags (`null`: not fitted).
+    #[serde(default)]
+    pub ood: Option<OodSummary>,
     /// The first five classes of the "needs more training" ranking.
     pub weakest: Vec<WeakClass>,
     /// How the figures are defined.

@@ -210,6 +210,8 @@ pub fn write_evaluate(root: &Path, data: &Path) -> TestResult<PathBuf> {
             valid: vec![4, 4, 4],
             test: vec![4, 4, 4],
         },
+        calibration: None,
+        ood: None,
     };
     let info = RunInfo {
         checkpoint: root.join("train-fine-tune").display().to_string(),

@@ -32,7 +32,11 @@ pub static PREDICTIONS: Schema = Schema {
             "predicted class id (highest probability; ties to the lowest id)",
         ),
         col("pred_label", Str, "predicted class label"),
-        col("confidence", F64, "probability of the predicted class"),
+        col(
+            "confidence",
+            F64,
+            "probability of the predicted class (temperature-scaled when `calibration.json` has a temperature)",
+        ),
         col(
             "prob_true",
             F64,
@@ -51,6 +55,18 @@ pub static PREDICTIONS: Schema = Schema {
             "cross-entropy `−ln prob_true` (probability floored at 1e-12)",
         ),
         col("correct", Bool, "whether `pred_id == true_id`"),
+        col_null(
+            "ood_score",
+            F64,
+            "out-of-distribution score: squared Mahalanobis distance of the embedding to the nearest class mean \
+             of the training images, per channel (≈ 1 for a training image; null without the detector)",
+        ),
+        col_null(
+            "ood",
+            Bool,
+            "whether `ood_score` is above the detector's threshold (`calibration.json`): the image is unlike \
+             the training images of every class",
+        ),
     ],
 };
 

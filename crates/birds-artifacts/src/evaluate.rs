@@ -11,8 +11,8 @@ mod calibration;
 mod summary;
 pub use calibration::{CALIBRATION_FILE, CalibrationFile, OodInfo, OodMethod};
 pub use summary::{
-    Averages, CalibrationFigures, CalibrationSummary, OodSplit, OodSummary, Summary, SummaryFile, Tta,
-    WeakClass,
+    Averages, CalibrationFigures, CalibrationSummary, OodSplit, OodSummary, Summary, SummaryFile,
+    Tta, WeakClass,
 };
 
 /// A row of `per_class.parquet`.

@@ -35,7 +35,10 @@ pub fn probabilities(views: &[&[f64]], classes: usize, t: f64) -> Vec<f64> {
     let mut row = vec![0f64; classes];
     let weight = 1.0 / views.len().max(1) as f64;
     for view in views {
-        for (logits, acc) in view.chunks_exact(classes).zip(out.chunks_exact_mut(classes)) {
+        for (logits, acc) in view
+            .chunks_exact(classes)
+            .zip(out.chunks_exact_mut(classes))
+        {
             softmax_into(logits, t, &mut row);
             for (a, p) in acc.iter_mut().zip(&row) {
                 *a += weight * p;
@@ -74,7 +77,11 @@ pub fn nll_at(views: &[&[f64]], targets: &[u32], classes: usize, t: f64) -> f64 
 }
 
 /// Fits `T` on `targets` and the views' logits; `None` without images.
-pub fn fit_temperature(views: &[&[f64]], targets: &[u32], classes: usize) -> Option<TemperatureFit> {
+pub fn fit_temperature(
+    views: &[&[f64]],
+    targets: &[u32],
+    classes: usize,
+) -> Option<TemperatureFit> {
     if targets.is_empty() || views.is_empty() || classes == 0 {
         return None;
     }

@@ -47,13 +47,18 @@ pub fn fit_subset(cache: &Cache, per_class: usize) -> Result<Subset> {
 /// Pooled embeddings `[N, C]` (f32, CPU) of every image the loader serves, in its order.
 pub fn embed_all(model: &dyn ImageClassifier, loader: &Loader, progress: bool) -> Result<Tensor> {
     let bar = if progress {
-        ProgressBar::with_draw_target(Some(loader.subset().len() as u64), ProgressDrawTarget::stderr())
+        ProgressBar::with_draw_target(
+            Some(loader.subset().len() as u64),
+            ProgressDrawTarget::stderr(),
+        )
     } else {
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("ood fit {bar:30} {pos}/{len} training images {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "ood fit {bar:30} {pos}/{len} training images {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut parts = Vec::new();
     for batch in loader.epoch(0) {

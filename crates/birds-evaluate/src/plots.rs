@@ -439,11 +439,8 @@ pub fn reliability_png(path: &Path, panels: &[ReliabilityPanel], title: &str) ->
         let body = root.split_vertically(header).1;
         let areas = body.split_evenly((1, panels.len().max(1)));
         for (area, panel) in areas.iter().zip(panels) {
-            let ece = crate::metrics::expected_calibration_error(
-                &panel.confidence,
-                &panel.correct,
-                BINS,
-            );
+            let ece =
+                crate::metrics::expected_calibration_error(&panel.confidence, &panel.correct, BINS);
             let caption = format!(
                 "{}: ECE {:.3}, {} images",
                 panel.title,

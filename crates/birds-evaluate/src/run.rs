@@ -65,7 +65,11 @@ pub fn evaluate(
     let subset = cache
         .all()
         .filter(|s| evaluated(s.split) || (read_valid && s.split == Split::Valid));
-    if !subset.ids().iter().any(|&i| evaluated(cache.sample(i).split)) {
+    if !subset
+        .ids()
+        .iter()
+        .any(|&i| evaluated(cache.sample(i).split))
+    {
         return Err(EvaluateError::NoImages {
             cache: inputs.cache.clone(),
             splits: params.splits_label(),
@@ -91,7 +95,9 @@ pub fn evaluate(
     let k = classes.len();
     let split_of = |row: usize| cache.sample(pass.samples[row]).split;
     let rows = |keep: &dyn Fn(Split) -> bool| -> Vec<usize> {
-        (0..pass.samples.len()).filter(|&r| keep(split_of(r))).collect()
+        (0..pass.samples.len())
+            .filter(|&r| keep(split_of(r)))
+            .collect()
     };
     let (eval_rows, valid_rows) = (rows(&evaluated), rows(&|s| s == Split::Valid));
     let target = |r: usize| cache.sample(pass.samples[r]).class_id;
@@ -109,9 +115,9 @@ pub fn evaluate(
                 images = f.images,
                 "temperature fitted on the valid split"
             ),
-            None => tracing::warn!(
-                "the cache has no valid images: probabilities stay uncalibrated"
-            ),
+            None => {
+                tracing::warn!("the cache has no valid images: probabilities stay uncalibrated")
+            }
         }
         fit
     } else {
@@ -338,7 +344,9 @@ impl Pass {
     /// The embeddings of `rows`, `[rows, C]`.
     fn embeddings_of(&self, rows: &[usize]) -> Result<Tensor> {
         let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-        Ok(self.embeddings.f_index_select(0, &Tensor::from_slice(&idx))?)
+        Ok(self
+            .embeddings
+            .f_index_select(0, &Tensor::from_slice(&idx))?)
     }
 }
 
@@ -360,7 +368,10 @@ fn predict(model: &dyn ImageClassifier, loader: &Loader, tta: Tta, progress: boo
     let mut views = vec![Vec::with_capacity(total * k); n_views];
     let mut embeddings = Vec::new();
     let to_f64 = |t: &Tensor| -> Result<Vec<f64>> {
-        let t = t.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?.f_contiguous()?;
+        let t = t
+            .f_to_kind(Kind::Double)?
+            .f_to_device(Device::Cpu)?
+            .f_contiguous()?;
         Ok(Vec::<f64>::try_from(&t.f_view([-1])?)?)
     };
     for batch in loader.epoch(0) {

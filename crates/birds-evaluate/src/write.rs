@@ -74,10 +74,14 @@ pub fn reliability(out_dir: &Path, eval: &Evaluation) -> Result<()> {
     let Some(cal) = &eval.calibration else {
         return Ok(());
     };
-    let split = [birds_core::Split::Test, birds_core::Split::Valid, birds_core::Split::Train]
-        .into_iter()
-        .find(|&sp| eval.images.iter().any(|m| m.split == sp))
-        .unwrap_or(birds_core::Split::Test);
+    let split = [
+        birds_core::Split::Test,
+        birds_core::Split::Valid,
+        birds_core::Split::Train,
+    ]
+    .into_iter()
+    .find(|&sp| eval.images.iter().any(|m| m.split == sp))
+    .unwrap_or(birds_core::Split::Test);
     let rows: Vec<usize> = (0..eval.images.len())
         .filter(|&i| eval.images[i].split == split)
         .collect();
@@ -88,12 +92,18 @@ pub fn reliability(out_dir: &Path, eval: &Evaluation) -> Result<()> {
     };
     let panels = [
         panel("T = 1 (uncalibrated)".into(), &cal.uncalibrated),
-        panel(format!("T = {:.3} (fitted on valid)", cal.temperature), &eval.scores),
+        panel(
+            format!("T = {:.3} (fitted on valid)", cal.temperature),
+            &eval.scores,
+        ),
     ];
     plots::reliability_png(
         &out_dir.join("reliability.png"),
         &panels,
-        &format!("reliability on the {} split: accuracy per confidence bin", split.as_str()),
+        &format!(
+            "reliability on the {} split: accuracy per confidence bin",
+            split.as_str()
+        ),
     )
 }
 

@@ -189,7 +189,13 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
         birds_models::checkpoint::content_hash(&inputs.checkpoint)?
     );
     let t = cal.temperature.ok_or("no temperature fitted")?;
-    assert_eq!((cal.fit_images, summary.calibration.as_ref().map(|c| c.fit_images)), (6, Some(6)));
+    assert_eq!(
+        (
+            cal.fit_images,
+            summary.calibration.as_ref().map(|c| c.fit_images)
+        ),
+        (6, Some(6))
+    );
     assert!(cal.nll_after <= cal.nll_before, "{cal:?}");
     let ood = cal.ood.ok_or("no detector")?;
     assert_eq!((ood.fit_images, ood.threshold_images), (9, 6));
@@ -246,7 +252,10 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
     for (a, b) in raw_conf.iter().zip(&softmax) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
-    assert_eq!(raw_preds.column("ood_score")?.null_count(), raw_preds.height());
+    assert_eq!(
+        raw_preds.column("ood_score")?.null_count(),
+        raw_preds.height()
+    );
     assert!(CalibrationFile::read(&raw)?.temperature.is_none());
 
     // Rerun: identical predictions and summary.
@@ -280,7 +289,9 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
         RunOptions::default(),
     )?;
     assert_eq!(s.tta, Tta::Flip);
-    let t = CalibrationFile::read(&tta)?.temperature.ok_or("no temperature")?;
+    let t = CalibrationFile::read(&tta)?
+        .temperature
+        .ok_or("no temperature")?;
     let probs = (&logits / t).softmax(-1, Kind::Double);
     let flipped = (&flipped_logits / t).softmax(-1, Kind::Double);
     let preds = ParquetReader::new(File::open(tta.join(PREDICTIONS.file))?).finish()?;

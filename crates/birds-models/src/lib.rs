@@ -18,7 +18,6 @@
 //! Inputs: weights files and images. Outputs: tensors, and checkpoint folders written by training.
 
 pub mod architecture;
-pub mod ood;
 pub mod checkpoint;
 pub mod classifier;
 pub mod efficientnet;
@@ -27,6 +26,7 @@ pub mod export;
 pub mod imagenet;
 pub mod input;
 pub mod norm;
+pub mod ood;
 pub mod runtime;
 pub mod small_cnn;
 pub mod weights;

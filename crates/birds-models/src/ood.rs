@@ -35,7 +35,9 @@ impl OodDetector {
     /// Fits the class means and the shrunk shared covariance of `embeddings` `[N, C]` with class ids `labels`
     /// (`[N]`, i64). The threshold starts at +∞ (nothing flagged) until [`OodDetector::set_threshold`].
     pub fn fit(embeddings: &Tensor, labels: &Tensor) -> Result<Self> {
-        let x = embeddings.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
+        let x = embeddings
+            .f_to_kind(Kind::Double)?
+            .f_to_device(Device::Cpu)?;
         let y = labels.f_to_kind(Kind::Int64)?.f_to_device(Device::Cpu)?;
         let (n, c) = x.size2()?;
         if n < 2 {
@@ -108,10 +110,14 @@ impl OodDetector {
 
     /// The score of each embedding of `[N, C]`: `min_k (x − μ_k)ᵀ P (x − μ_k) / C`.
     pub fn scores(&self, embeddings: &Tensor) -> Result<Vec<f64>> {
-        let x = embeddings.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
+        let x = embeddings
+            .f_to_kind(Kind::Double)?
+            .f_to_device(Device::Cpu)?;
         let c = x.size2()?.1 as f64;
         let xp = x.f_matmul(&self.precision)?;
-        let a = xp.f_mul(&x)?.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)?;
+        let a = xp
+            .f_mul(&x)?
+            .f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)?;
         let b = xp.f_matmul(&self.means.f_tr()?)?;
         let m = self
             .means
@@ -120,7 +126,10 @@ impl OodDetector {
             .f_sum_dim_intlist([1i64].as_slice(), false, Kind::Double)?
             .f_unsqueeze(0)?;
         let d2 = a.f_sub(&b.f_mul_scalar(2.0)?)?.f_add(&m)?;
-        let min = d2.f_amin([1i64].as_slice(), false)?.f_clamp_min(0.0)?.f_div_scalar(c)?;
+        let min = d2
+            .f_amin([1i64].as_slice(), false)?
+            .f_clamp_min(0.0)?
+            .f_div_scalar(c)?;
         Ok(Vec::<f64>::try_from(&min)?)
     }
 
@@ -152,7 +161,11 @@ impl OodDetector {
                 .iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, t)| t.shallow_clone())
-                .ok_or_else(|| bad(format!("no `{name}` tensor (not written by birds evaluate)")))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "no `{name}` tensor (not written by birds evaluate)"
+                    ))
+                })
         };
         let (means, precision) = (get("means")?, get("precision")?);
         let (k, c) = means.size2().map_err(|e| bad(format!("`means`: {e}")))?;
@@ -184,7 +197,10 @@ mod tests {
         let noise = Tensor::f_randn([80, 16], opts)?;
         let shift = Tensor::f_zeros([80, 16], opts)?;
         let _ = shift.f_narrow(0, 0, 40)?.f_narrow(1, 0, 1)?.f_fill_(2.0)?;
-        let _ = shift.f_narrow(0, 40, 40)?.f_narrow(1, 0, 1)?.f_fill_(-2.0)?;
+        let _ = shift
+            .f_narrow(0, 40, 40)?
+            .f_narrow(1, 0, 1)?
+            .f_fill_(-2.0)?;
         let x = noise.f_add(&shift)?;
         let labels = Tensor::from_slice(&[[0i64; 40], [1i64; 40]].concat());
         let mut det = OodDetector::fit(&x, &labels)?;
@@ -199,7 +215,8 @@ mod tests {
         let flagged = |s: &[f64]| s.iter().filter(|&&v| det.flags(v)).count();
         assert!(flagged(&det.scores(&fresh)?) <= 4);
         assert_eq!(flagged(&det.scores(&far)?), 40);
-        let dir = tempfile::tempdir().map_err(|e| birds_core::CoreError::io("tempdir", "/tmp", e))?;
+        let dir =
+            tempfile::tempdir().map_err(|e| birds_core::CoreError::io("tempdir", "/tmp", e))?;
         let path = dir.path().join(OOD_FILE);
         det.save(&path)?;
         let back = OodDetector::load(&path, det.threshold)?;

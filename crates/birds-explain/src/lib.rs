@@ -18,6 +18,7 @@
 //! (columns in `birds_core::schema::explain`), `overlays/**.png`, `why_not/**.png`, `gallery.md`,
 //! `metrics.json`. See `docs/explain.md`.
 
+pub mod calibration;
 pub mod cam;
 pub mod error;
 pub mod faithfulness;

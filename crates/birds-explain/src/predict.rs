@@ -11,6 +11,7 @@ use image::RgbImage;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
+use crate::calibration::{Calibration, OodVerdict};
 use crate::cam::{self, CamMethod, LastFeatureMap, Request};
 use crate::render::{self, GREY, Heatmap, WHITE};
 use crate::source::{self, ImageSource};
@@ -26,7 +27,7 @@ pub struct Guess {
     pub class_id: i64,
     /// Its label.
     pub label: String,
-    /// Softmax probability.
+    /// Softmax probability (of the logits divided by the calibration's temperature, when there is one).
     pub probability: f64,
 }
 
@@ -39,6 +40,8 @@ pub struct ImagePrediction {
     pub top: Vec<Guess>,
     /// The CAM of the top-1 class (`[h, w]` on the model's device), when a method was given.
     pub cam: Option<Tensor>,
+    /// The out-of-distribution detector's verdict, when the calibration has one.
+    pub ood: Option<OodVerdict>,
 }
 
 /// A loaded checkpoint ready to classify image files.
@@ -46,6 +49,7 @@ pub struct Predictor {
     ckpt: Checkpoint,
     device: Device,
     top: usize,
+    calibration: Option<Calibration>,
 }
 
 impl Predictor {
@@ -53,7 +57,28 @@ impl Predictor {
     pub fn load(dir: &Path, device: Device, top: usize) -> Result<Predictor> {
         let ckpt = Checkpoint::load(dir, device)?;
         let top = top.clamp(1, ckpt.meta.classes.len().max(1));
-        Ok(Predictor { ckpt, device, top })
+        Ok(Predictor {
+            ckpt,
+            device,
+            top,
+            calibration: None,
+        })
+    }
+
+    /// Applies `calibration` (its temperature to every probability, its detector to every image).
+    pub fn with_calibration(mut self, calibration: Option<Calibration>) -> Self {
+        self.calibration = calibration;
+        self
+    }
+
+    /// The calibration in use, if any.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+
+    /// The temperature the probabilities are scaled by (`None`: uncalibrated).
+    pub fn temperature(&self) -> Option<f64> {
+        self.calibration.as_ref().and_then(Calibration::temperature)
     }
 
     /// The checkpoint's metadata.
@@ -84,19 +109,29 @@ impl Predictor {
         let x =
             birds_models::input::images_to_tensor(std::slice::from_ref(&view), meta.normalization)
                 .to_device(self.device);
-        let (probs, cam) = match method {
+        let t = self.temperature().unwrap_or(1.0);
+        let (embedding, probs) = tch::no_grad(|| -> Result<(Tensor, Tensor)> {
+            let embedding = self.ckpt.model.embed(&x, false);
+            let logits = self.ckpt.model.classify_embedding(&embedding, false);
+            Ok((
+                embedding,
+                logits.f_div_scalar(t)?.f_softmax(-1, Kind::Float)?,
+            ))
+        })?;
+        let cam = match method {
             Some(method) => {
                 let g = cam::gradients(
                     &LastFeatureMap(&*self.ckpt.model),
                     &x,
                     &Request::predicted(1),
                 )?;
-                (g.probabilities(), Some(g.cam(method).get(0)))
+                Some(g.cam(method).get(0))
             }
-            None => {
-                let p = tch::no_grad(|| self.ckpt.model.logits(&x, false).softmax(-1, Kind::Float));
-                (p, None)
-            }
+            None => None,
+        };
+        let ood = match &self.calibration {
+            Some(c) => c.ood(&embedding)?.and_then(|v| v.first().copied()),
+            None => None,
         };
         let (p, idx) = probs
             .to_device(Device::Cpu)
@@ -112,7 +147,12 @@ impl Predictor {
                 probability: f64::from(prob),
             })
             .collect();
-        Ok(ImagePrediction { view, top, cam })
+        Ok(ImagePrediction {
+            view,
+            top,
+            cam,
+            ood,
+        })
     }
 }
 
@@ -133,13 +173,25 @@ pub fn cam_path(out: &Path, i: usize, n: usize) -> PathBuf {
     out.with_file_name(format!("{stem}-{}.{ext}", i + 1))
 }
 
+/// How a probability is shown: two decimals, then ` (UNCALIBRATED)` when no temperature was fitted.
+pub fn fmt_probability(p: f64, calibrated: bool) -> String {
+    if calibrated {
+        format!("{p:.2}")
+    } else {
+        format!("{p:.2} (UNCALIBRATED)")
+    }
+}
+
 /// The overlay of a prediction: the CAM over the model's view (upsampled to [`OVERLAY_SIDE`]), its peak marked,
-/// and a caption with the top two classes and the method.
+/// and a caption with the top two classes (their probabilities marked uncalibrated unless `calibrated`), the
+/// method, and the out-of-distribution warning when the image is flagged.
 pub fn overlay(
     view: &RgbImage,
     raw: &Tensor,
     method: CamMethod,
     top: &[Guess],
+    calibrated: bool,
+    ood: Option<OodVerdict>,
 ) -> Result<RgbImage> {
     let side = OVERLAY_SIDE;
     let base = image::imageops::resize(view, side, side, image::imageops::FilterType::Triangle);
@@ -150,14 +202,31 @@ pub fn overlay(
     let mut lines = Vec::new();
     if let Some(best) = top.first() {
         lines.push((
-            format!("PRED: {} {:.2}", best.label, best.probability),
+            format!(
+                "PRED: {} {}",
+                best.label,
+                fmt_probability(best.probability, calibrated)
+            ),
             WHITE,
         ));
     }
     if let Some(second) = top.get(1) {
         lines.push((
-            format!("2ND: {} {:.2}", second.label, second.probability),
+            format!(
+                "2ND: {} {}",
+                second.label,
+                fmt_probability(second.probability, calibrated)
+            ),
             GREY,
+        ));
+    }
+    if let Some(v) = ood.filter(|v| v.flagged) {
+        lines.push((
+            format!(
+                "UNLIKE EVERY TRAINING CLASS (OOD {:.1} > {:.1})",
+                v.score, v.threshold
+            ),
+            render::RED,
         ));
     }
     lines.push((
@@ -174,8 +243,10 @@ pub fn write_overlay(
     raw: &Tensor,
     method: CamMethod,
     top: &[Guess],
+    calibrated: bool,
+    ood: Option<OodVerdict>,
 ) -> Result<()> {
-    let drawn = overlay(view, raw, method, top)?;
+    let drawn = overlay(view, raw, method, top, calibrated, ood)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| ExplainError::Input {
             path: parent.to_path_buf(),

@@ -59,6 +59,9 @@ pub struct Summary {
     pub classes: usize,
     /// Input side in pixels.
     pub input_size: u32,
+    /// The temperature `predicted_prob` and `target_prob` (and the captions) are scaled by: the evaluation's, when
+    /// it was fitted on this checkpoint (`null`: the network's own softmax, captions marked uncalibrated).
+    pub temperature: Option<f64>,
     /// The explained layer.
     pub layer: String,
     /// Methods computed.
@@ -279,8 +282,20 @@ pub fn explain(
         "explaining"
     );
 
+    // Captions and cams.parquet's probabilities use the evaluation's temperature when it was fitted on this
+    // checkpoint; otherwise they are the network's own softmax, marked uncalibrated.
+    let temperature = inputs.evaluation.as_ref().and_then(|dir| {
+        match crate::calibration::Calibration::load(dir, &inputs.checkpoint) {
+            Ok(c) => c.temperature(),
+            Err(e) => {
+                tracing::warn!("probabilities uncalibrated: {e}");
+                None
+            }
+        }
+    });
     let ctx = Context {
         classifier: &classifier,
+        temperature,
         layer,
         classes: &classes,
         methods: &methods,
@@ -310,6 +325,7 @@ pub fn explain(
         architecture: ckpt.meta.architecture.to_string(),
         classes: classes.len(),
         input_size: source.size(),
+        temperature,
         layer: layer.layer_name(),
         methods: methods.iter().map(|m| m.to_string()).collect(),
         split,
@@ -718,6 +734,8 @@ struct Counters {
 
 struct Context<'a> {
     classifier: &'a Classifier<'a>,
+    /// The evaluation's temperature (`None`: uncalibrated).
+    temperature: Option<f64>,
     layer: &'a dyn CamLayer,
     classes: &'a [String],
     methods: &'a [CamMethod],
@@ -730,6 +748,11 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// A probability as the captions show it (marked uncalibrated without a temperature).
+    fn prob(&self, p: f64) -> String {
+        crate::predict::fmt_probability(p, self.temperature.is_some())
+    }
+
     fn label(&self, class: i64) -> &str {
         self.classes
             .get(class as usize)
@@ -807,7 +830,11 @@ impl Context<'_> {
             .to_device(self.classifier.device);
         let (requests, kinds) = self.requests(works);
         let g = cam::gradients(self.layer, &xs, &requests)?;
-        let probs = g.probabilities().to_device(Device::Cpu);
+        let probs = match self.temperature {
+            Some(t) => g.logits.f_div_scalar(t)?.f_softmax(-1, Kind::Float)?,
+            None => g.probabilities(),
+        }
+        .to_device(Device::Cpu);
         let logits = g.logits.to_device(Device::Cpu);
         let map_size = g.activations.size();
         let (gh, gw) = (map_size[2], map_size[3]);
@@ -1029,15 +1056,19 @@ impl Context<'_> {
         let mut lines = vec![
             self.true_line(c),
             (
-                format!("PRED: {} {:.2}", self.label(predicted), p_pred),
+                format!("PRED: {} {}", self.label(predicted), self.prob(p_pred)),
                 colour,
             ),
         ];
         let what = match kind {
             TargetKind::Predicted => "PREDICTED CLASS".to_string(),
-            TargetKind::True => format!("TRUE CLASS {:.2}", image_prob(probs, row, class)),
+            TargetKind::True => format!("TRUE CLASS {}", self.prob(image_prob(probs, row, class))),
             TargetKind::Class => {
-                format!("{} {:.2}", self.label(class), image_prob(probs, row, class))
+                format!(
+                    "{} {}",
+                    self.label(class),
+                    self.prob(image_prob(probs, row, class))
+                )
             }
         };
         let mut third = format!("{} FOR {what}", method.as_str().to_uppercase());
@@ -1084,7 +1115,10 @@ impl Context<'_> {
             &[
                 (format!("WHY {}", self.label(predicted)), RED),
                 (
-                    format!("P = {:.2} (PREDICTED)", image_prob(probs, row, predicted)),
+                    format!(
+                        "P = {} (PREDICTED)",
+                        self.prob(image_prob(probs, row, predicted))
+                    ),
                     GREY,
                 ),
                 (method.as_str().to_uppercase(), GREY),
@@ -1095,7 +1129,10 @@ impl Context<'_> {
             &[
                 (format!("NOT {}", self.label(truth)), GREEN),
                 (
-                    format!("P = {:.2} (TRUE CLASS)", image_prob(probs, row, truth)),
+                    format!(
+                        "P = {} (TRUE CLASS)",
+                        self.prob(image_prob(probs, row, truth))
+                    ),
                     GREY,
                 ),
                 (method.as_str().to_uppercase(), GREY),

@@ -775,6 +775,75 @@ fn section_summary(cx: &mut Ctx<'_>, data: &Loaded) -> String {
         );
     }
     s.push_str("</tbody></table>");
+    s.push_str(&calibration_block(cx, e));
+    s
+}
+
+/// Temperature scaling (before and after, per split, with the reliability diagram) and the out-of-distribution
+/// detector's flags; "uncalibrated" when evaluate fitted no temperature.
+fn calibration_block(cx: &mut Ctx<'_>, e: &crate::load::Evaluation) -> String {
+    let mut s = String::new();
+    match &e.summary.calibration {
+        Some(c) => {
+            let t = c.temperature.map_or("–".into(), |t| num(t, 3));
+            let _ = write!(
+                s,
+                r#"<h3 id="calibration">Calibration</h3><p class="lead">Temperature scaling (Guo et al. 2017): every logit divided by <b>T = {t}</b>, fitted on {} valid images by minimising their NLL. The figures above are after scaling; accuracy does not change. A probability of 80 % should now be right about 80 % of the time.</p><table><thead><tr><th>split</th><th class="n">images</th><th class="n">NLL before</th><th class="n">NLL after</th><th class="n">ECE before</th><th class="n">ECE after</th><th class="n">mean confidence before → after</th><th class="n">accuracy</th></tr></thead><tbody>"#,
+                c.fit_images
+            );
+            for (split, f) in &c.by_split {
+                let _ = write!(
+                    s,
+                    r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{} → {}</td><td class="n">{}</td></tr>"#,
+                    escape(split),
+                    f.images,
+                    num(f.nll_before, 3),
+                    num(f.nll_after, 3),
+                    num(f.ece_before, 3),
+                    num(f.ece_after, 3),
+                    pct(f.mean_confidence_before),
+                    pct(f.mean_confidence_after),
+                    pct(f.accuracy)
+                );
+            }
+            s.push_str("</tbody></table>");
+            let png = e.dir.join("reliability.png");
+            if png.is_file() {
+                let fig = cx.figure(
+                    &png,
+                    900,
+                    "reliability diagram: accuracy per confidence bin (blue) and its gap to the bin's confidence (red), before and after scaling",
+                    "wide",
+                );
+                s.push_str(&fig);
+            }
+        }
+        None => s.push_str(
+            r#"<h3 id="calibration">Calibration</h3><p class="lead"><b>Uncalibrated</b>: evaluate fitted no temperature, so the probabilities are the network's own softmax and need not match how often it is right.</p>"#,
+        ),
+    }
+    if let Some(o) = &e.summary.ood {
+        let _ = write!(
+            s,
+            r#"<h3 id="ood">Out-of-distribution warning</h3><p class="lead">Each image's pooled embedding is compared with the {} training images' class means (squared Mahalanobis distance to the nearest one, per channel; ≈ 1 for a training image). Above <b>{}</b> (the {} quantile of {} valid images' scores) an image is flagged as unlike every class, and <code>birds predict</code> warns.</p><table><thead><tr><th>split</th><th class="n">images</th><th class="n">flagged</th><th class="n">median score</th></tr></thead><tbody>"#,
+            o.info.fit_images,
+            num(o.info.threshold, 2),
+            num(o.info.quantile, 2),
+            o.info.threshold_images
+        );
+        for (split, f) in &o.by_split {
+            let _ = write!(
+                s,
+                r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{} ({})</td><td class="n">{}</td></tr>"#,
+                escape(split),
+                f.images,
+                f.flagged,
+                pct(f.flagged_share),
+                num(f.median_score, 2)
+            );
+        }
+        s.push_str("</tbody></table>");
+    }
     s
 }
 

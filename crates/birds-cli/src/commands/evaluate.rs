@@ -45,6 +45,18 @@ pub struct Args {
     /// Fewest errors for a pair to be listed in most_confused.
     #[arg(long, value_name = "N", default_value_t = 1)]
     min_confused: u64,
+    /// Do not fit a temperature on the valid split: report the network's own softmax (marked uncalibrated).
+    #[arg(long)]
+    no_calibrate: bool,
+    /// Do not fit the out-of-distribution detector (it embeds up to --ood-images-per-class training images).
+    #[arg(long)]
+    no_ood: bool,
+    /// The quantile of the valid split's out-of-distribution scores that becomes the threshold.
+    #[arg(long, value_name = "Q", default_value_t = 0.99)]
+    ood_quantile: f64,
+    /// Training images per class the out-of-distribution detector is fitted on.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    ood_images_per_class: usize,
 }
 
 fn parse_split(s: &str) -> Result<Split, String> {
@@ -66,6 +78,10 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
         top_losses: args.top_losses,
         confusion_classes: args.confusion_classes,
         min_confused: args.min_confused,
+        calibrate: !args.no_calibrate,
+        ood: !args.no_ood,
+        ood_quantile: args.ood_quantile,
+        ood_images_per_class: args.ood_images_per_class,
     };
     let inputs = Inputs {
         checkpoint: args.checkpoint,
@@ -90,6 +106,38 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
         s.overall.nll,
         s.overall.ece
     );
+    match &s.calibration {
+        Some(c) => {
+            let t = c.temperature.unwrap_or(1.0);
+            for (split, f) in &c.by_split {
+                outln!(
+                    "calibration ({split}, {} images): temperature {t:.3} fitted on {} valid images; NLL {:.3} → {:.3}, \
+                     ECE {:.3} → {:.3}, mean confidence {:.1}% → {:.1}% (accuracy {:.1}%)",
+                    f.images,
+                    c.fit_images,
+                    f.nll_before,
+                    f.nll_after,
+                    f.ece_before,
+                    f.ece_after,
+                    100.0 * f.mean_confidence_before,
+                    100.0 * f.mean_confidence_after,
+                    100.0 * f.accuracy
+                );
+            }
+        }
+        None => outln!("probabilities uncalibrated (no temperature fitted)"),
+    }
+    if let Some(o) = &s.ood {
+        for (split, f) in &o.by_split {
+            outln!(
+                "out-of-distribution ({split}): {} of {} images above the threshold {:.2} (median score {:.2})",
+                f.flagged,
+                f.images,
+                o.info.threshold,
+                f.median_score
+            );
+        }
+    }
     outln!("needs more training first:");
     for w in &s.weakest {
         outln!(

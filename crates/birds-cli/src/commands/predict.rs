@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use birds_explain::calibration::Calibration;
 use birds_explain::cam::CamMethod;
 use birds_explain::predict::{self, Guess, ImagePrediction, Predictor};
 use birds_models::runtime::DeviceSpec;
@@ -40,6 +41,11 @@ pub struct Args {
     /// How many classes to list (at most the model's class count).
     #[arg(long, value_name = "K", default_value_t = 5)]
     top: usize,
+    /// A `birds evaluate` output folder of this checkpoint: its temperature calibrates the probabilities and its
+    /// out-of-distribution detector scores each image. Default: `../evaluate` beside the checkpoint (the pipelines'
+    /// layout) when it was fitted on this checkpoint; without one the probabilities are marked uncalibrated.
+    #[arg(long, value_name = "DIR")]
+    calibration: Option<PathBuf>,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
     device: DeviceSpec,
@@ -48,13 +54,28 @@ pub struct Args {
     json: bool,
 }
 
+/// One line of `--json` output (docs/explain.md, "birds predict").
 #[derive(Debug, Serialize)]
 struct Prediction {
     image: String,
     top: Vec<Guess>,
+    /// Whether `top`'s probabilities are temperature-scaled.
+    calibrated: bool,
+    /// The temperature (null: uncalibrated).
+    temperature: Option<f64>,
+    /// The out-of-distribution score (null without a detector).
+    ood_score: Option<f64>,
+    /// The detector's threshold.
+    ood_threshold: Option<f64>,
+    /// Whether the image is unlike the training images of every class (null without a detector).
+    ood: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cam: Option<String>,
 }
+
+/// The warning printed under a flagged image.
+pub const OOD_WARNING: &str = "this photo is unlike the training images of every class: the prediction above is \
+                               probably meaningless";
 
 /// Finds `artifacts/default/train-fine-tune` in `cwd` or one of its ancestors.
 fn default_checkpoint(cwd: &Path) -> anyhow::Result<PathBuf> {
@@ -86,10 +107,29 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
         Some(d) => d.clone(),
         None => default_checkpoint(&std::env::current_dir()?)?,
     };
+    let calibration = match &args.calibration {
+        Some(c) => Some(
+            Calibration::load(c, &dir).with_context(|| format!("--calibration {}", c.display()))?,
+        ),
+        None => Calibration::beside(&dir),
+    };
     let predictor = Predictor::load(&dir, device, args.top)
-        .with_context(|| format!("loading the checkpoint {}", dir.display()))?;
+        .with_context(|| format!("loading the checkpoint {}", dir.display()))?
+        .with_calibration(calibration);
     let meta = predictor.meta();
     tracing::info!(checkpoint = %dir.display(), model = %meta.architecture, classes = meta.classes.len(), "predict");
+    let temperature = predictor.temperature();
+    if !args.json {
+        match (predictor.calibration(), temperature) {
+            (Some(c), Some(t)) => outln!(
+                "probabilities calibrated (temperature {t:.3}, from {})",
+                c.dir.display()
+            ),
+            _ => outln!(
+                "probabilities uncalibrated: no `birds evaluate` output of this checkpoint (give --calibration DIR)"
+            ),
+        }
+    }
 
     let mut failures = Vec::new();
     let n = args.images.len();
@@ -102,12 +142,24 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let ImagePrediction { view, top, cam } =
-            predictor.predict_view(view, args.cam.as_ref().map(|_| method))?;
+        let ImagePrediction {
+            view,
+            top,
+            cam,
+            ood,
+        } = predictor.predict_view(view, args.cam.as_ref().map(|_| method))?;
         let cam = match (&args.cam, cam) {
             (Some(out), Some(raw)) => {
                 let out = predict::cam_path(out, i, n);
-                predict::write_overlay(&out, &view, &raw, method, &top)?;
+                predict::write_overlay(
+                    &out,
+                    &view,
+                    &raw,
+                    method,
+                    &top,
+                    temperature.is_some(),
+                    ood,
+                )?;
                 Some(out.display().to_string())
             }
             _ => None,
@@ -115,19 +167,44 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
         let pred = Prediction {
             image: path.display().to_string(),
             top,
+            calibrated: temperature.is_some(),
+            temperature,
+            ood_score: ood.map(|v| v.score),
+            ood_threshold: ood.map(|v| v.threshold),
+            ood: ood.map(|v| v.flagged),
             cam,
         };
         if args.json {
             outln!("{}", serde_json::to_string(&pred)?);
         } else {
             outln!("{}", pred.image);
+            let mark = if pred.calibrated {
+                ""
+            } else {
+                " (uncalibrated)"
+            };
             for (rank, g) in pred.top.iter().enumerate() {
                 outln!(
-                    "  {}. {:<40} {:>6.2} %",
+                    "  {}. {:<40} {:>6.2} %{mark}",
                     rank + 1,
                     g.label,
                     g.probability * 100.0
                 );
+            }
+            if let Some(v) = ood {
+                if v.flagged {
+                    outln!(
+                        "  warning: out-of-distribution score {:.2} > threshold {:.2}: {OOD_WARNING}",
+                        v.score,
+                        v.threshold
+                    );
+                } else {
+                    outln!(
+                        "  out-of-distribution score {:.2} (threshold {:.2}): like the training images",
+                        v.score,
+                        v.threshold
+                    );
+                }
             }
             if let Some(c) = &pred.cam {
                 outln!("  {} overlay: {c}", method.as_str());

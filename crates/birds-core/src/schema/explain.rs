@@ -37,7 +37,7 @@ pub static CAMS: Schema = Schema {
         col(
             "predicted_prob",
             F64,
-            "softmax probability of the top-1 label",
+            "softmax probability of the top-1 label (temperature-scaled when the evaluation has one: `metrics.json` `temperature`)",
         ),
         col_null(
             "correct",
@@ -64,7 +64,7 @@ pub static CAMS: Schema = Schema {
         col(
             "target_prob",
             F64,
-            "softmax probability of the explained class",
+            "softmax probability of the explained class (temperature-scaled likewise)",
         ),
         col("target_logit", F64, "raw score that was differentiated"),
         col(

@@ -14,6 +14,7 @@
 //!   training, predictions) and their readers; [`explain`]: the rows of `cams.parquet`.
 //! - [`error`]: the typed [`ArtifactError`], which names the file.
 
+pub mod diagnose;
 pub mod error;
 pub mod evaluate;
 pub mod explain;

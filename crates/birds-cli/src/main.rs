@@ -55,6 +55,9 @@ enum Command {
     Train(commands::train::Args),
     /// One table across training runs (mode, model, epochs, wall time, best val and test accuracy).
     Compare(commands::compare::Args),
+    /// Suspected label errors (confident learning) and per-class learning curves, from heads on cached
+    /// pretrained features.
+    Diagnose(commands::diagnose::Args),
     /// Per-class report of a trained model: confusion, calibration, top losses, and the species that need more
     /// training.
     Evaluate(commands::evaluate::Args),
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Preprocess(args) => commands::preprocess::run(&runtime, args),
         Command::Ingest(args) => commands::ingest::run(&runtime, args),
         Command::Synth(args) => commands::synth::run(args),
+        Command::Diagnose(args) => commands::diagnose::run(&runtime, args),
         Command::Evaluate(args) => commands::evaluate::run(&runtime, args),
         Command::Explain(args) => commands::explain::run(&runtime, args),
         Command::Compare(args) => commands::compare::run(&runtime, args),

@@ -9,6 +9,7 @@ pub fn builtin() -> Vec<&'static dyn Stage> {
         &birds_ingest::IngestStage,
         &birds_preprocess::PreprocessStage,
         &birds_train::stage::TrainStage,
+        &birds_train::stage::DiagnoseStage,
         &birds_train::stage::CompareStage,
         &birds_evaluate::EvaluateStage,
         &birds_explain::ExplainStage,

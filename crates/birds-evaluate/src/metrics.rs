@@ -639,6 +639,10 @@ pub struct RankedClass {
     pub main_confuser: Option<(u32, u64)>,
     /// What to do, in words.
     pub next_step: String,
+    /// Suspected label errors among its training images (with the diagnose stage's input).
+    pub label_issues: Option<u32>,
+    /// Its learning curve (with the diagnose stage's input).
+    pub curve: Option<birds_artifacts::diagnose::Curve>,
 }
 
 /// Ranks classes by the Wilson lower bound of their recall, lowest first (the classes most likely to be weak,
@@ -687,6 +691,8 @@ pub fn needs_more_training(
                 train(m.class_id),
                 median_train,
             ),
+            label_issues: None,
+            curve: None,
         })
         .collect()
 }

@@ -50,6 +50,8 @@ pub struct Evaluation {
     pub calibration: Option<Calibrated>,
     /// Out-of-distribution scores of the evaluated images, when the detector was fitted.
     pub ood: Option<OodScores>,
+    /// The diagnose stage's per-class rows (suspected label errors, learning curves), when given.
+    pub diagnosis: Option<Vec<ClassDiagnosisRow>>,
 }
 
 /// What temperature scaling changed.
@@ -113,7 +115,11 @@ impl Report {
                 );
             }
         }
-        let ranking = metrics::needs_more_training(&per_class, &eval.classes, &eval.counts.train);
+        let mut ranking =
+            metrics::needs_more_training(&per_class, &eval.classes, &eval.counts.train);
+        if let Some(d) = &eval.diagnosis {
+            add_diagnosis(&mut ranking, d, &eval.classes);
+        }
         let mut order: Vec<usize> = (0..scores.len()).collect();
         order.sort_by(|&a, &b| {
             scores
@@ -132,6 +138,58 @@ impl Report {
             splits: present.join(" + "),
             ranking,
             top_losses: order,
+        }
+    }
+}
+
+use birds_artifacts::diagnose::{ClassDiagnosisRow, Curve};
+
+/// Adds the diagnose stage's findings to each ranked class's counts and advice: suspected label errors first (fix
+/// them before collecting more), then what its learning curve says about more images.
+pub fn add_diagnosis(
+    ranking: &mut [RankedClass],
+    diagnosis: &[ClassDiagnosisRow],
+    names: &[String],
+) {
+    for r in ranking.iter_mut() {
+        let Some(d) = diagnosis.iter().find(|d| d.class_id == r.class_id) else {
+            continue;
+        };
+        r.label_issues = Some(d.label_issues);
+        r.curve = Some(d.curve);
+        let name = names.get(r.class_id as usize).map_or("?", String::as_str);
+        if d.label_issues > 0 {
+            let likely = d
+                .issues_likely
+                .as_deref()
+                .map(|l| format!(", most of them look like {l}"))
+                .unwrap_or_default();
+            r.next_step.push_str(&format!(
+                "; first check its {} suspected label error{} (label_issues.parquet{likely})",
+                d.label_issues,
+                if d.label_issues == 1 { "" } else { "s" }
+            ));
+        }
+        let (half, all) = (d.recall[1], d.recall[2]);
+        match d.curve {
+            Curve::Rising => r.next_step.push_str(&format!(
+                "; its learning curve is still rising (out-of-fold recall {half:.2} with half of its training \
+                 images, {all:.2} with all): more images will likely help"
+            )),
+            Curve::Flat => {
+                let lead = match r.main_confuser {
+                    Some((c, _)) => format!(
+                        "check its labels and what tells it apart from the look-alike {}",
+                        names.get(c as usize).map_or("?", String::as_str)
+                    ),
+                    None => format!("check the labels of {name}"),
+                };
+                r.next_step.push_str(&format!(
+                    "; its learning curve has flattened ({half:.2} with half of its training images, {all:.2} \
+                     with all): more of the same images will not help much; {lead}"
+                ));
+            }
+            Curve::Saturated => {}
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct Inputs {
     /// Optional `birds ingest` output folder (or its `classes.parquet`) for training-image counts; without it
     /// they come from the cache.
     pub index: Option<PathBuf>,
+    /// Optional `diagnose` stage output folder: its suspected label errors and learning curves go into the
+    /// needs-more-training advice.
+    pub diagnosis: Option<PathBuf>,
 }
 
 /// How an evaluation runs.
@@ -177,6 +180,10 @@ pub fn evaluate(
             info: fitted.info.clone(),
             scores: scored.clone(),
         }),
+        diagnosis: match &inputs.diagnosis {
+            Some(dir) => Some(read_diagnosis(dir, &ckpt.meta.classes)?),
+            None => None,
+        },
     };
     let summary = write_outputs(
         out_dir,
@@ -205,6 +212,27 @@ pub fn evaluate(
     }
     .write(out_dir)?;
     Ok(summary)
+}
+
+/// The diagnose stage's `class_diagnosis.parquet` in `dir`, checked against the model's classes.
+fn read_diagnosis(
+    dir: &Path,
+    classes: &[String],
+) -> Result<Vec<birds_artifacts::diagnose::ClassDiagnosisRow>> {
+    let path = dir.join(birds_core::schema::diagnose::CLASS_DIAGNOSIS.file);
+    let rows = birds_artifacts::diagnose::read_class_diagnosis(&path)?;
+    let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    if labels != classes.iter().map(String::as_str).collect::<Vec<_>>() {
+        return Err(EvaluateError::Index {
+            path,
+            reason: format!(
+                "its {} classes are not the model's {} (is it the diagnosis of another dataset?)",
+                rows.len(),
+                classes.len()
+            ),
+        });
+    }
+    Ok(rows)
 }
 
 /// Where the scores came from, for `summary.json`.

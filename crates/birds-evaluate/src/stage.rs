@@ -9,7 +9,8 @@ use crate::run::{Inputs, RunOptions, evaluate};
 /// per-class report, confusion, calibration, top losses and the "needs more training" ranking.
 ///
 /// Inputs: `checkpoint` (a train output folder), `cache` (a preprocess output folder), optional `index` (an ingest
-/// output folder, for training-image counts). Params: [`EvaluateParams`].
+/// output folder, for training-image counts; optional `diagnosis` (a diagnose output folder, for the label issues
+/// and learning curves in the advice). Params: [`EvaluateParams`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EvaluateStage;
 
@@ -27,7 +28,7 @@ impl Stage for EvaluateStage {
     }
 
     fn optional_inputs(&self) -> &'static [&'static str] {
-        &["index"]
+        &["index", "diagnosis"]
     }
 
     fn check_params(&self, params: &serde_json::Value) -> Result<(), String> {
@@ -41,6 +42,7 @@ impl Stage for EvaluateStage {
             checkpoint: ctx.input("checkpoint")?.to_path_buf(),
             cache: ctx.input("cache")?.to_path_buf(),
             index: ctx.inputs.get("index").cloned(),
+            diagnosis: ctx.inputs.get("diagnosis").cloned(),
         };
         let summary = evaluate(&inputs, ctx.out_dir, &params, RunOptions { progress: true })?;
         tracing::info!(

@@ -568,6 +568,18 @@ pub fn needs_more_training(out_dir: &Path, eval: &Evaluation, report: &Report) -
             "next_step",
             r.iter().map(|x| x.next_step.as_str()).collect::<Vec<_>>(),
         ),
+        col(
+            "label_issues",
+            r.iter()
+                .map(|x| x.label_issues)
+                .collect::<Vec<Option<u32>>>(),
+        ),
+        col(
+            "curve",
+            r.iter()
+                .map(|x| x.curve.map(|c| c.as_str()))
+                .collect::<Vec<Option<&str>>>(),
+        ),
     ];
     write_parquet(out_dir, &NEEDS_MORE_TRAINING, r.len(), columns)?;
     let per_class_images = if eval.classes.is_empty() {

@@ -148,6 +148,7 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
         checkpoint: checkpoint(&tmp.path().join("run"), &classes, SIZE)?,
         cache: cache.clone(),
         index: None,
+        diagnosis: None,
     };
     let out = tmp.path().join("eval");
     let summary = evaluate(&inputs, &out, &params(), RunOptions::default())?;
@@ -326,6 +327,7 @@ fn train_counts_come_from_the_index_and_splits_can_be_chosen() -> TestResult {
         checkpoint: checkpoint(&tmp.path().join("run"), &classes, SIZE)?,
         cache,
         index: Some(index.clone()),
+        diagnosis: None,
     };
     let out = tmp.path().join("eval");
     let s = evaluate(
@@ -383,6 +385,7 @@ fn a_checkpoint_that_does_not_fit_the_cache_is_refused() -> TestResult {
         checkpoint: checkpoint(&tmp.path().join("four"), &four, SIZE)?,
         cache: cache.clone(),
         index: None,
+        diagnosis: None,
     };
     let e = evaluate(
         &inputs,
@@ -398,6 +401,7 @@ fn a_checkpoint_that_does_not_fit_the_cache_is_refused() -> TestResult {
         checkpoint: checkpoint(&tmp.path().join("big"), &classes, 32)?,
         cache,
         index: None,
+        diagnosis: None,
     };
     let msg = evaluate(
         &inputs,
@@ -417,6 +421,7 @@ fn a_checkpoint_that_does_not_fit_the_cache_is_refused() -> TestResult {
         checkpoint: tmp.path().join("nothing"),
         cache: tmp.path().join("cache"),
         index: None,
+        diagnosis: None,
     };
     let msg = evaluate(
         &inputs,

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 
+use birds_artifacts::diagnose::{ClassDiagnosisRow, Curve};
 use birds_core::Split;
 use birds_core::schema::Schema;
 use birds_core::schema::evaluate::{
@@ -83,6 +84,7 @@ fn synthetic(
         },
         calibration: None,
         ood: None,
+        diagnosis: None,
     })
 }
 
@@ -285,6 +287,25 @@ fn calibrated_and_scored_evaluations_write_before_and_after_flags_and_the_diagra
         },
         scores: scores.clone(),
     });
+    // The diagnose stage's findings: class 2 has 3 suspected label errors and a flat curve, class 5 a rising one.
+    let curve_of = |c: usize| match c {
+        2 => Curve::Flat,
+        5 => Curve::Rising,
+        _ => Curve::Saturated,
+    };
+    eval.diagnosis = Some(
+        (0..k)
+            .map(|c| ClassDiagnosisRow {
+                class_id: c as u32,
+                label: eval.classes[c].clone(),
+                train_images: 20,
+                label_issues: if c == 2 { 3 } else { 0 },
+                issues_likely: (c == 2).then(|| eval.classes[3].clone()),
+                recall: [0.5, 0.6, if c == 5 { 0.8 } else { 0.61 }],
+                curve: curve_of(c),
+            })
+            .collect(),
+    );
     let dir = tempfile::tempdir()?;
     let summary = write_outputs(
         dir.path(),
@@ -295,6 +316,38 @@ fn calibrated_and_scored_evaluations_write_before_and_after_flags_and_the_diagra
     )?;
     let on_disk = read_summary(dir.path())?;
     assert!(on_disk.calibration.is_some() && on_disk.ood.is_some());
+    let needs = read(dir.path(), &NEEDS_MORE_TRAINING)?;
+    let ids: Vec<u32> = needs
+        .column("class_id")?
+        .u32()?
+        .into_no_null_iter()
+        .collect();
+    let issues: Vec<u32> = needs
+        .column("label_issues")?
+        .u32()?
+        .into_no_null_iter()
+        .collect();
+    let text = |name: &str| -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        Ok(needs
+            .column(name)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let (steps, curves) = (text("next_step")?, text("curve")?);
+    for (row, &c) in ids.iter().enumerate() {
+        assert_eq!(issues[row], if c == 2 { 3 } else { 0 });
+        assert_eq!(curves[row], curve_of(c as usize).as_str());
+        let step = &steps[row];
+        assert_eq!(step.contains("3 suspected label errors"), c == 2, "{step}");
+        assert_eq!(
+            step.contains("more images will likely help"),
+            c == 5,
+            "{step}"
+        );
+        assert_eq!(step.contains("will not help much"), c == 2, "{step}");
+    }
 
     let cal = summary.calibration.ok_or("no calibration section")?;
     assert_eq!(

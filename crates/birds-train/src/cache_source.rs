@@ -25,6 +25,11 @@ fn preprocess_err(dir: &Path, e: birds_preprocess::PreprocessError) -> TrainErro
 }
 
 impl CacheSource {
+    /// The preprocess cache read (sample ids, paths and labels in split order).
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
     /// Opens the cache in `dir`; batches are normalised with `normalization` and training batches augmented with
     /// `augment`.
     pub fn open(dir: &Path, normalization: Normalization, augment: AugmentParams) -> Result<Self> {

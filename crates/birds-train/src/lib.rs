@@ -22,6 +22,7 @@
 pub mod activations;
 pub mod cache_source;
 pub mod data;
+pub mod diagnose;
 pub mod ema;
 pub mod error;
 pub mod features;

@@ -1,4 +1,4 @@
-//! The pipeline stages `train` and `compare`.
+//! The pipeline stages `train`, `diagnose` and `compare`.
 //!
 //! ```yaml
 //! - name: train-fine-tune
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use birds_core::stage::{Stage, StageContext, StageError};
 
 use crate::cache_source::CacheSource;
+use crate::diagnose::{DiagnoseParams, diagnose};
 use crate::params::TrainParams;
 use crate::summary::compare;
 use crate::trainer::{RunOptions, train};
@@ -90,6 +91,59 @@ impl Stage for TrainStage {
             best_val_accuracy = summary.best_val_accuracy,
             test_accuracy = summary.test_accuracy,
             "train done"
+        );
+        Ok(())
+    }
+}
+
+/// `uses: diagnose`: the label-issue finder and the per-class learning curves on the cached pretrained embeddings
+/// of a preprocess cache ([`crate::diagnose`]).
+///
+/// Inputs: `cache` (a preprocess output folder); optional `weights`. Params: [`DiagnoseParams`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DiagnoseStage;
+
+impl Stage for DiagnoseStage {
+    fn name(&self) -> &'static str {
+        "diagnose"
+    }
+
+    fn about(&self) -> &'static str {
+        "suspected label errors (confident learning) and per-class learning curves from heads on cached features"
+    }
+
+    fn inputs(&self) -> &'static [&'static str] {
+        &["cache"]
+    }
+
+    fn optional_inputs(&self) -> &'static [&'static str] {
+        &["weights"]
+    }
+
+    fn check_params(&self, params: &serde_json::Value) -> Result<(), String> {
+        DiagnoseParams::from_json(params)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
+        let mut params = DiagnoseParams::from_json(ctx.params)?;
+        if let Some(w) = ctx.inputs.get("weights") {
+            params.weights = Some(w.clone());
+        } else if let Some(w) = params.weights.as_mut().filter(|w| w.is_relative()) {
+            *w = ctx.root.join(&*w);
+        }
+        let opts = RunOptions {
+            resume: false,
+            progress: true,
+            stop_after_epochs: None,
+            root: ctx.root.to_path_buf(),
+        };
+        let summary = diagnose(ctx.input("cache")?, &params, ctx.out_dir, &opts)?;
+        tracing::info!(
+            stage = ctx.name,
+            label_issues = summary.label_issues,
+            "diagnose done"
         );
         Ok(())
     }

@@ -844,6 +844,24 @@ fn build_network(res: &Resolved, device: Device, classes: &[String]) -> Result<B
     Ok((vs, net, trainable, eval_groups))
 }
 
+/// The embeddings feature-extract mode trains its head on (every split, flipped training copies with
+/// `flip_features`), from the shared feature cache when its key matches, else computed and cached: for the
+/// diagnostics that train many heads on them ([`crate::diagnose`]). `params` are read as feature-extract params
+/// (its `mode` is ignored).
+pub fn pretrained_features(
+    params: &TrainParams,
+    data: &dyn DataSource,
+    opts: &RunOptions,
+) -> Result<(Features, FeatureCacheInfo)> {
+    let mut p = params.clone();
+    p.mode = Mode::FeatureExtract;
+    let res = p.resolved()?;
+    let device = res.params.device.0.resolve()?;
+    let amp = res.params.amp && device.is_cuda();
+    let (_vs, net, _, _) = build_network(&res, device, data.classes())?;
+    load_features(&res, data, net.as_ref(), device, amp, opts)
+}
+
 /// The embeddings of every image under the pretrained backbone, from the feature cache when its key (weights,
 /// data, size, normalisation, architecture, flip, precision) matches, else computed and cached.
 fn load_features(

@@ -24,6 +24,9 @@ pub struct Args {
     /// `birds ingest` output folder, for training-image counts per class (default: counted in the cache).
     #[arg(long, value_name = "DIR")]
     index: Option<PathBuf>,
+    /// A `diagnose` output folder (suspected label errors and learning curves, added to the advice).
+    #[arg(long, value_name = "DIR")]
+    diagnosis: Option<PathBuf>,
     /// Splits evaluated together, comma-separated.
     #[arg(long, value_name = "SPLITS", value_delimiter = ',', default_value = "valid,test", value_parser = parse_split)]
     splits: Vec<Split>,
@@ -87,6 +90,7 @@ pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
         checkpoint: args.checkpoint,
         cache: args.cache,
         index: args.index,
+        diagnosis: args.diagnosis,
     };
     let s = birds_evaluate::evaluate(&inputs, &args.out, &params, RunOptions { progress: true })
         .with_context(|| format!("evaluating {}", inputs.checkpoint.display()))?;

@@ -1,6 +1,7 @@
 //! One module per subcommand; each has `Args` (clap) and `run`.
 
 pub mod compare;
+pub mod diagnose;
 pub mod evaluate;
 pub mod explain;
 pub mod export;

@@ -212,6 +212,7 @@ pub fn write_evaluate(root: &Path, data: &Path) -> TestResult<PathBuf> {
         },
         calibration: None,
         ood: None,
+        diagnosis: None,
     };
     let info = RunInfo {
         checkpoint: root.join("train-fine-tune").display().to_string(),

@@ -198,5 +198,15 @@ pub static NEEDS_MORE_TRAINING: Schema = Schema {
             "errors that went to `main_confuser` (0 when none)",
         ),
         col("next_step", Str, "what to do, in plain words"),
+        col_null(
+            "label_issues",
+            U32,
+            "suspected label errors among its training images (`diagnose` stage; null without its input)",
+        ),
+        col_null(
+            "curve",
+            Str,
+            "its learning curve (`diagnose`): `rising`, `flat` or `saturated` (null without the input)",
+        ),
     ],
 };

@@ -3,6 +3,7 @@
 //! Writers build their frames from these lists (so a renamed column is a compile-time change here), tests check
 //! written files against them, and the README's "Artifacts" section mirrors them.
 
+pub mod diagnose;
 pub mod evaluate;
 pub mod explain;
 pub mod ingest;
@@ -118,5 +119,7 @@ pub fn all() -> Vec<&'static Schema> {
         &evaluate::CONFUSION,
         &evaluate::MOST_CONFUSED,
         &evaluate::NEEDS_MORE_TRAINING,
+        &diagnose::LABEL_ISSUES,
+        &diagnose::CLASS_DIAGNOSIS,
     ]
 }

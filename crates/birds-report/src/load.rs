@@ -27,6 +27,8 @@ pub struct Inputs {
     pub evaluate: Option<PathBuf>,
     /// An `explain` output folder.
     pub explain: Option<PathBuf>,
+    /// A `diagnose` output folder (suspected label errors, learning curves).
+    pub diagnose: Option<PathBuf>,
 }
 
 impl Inputs {
@@ -37,6 +39,7 @@ impl Inputs {
             && self.preprocess.is_none()
             && self.runs.is_empty()
             && self.evaluate.is_none()
+            && self.diagnose.is_none()
             && self.explain.is_none()
     }
 }
@@ -116,6 +119,8 @@ pub struct Loaded {
     pub evaluation: Option<Evaluation>,
     /// The Grad-CAM maps.
     pub explanation: Option<Explanation>,
+    /// The diagnose stage's outputs.
+    pub diagnosis: Option<Diagnosis>,
     /// The inputs as given: (name, folder).
     pub inputs: Vec<(String, PathBuf)>,
 }
@@ -211,7 +216,41 @@ pub fn load(inputs: &Inputs) -> Result<Loaded> {
     if let Some(dir) = &inputs.explain {
         out.explanation = Some(load_explanation(dir)?);
     }
+    if let Some(dir) = &inputs.diagnose {
+        out.diagnosis = Some(load_diagnosis(dir)?);
+    }
     Ok(out)
+}
+
+/// The diagnose stage's outputs.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// The folder.
+    pub dir: PathBuf,
+    /// `label_issues.parquet`, most suspect first.
+    pub issues: Vec<birds_artifacts::diagnose::LabelIssueRow>,
+    /// `class_diagnosis.parquet`, class-id order.
+    pub classes: Vec<birds_artifacts::diagnose::ClassDiagnosisRow>,
+}
+
+/// Reads a `diagnose` output folder.
+pub fn load_diagnosis(dir: &Path) -> Result<Diagnosis> {
+    use birds_core::schema::diagnose::{CLASS_DIAGNOSIS, LABEL_ISSUES};
+    let issues = birds_artifacts::diagnose::read_label_issues(&require(
+        "diagnose",
+        dir,
+        LABEL_ISSUES.file,
+    )?)?;
+    let classes = birds_artifacts::diagnose::read_class_diagnosis(&require(
+        "diagnose",
+        dir,
+        CLASS_DIAGNOSIS.file,
+    )?)?;
+    Ok(Diagnosis {
+        dir: dir.to_path_buf(),
+        issues,
+        classes,
+    })
 }
 
 fn folder_name(dir: &Path) -> String {

@@ -1088,6 +1088,37 @@ fn section_needs(cx: &mut Ctx<'_>, data: &Loaded) -> String {
             e.needs.len() - cx.params.needs_more_training
         );
     }
+    if let Some(d) = &data.diagnosis {
+        s.push_str(&label_issues_block(cx, d));
+    }
+    s
+}
+
+/// The diagnose stage's findings: the learning-curve verdicts and the most suspect training labels, each with its
+/// thumbnail, the given label and the likely one.
+fn label_issues_block(cx: &mut Ctx<'_>, d: &crate::load::Diagnosis) -> String {
+    use birds_artifacts::diagnose::Curve;
+    let count = |c: Curve| d.classes.iter().filter(|r| r.curve == c).count();
+    let mut s = format!(
+        r#"<h3 id="label-issues">Suspected label errors and learning curves</h3><p class="lead">From linear heads trained on the cached pretrained features, 5-fold out-of-fold (diagnose stage). Learning curves: <b>{}</b> classes still rising from half to all of their training images (more images will likely help), <b>{}</b> flat (more of the same will not: check labels and look-alikes), <b>{}</b> saturated. Confident learning (cleanlab's method) flags <b>{}</b> training images whose given label looks wrong; the most suspect:</p><div class="thumbs">"#,
+        count(Curve::Rising),
+        count(Curve::Flat),
+        count(Curve::Saturated),
+        d.issues.len()
+    );
+    for r in d.issues.iter().take(cx.params.gallery.max(8)) {
+        let caption = format!(
+            "#{}: given <b>{}</b> (p {}), likely <b class=\"bad\">{}</b> (p {})",
+            r.rank,
+            escape(&r.given_label),
+            num(r.p_given, 2),
+            escape(&r.likely_label),
+            num(r.p_likely, 2)
+        );
+        let fig = cx.figure(&Path::new(&r.root).join(&r.path), 160, &caption, "wrong");
+        s.push_str(&fig);
+    }
+    s.push_str("</div>");
     s
 }
 

@@ -22,6 +22,7 @@ pub const RUN_INPUTS: &[&str] = &[
 pub const INPUTS: &[&str] = &[
     "synth",
     "ingest",
+    "diagnose",
     "preprocess",
     "run1",
     "run2",
@@ -74,6 +75,7 @@ impl Stage for ReportStage {
                 .collect(),
             evaluate: get("evaluate"),
             explain: get("explain"),
+            diagnose: get("diagnose"),
         };
         let written = crate::report(&inputs, &params, ctx.out_dir)?;
         tracing::info!(stage = ctx.name, bytes = written.bytes, "report stage done");

@@ -12,14 +12,14 @@ use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::{GrayImage, ImageEncoder, RgbImage};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::params::{DatasetShape, ODD_SIZES};
 use crate::rng::Rng;
 use crate::scene::{self, Rendered};
 use crate::sheet;
 use crate::species::FIRST_GENERATION;
-use crate::species::{Colour, Species, species};
+use crate::species::{Colour, Species, look_alikes, species};
 use crate::truth::{BOXES_FILE, BOXES_HEADER, mask_path_for};
 use crate::{Result, SynthError, SynthParams};
 
@@ -48,6 +48,19 @@ pub struct Defect {
     pub note: String,
 }
 
+/// A planted label error ([`DatasetShape::label_errors`]): a training image filed under another species.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelError {
+    /// Where the image lies, relative to the dataset root as `birds.csv` writes it:
+    /// `train/<given label's folder>/<file>.jpg` (its mask: `masks/<path with .png>`).
+    pub path: String,
+    /// The species drawn (its label as in `species.json`).
+    pub true_label: String,
+    /// The species it is filed under: its folder and its `birds.csv` label, class id and scientific name (the
+    /// label as in `species.json`; folder and `birds.csv` spell it as for every other image of that species).
+    pub given_label: String,
+}
+
 /// What [`generate`] wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -64,6 +77,10 @@ pub struct Summary {
     pub images: [usize; 3],
     /// Planted defects and quirks (empty without `defects` and shape options).
     pub defects: Vec<Defect>,
+    /// Planted label errors, in `birds.csv` order (empty without [`DatasetShape::label_errors`], and then absent
+    /// from `synth.json`, which reads back as empty: [`crate::truth::read_label_errors`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub label_errors: Vec<LabelError>,
 }
 
 impl Summary {
@@ -86,6 +103,8 @@ struct Job {
 struct Record {
     job: Job,
     path: String,
+    /// The species it is filed under: `job.class`, or another one for a planted label error.
+    label_class: usize,
     folder_label: String,
     bbox: Option<(u32, u32, u32, u32)>,
     mask_pixels: u64,
@@ -287,8 +306,10 @@ fn near_copy(r: &Rendered) -> Rendered {
 
 /// [`generate`] with the BIRDS 525 shape options of `shape` (all off: the same bytes as [`generate`]).
 ///
-/// Steps, in order: check the params and the folder, plan the run (`Plan`), draw and write every image and mask
-/// (`render_all`), plant the `defects` (`plant_defects`) and list the shape quirks (`describe_shape`), then write
+/// Steps, in order: check the params and the folder, plan the run (`Plan`, with the label errors:
+/// `plan_label_errors`), draw and write every image and mask (`render_all`; a label error is written straight into
+/// its given species' folder), list the label errors (`list_label_errors`), plant the `defects` (`plant_defects`)
+/// and list the shape quirks (`describe_shape`), then write
 /// `birds.csv` and `boxes.csv` (`write_index`), `species.json` (`write_species`), the contact sheet
 /// (`write_sheet`) and last `synth.json`.
 pub fn generate_shaped(
@@ -314,6 +335,7 @@ pub fn generate_shaped(
     let sheet = SheetPlan::new(params);
     let mut records = render_all(&plan, &sheet, &jobs, out_dir)?;
 
+    let label_errors = list_label_errors(&plan, &records);
     let mut defects = Vec::new();
     if params.defects {
         plant_defects(&plan, out_dir, &mut records, &mut defects)?;
@@ -333,6 +355,7 @@ pub fn generate_shaped(
         labels,
         images,
         defects,
+        label_errors,
     };
     write_json(&out_dir.join(SUMMARY_FILE), &summary)?;
     tracing::info!(images = summary.total(), "synthetic dataset written");
@@ -365,6 +388,8 @@ struct Plan<'a> {
     quirk: Option<usize>,
     /// The images drawn at another size or as near-duplicates.
     draws: HashMap<DrawKey, Draw>,
+    /// Planted label errors: training image `(class, index)` → `(given class, index of its file name there)`.
+    relabel: HashMap<(usize, usize), (usize, usize)>,
 }
 
 impl<'a> Plan<'a> {
@@ -373,7 +398,8 @@ impl<'a> Plan<'a> {
         let (list, class_id) = catalog(params)?;
         let colours = palette(&list);
         let counts = train_counts(params, shape);
-        let width = name_width(params, &counts);
+        let relabel = plan_label_errors(params, shape, &list, &counts);
+        let width = name_width(params, &counts, &relabel);
         let dup_split = if params.valid > 0 {
             Split::Valid
         } else {
@@ -390,6 +416,7 @@ impl<'a> Plan<'a> {
             variant_class: 0,
             quirk: shape.label_quirk.then(|| quirk_class(params)),
             draws: HashMap::new(),
+            relabel,
         };
         plan.draws = plan.special_draws(shape);
         Ok(plan)
@@ -458,6 +485,16 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// Where `job` is filed: `(class, index)` of its folder and file name, its own unless it is a label error.
+    fn placed(&self, job: Job) -> (usize, usize) {
+        if job.split == Split::Train
+            && let Some(&to) = self.relabel.get(&(job.class, job.index))
+        {
+            return to;
+        }
+        (job.class, job.index)
+    }
+
     /// How `job` is drawn.
     fn draw_of(&self, job: Job) -> Draw {
         self.draws
@@ -484,9 +521,10 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// Every image to draw, split by split, class by class, index by index.
+    /// Every image to draw, split by split, class by class, index by index; with label errors, by the class and
+    /// file they are filed under (so that `birds.csv` lists a folder's images together).
     fn jobs(&self) -> Vec<Job> {
-        Split::ALL
+        let mut jobs: Vec<Job> = Split::ALL
             .iter()
             .flat_map(|&split| {
                 (0..self.params.classes).flat_map(move |class| {
@@ -497,12 +535,26 @@ impl<'a> Plan<'a> {
                     })
                 })
             })
-            .collect()
+            .collect();
+        if !self.relabel.is_empty() {
+            jobs.sort_by_key(|&j| (split_index(j.split), self.placed(j)));
+        }
+        jobs
     }
 }
 
-/// Digits in the image file names: enough for the largest count plus one (the defects' extra image), at least 3.
-fn name_width(params: &SynthParams, counts: &[usize]) -> usize {
+/// Digits in the image file names: enough for the largest count plus one (the defects' extra image), at least 3,
+/// and for the file names of the label errors.
+fn name_width(
+    params: &SynthParams,
+    counts: &[usize],
+    relabel: &HashMap<(usize, usize), (usize, usize)>,
+) -> usize {
+    let moved = relabel
+        .values()
+        .map(|&(_, index)| index + 1)
+        .max()
+        .unwrap_or(0);
     3.max(
         counts
             .iter()
@@ -512,9 +564,104 @@ fn name_width(params: &SynthParams, counts: &[usize]) -> usize {
             .max(params.valid)
             .max(params.test)
             .saturating_add(1)
+            .max(moved)
             .to_string()
             .len(),
     )
+}
+
+/// The training image of the defects' truncated file: the third species' (list index), numbered after its images.
+fn truncated_class(params: &SynthParams) -> usize {
+    2 % params.classes.max(1)
+}
+
+/// Picks the planted label errors (`shape.label_errors`), as `(class, index)` of a training image → `(given
+/// class, index of its file name there)`; empty when off.
+///
+/// - How many: `round(label_errors × training images)` (halves up), the defects' truncated file not counted.
+/// - Spread over the species in proportion to their training images: species `c` gets `⌊n_c·m / N⌋`, and the
+///   remaining few go to the largest remainders, ties in an order drawn from the seed (stream `label-errors`).
+/// - Which images of `c`: the first of a shuffle of `0..n_c` drawn from `(seed, c)` (stream `label-errors`), so
+///   the images' own generators are untouched and every image is byte for byte what it is without the option.
+/// - Given species: `c`'s look-alike ([`look_alikes`]).
+/// - File name there, in order of `(class, index)`: first the numbers the given species' own moved images left
+///   free (in a pair of twins that trade images, both folders keep their numbering), then after its own images
+///   (and the defects' truncated file); no name collides.
+fn plan_label_errors(
+    params: &SynthParams,
+    shape: &DatasetShape,
+    list: &[Species],
+    counts: &[usize],
+) -> HashMap<(usize, usize), (usize, usize)> {
+    let mut relabel = HashMap::new();
+    let total: usize = counts.iter().sum();
+    let m = ((shape.label_errors * total as f64).round() as usize).min(total);
+    if m == 0 || list.len() < 2 {
+        return relabel;
+    }
+    let n = list.len();
+    let mut rng = crate::rng::derive("label-errors", &[params.seed]);
+    let mut order: Vec<usize> = (0..n).collect();
+    shuffle(&mut order, &mut rng);
+    let mut quota: Vec<usize> = counts.iter().map(|&c| c * m / total).collect();
+    let left = m - quota.iter().sum::<usize>();
+    let mut by_remainder = order;
+    by_remainder.sort_by_key(|&c| std::cmp::Reverse(counts[c] * m % total));
+    for &c in by_remainder.iter().take(left) {
+        quota[c] += 1;
+    }
+    let look = look_alikes(list);
+    // The images each species loses, in index order.
+    let picks: Vec<Vec<usize>> = (0..n)
+        .map(|c| {
+            let mut rng = crate::rng::derive("label-errors", &[params.seed, c as u64]);
+            let mut all: Vec<usize> = (0..counts[c]).collect();
+            shuffle(&mut all, &mut rng);
+            let mut some: Vec<usize> = all.into_iter().take(quota[c]).collect();
+            some.sort_unstable();
+            some
+        })
+        .collect();
+    // File names in the given species' folder: first the numbers its own moved images left free, then after its
+    // images (and the defects' truncated file).
+    let mut free: Vec<std::collections::VecDeque<usize>> =
+        picks.iter().map(|p| p.iter().copied().collect()).collect();
+    let mut next: Vec<usize> = counts.to_vec();
+    if params.defects {
+        next[truncated_class(params)] += 1;
+    }
+    for (c, some) in picks.iter().enumerate() {
+        let Some(given) = look[c] else { continue };
+        for &index in some {
+            let file = free[given].pop_front().unwrap_or_else(|| {
+                next[given] += 1;
+                next[given] - 1
+            });
+            relabel.insert((c, index), (given, file));
+        }
+    }
+    relabel
+}
+
+/// Fisher–Yates shuffle with `rng`.
+fn shuffle(items: &mut [usize], rng: &mut Rng) {
+    for i in (1..items.len()).rev() {
+        let j = rng.below(i + 1);
+        items.swap(i, j);
+    }
+}
+
+/// The planted label errors among `records` (those filed under another species than drawn), in their order.
+fn list_label_errors(plan: &Plan<'_>, records: &[Record]) -> Vec<LabelError> {
+    records
+        .iter()
+        .filter(|r| r.label_class != r.job.class)
+        .map(|r| LabelError {
+            path: r.path.clone(),
+            true_label: plan.list[r.job.class].label.clone(),
+            given_label: plan.list[r.label_class].label.clone(),
+        })
+        .collect()
 }
 
 /// What the contact sheet shows: the first images of the first split with images. Beyond the first generation of
@@ -599,14 +746,15 @@ fn render_one(
     bar: &ProgressBar,
 ) -> Result<Record> {
     let r = plan.render(job);
-    let label = plan.folder_label(job.split, job.class);
+    let (label_class, file_index) = plan.placed(job);
+    let label = plan.folder_label(job.split, label_class);
     let path = format!(
         "{}/{}/{}",
         job.split,
         label,
-        file_name(job.index, plan.width)
+        file_name(file_index, plan.width)
     );
-    let rec = write_image(out_dir, &path, &r, job, label)?;
+    let rec = write_image(out_dir, &path, &r, job, label_class, label)?;
     bar.inc(1);
     let sample = sheet.sample(job, r);
     Ok(Record { sample, ..rec })
@@ -619,16 +767,17 @@ fn write_index(plan: &Plan<'_>, records: &[Record], out_dir: &Path) -> Result<[u
     let mut boxes = format!("{BOXES_HEADER}\n");
     let mut images = [0usize; 3];
     for r in records {
-        let s = &plan.list[r.job.class];
+        // A label error is listed as its given species throughout: label, class id, scientific name.
+        let s = &plan.list[r.label_class];
         images[split_index(r.job.split) as usize] += 1;
-        let label = if plan.quirk == Some(r.job.class) {
-            plan.csv_label(r.job.split, r.job.class)
+        let label = if plan.quirk == Some(r.label_class) {
+            plan.csv_label(r.job.split, r.label_class)
         } else {
             r.folder_label.clone()
         };
         csv.push_str(&format!(
             "{}.0,{},{},{},{}\n",
-            plan.class_id[r.job.class],
+            plan.class_id[r.label_class],
             csv_field(&r.path),
             csv_field(&label),
             r.job.split,
@@ -687,12 +836,14 @@ fn write_sheet(
 ) -> Result<()> {
     let mut rows: Vec<(usize, Vec<&(RgbImage, GrayImage)>)> = (0..plan.list.len())
         .map(|c| {
-            let samples = records
+            // The species as drawn (label errors included), in image order.
+            let mut samples: Vec<(usize, &(RgbImage, GrayImage))> = records
                 .iter()
                 .filter(|r| r.job.class == c)
-                .filter_map(|r| r.sample.as_ref())
+                .filter_map(|r| r.sample.as_ref().map(|s| (r.job.index, s)))
                 .collect();
-            (c, samples)
+            samples.sort_by_key(|(index, _)| *index);
+            (c, samples.into_iter().map(|(_, s)| s).collect())
         })
         .collect();
     rows.sort_by_key(|(c, _)| plan.class_id[*c]);
@@ -741,6 +892,7 @@ fn write_image(
     path: &str,
     r: &Rendered,
     job: Job,
+    label_class: usize,
     folder_label: String,
 ) -> Result<Record> {
     let img_path = out_dir.join(path);
@@ -752,6 +904,7 @@ fn write_image(
     Ok(Record {
         job,
         path: path.to_string(),
+        label_class,
         folder_label,
         bbox: r.bbox,
         mask_pixels: r.mask_pixels,
@@ -826,12 +979,21 @@ fn plant_near_duplicate(
         label,
         file_name(dup_job.index, width)
     );
-    let source_path = format!(
-        "train/{}/{}",
-        plan.folder_label(Split::Train, dup_class),
-        file_name(0, width)
-    );
-    records.push(write_image(out_dir, &dup_path, &copy, dup_job, label)?);
+    // The source's path as written (a label error may have filed it under another species).
+    let source_path = records
+        .iter()
+        .find(|r| r.job.split == Split::Train && r.job.class == dup_class && r.job.index == 0)
+        .map(|r| r.path.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "train/{}/{}",
+                plan.folder_label(Split::Train, dup_class),
+                file_name(0, width)
+            )
+        });
+    records.push(write_image(
+        out_dir, &dup_path, &copy, dup_job, dup_class, label,
+    )?);
     defects.push(Defect {
         kind: "cross_split_near_duplicate",
         paths: vec![source_path, dup_path],
@@ -848,7 +1010,7 @@ fn plant_truncated(
     defects: &mut Vec<Defect>,
 ) -> Result<()> {
     let (params, list, width) = (plan.params, &plan.list, plan.width);
-    let trunc_class = 2 % list.len();
+    let trunc_class = truncated_class(params);
     let trunc_job = Job {
         split: Split::Train,
         class: trunc_class,
@@ -865,6 +1027,7 @@ fn plant_truncated(
     records.push(Record {
         job: trunc_job,
         path: path.clone(),
+        label_class: trunc_class,
         folder_label: label,
         bbox: None,
         mask_pixels: 0,

@@ -10,7 +10,8 @@
 //! - [`bird`]: a species' parts as shapes; [`raster`]: antialiased SDF fills, gradients, blur, noise.
 //! - [`dataset`]: writes a whole dataset ([`generate`], [`write_dataset`]), rayon-parallel and deterministic:
 //!   each image's generator is seeded from `(seed, split, class, index)` only.
-//! - [`truth`]: `boxes.csv` and mask paths, with a reader; [`sheet`]: the contact sheet.
+//! - [`truth`]: `boxes.csv` and mask paths, with a reader, and a reader of the planted label errors
+//!   ([`DatasetShape::label_errors`], listed in `synth.json`); [`sheet`]: the contact sheet.
 //! - [`stage`]: [`SynthStage`], the `synth` pipeline stage.
 //!
 //! Inputs: [`SynthParams`], plus [`DatasetShape`] for BIRDS 525's shape and quirks (both in one flat mapping:
@@ -31,7 +32,8 @@ pub mod stage;
 pub mod truth;
 
 pub use dataset::{
-    Defect, Summary, generate, generate_shaped, train_counts, write_dataset, write_dataset_shaped,
+    Defect, LabelError, Summary, generate, generate_shaped, train_counts, write_dataset,
+    write_dataset_shaped,
 };
 pub use error::{Result, SynthError};
 pub use params::{DatasetShape, SynthParams, SynthSpec};

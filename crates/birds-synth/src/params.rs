@@ -105,10 +105,13 @@ impl SynthParams {
 /// has (84×140 and 489×283), then a landscape and a portrait one.
 pub const ODD_SIZES: [(u32, u32); 4] = [(84, 140), (489, 283), (320, 240), (180, 300)];
 
+/// Largest [`DatasetShape::label_errors`] accepted (exclusive): below it, most training images keep their own label.
+pub const MAX_LABEL_ERRORS: f64 = 0.5;
+
 /// BIRDS 525's shape and quirks, beyond [`SynthParams`]: uneven training counts, a few images at other sizes, a
-/// label spelt two ways and misspelt in `birds.csv`, cross-split near-duplicates. The default (all off) draws
-/// exactly what [`SynthParams`] alone draws.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// label spelt two ways and misspelt in `birds.csv`, cross-split near-duplicates; and planted label errors (for
+/// label-issue finders). The default (all off) draws exactly what [`SynthParams`] alone draws.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatasetShape {
     /// Most training images per species (0: every species gets `train`). Species then get between `train` and
@@ -125,6 +128,17 @@ pub struct DatasetShape {
     /// Cross-split near-duplicates: this many `valid`/`test` images are a species' first training image,
     /// brightened and re-encoded at another JPEG quality (they replace an image, so counts stay the same).
     pub near_duplicates: usize,
+    /// Planted label errors: this fraction of the training images (`0 <= f < 0.5`, rounded to the nearest count)
+    /// is filed under a look-alike species' folder and `birds.csv` label instead of its own (pixels and masks
+    /// unchanged; valid and test untouched), each listed in `synth.json`'s `label_errors`. Which images move is
+    /// drawn from the seed on a stream of its own. Absent from `synth.json` when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub label_errors: f64,
+}
+
+/// Whether a fraction is 0 (the default, not serialised, so that shapes without it write what they did before).
+fn is_zero(f: &f64) -> bool {
+    *f == 0.0
 }
 
 impl DatasetShape {
@@ -194,13 +208,28 @@ impl DatasetShape {
         if self.label_quirk && params.classes < 2 {
             return bad("label_quirk", "needs at least 2 classes".into());
         }
+        if !(0.0..MAX_LABEL_ERRORS).contains(&self.label_errors) {
+            return bad(
+                "label_errors",
+                format!(
+                    "{} is out of range [0, {MAX_LABEL_ERRORS}) (a fraction of the training images)",
+                    self.label_errors
+                ),
+            );
+        }
+        if self.label_errors > 0.0 && params.classes < 2 {
+            return bad(
+                "label_errors",
+                "needs at least 2 classes (an image is filed under another species)".into(),
+            );
+        }
         Ok(())
     }
 }
 
 /// Every param of the `synth` stage and `birds synth`: [`SynthParams`] and [`DatasetShape`] in one flat mapping
 /// (unknown keys are refused, missing ones take the defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[allow(missing_docs)]
 pub struct SynthSpec {
@@ -216,6 +245,7 @@ pub struct SynthSpec {
     pub odd_sizes: usize,
     pub label_quirk: bool,
     pub near_duplicates: usize,
+    pub label_errors: f64,
 }
 
 impl Default for SynthSpec {
@@ -240,6 +270,7 @@ impl SynthSpec {
             odd_sizes: s.odd_sizes,
             label_quirk: s.label_quirk,
             near_duplicates: s.near_duplicates,
+            label_errors: s.label_errors,
         }
     }
 
@@ -261,6 +292,7 @@ impl SynthSpec {
                 odd_sizes: self.odd_sizes,
                 label_quirk: self.label_quirk,
                 near_duplicates: self.near_duplicates,
+                label_errors: self.label_errors,
             },
         )
     }
@@ -282,6 +314,7 @@ impl SynthSpec {
             odd_sizes: 6,
             label_quirk: true,
             near_duplicates: 8,
+            label_errors: 0.0,
         }
     }
 

@@ -779,6 +779,33 @@ fn visible_parts_apart(x: &[String; 15], y: &[String; 15]) -> usize {
         .count()
 }
 
+/// The look-alike of each species of `list` among the others (list indices; `None` for a list of one): the one
+/// nearest in looks, that is the fewest visible parts apart (every part but beak colour, as
+/// [`visible_differences`]), then the fewest parts apart of all fifteen ([`Species::differences`]), then the
+/// earliest in `list`. A species' twin (a designed pair of the catalog, a second-generation twin: one part apart,
+/// as `species.json`'s `differs_in_one_part_from`) is therefore its look-alike whenever it is in `list`: nothing is
+/// closer than one part. Without a twin it is the nearest species by those counts, and with no near one, still
+/// some other species. Depends on `list` only (not on any seed). Used by planted label errors.
+pub fn look_alikes(list: &[Species]) -> Vec<Option<usize>> {
+    let parts: Vec<[String; 15]> = list.iter().map(Species::parts).collect();
+    let apart = |x: &[String; 15], y: &[String; 15]| {
+        let all = x.iter().zip(y.iter()).filter(|(p, q)| p != q).count();
+        (visible_parts_apart(x, y), all)
+    };
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            parts
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .min_by_key(|&(j, y)| (apart(x, y), j))
+                .map(|(j, _)| j)
+        })
+        .collect()
+}
+
 /// Second-generation species `index`: the first generator's parts plus eye stripe, collar, cap and barred breast.
 fn generated_v2(index: usize) -> Species {
     let mut rng = crate::rng::derive("species-v2", &[index as u64]);
@@ -1097,6 +1124,47 @@ mod tests {
             twins >= (600 - FIRST_GENERATION) / TWIN_EVERY - 5,
             "{twins} twins"
         );
+    }
+
+    #[test]
+    fn look_alikes_are_the_twins_when_there_are_some() {
+        let all = species(MAX_SPECIES).unwrap_or_default();
+        let look = look_alikes(&all);
+        assert_eq!(look.len(), all.len());
+        // The designed pairs pick each other.
+        for (x, y) in [
+            (0, 1),
+            (2, 3),
+            (4, 5),
+            (8, 9),
+            (10, 11),
+            (14, 15),
+            (18, 19),
+            (20, 21),
+        ] {
+            assert_eq!((look[x], look[y]), (Some(y), Some(x)), "{x}/{y}");
+        }
+        // A second-generation twin picks the species it was made from.
+        for (i, a) in all.iter().enumerate().skip(FIRST_GENERATION) {
+            if visible_differences(a, &all[i - 1]) == 1 && a.differences(&all[i - 1]).len() == 1 {
+                assert_eq!(look[i], Some(i - 1), "{}", a.label);
+            }
+        }
+        // Never itself; within a prefix the look-alike is in the prefix; nearest by the stated counts.
+        let few = species(7).unwrap_or_default();
+        let look7 = look_alikes(&few);
+        for (i, l) in look7.iter().enumerate() {
+            let j = l.unwrap_or(i);
+            assert!(j != i && j < 7);
+            let key = |k: usize| {
+                (
+                    visible_differences(&few[i], &few[k]),
+                    few[i].differences(&few[k]).len(),
+                )
+            };
+            assert!((0..7).filter(|&k| k != i).all(|k| key(j) <= key(k)));
+        }
+        assert_eq!(look_alikes(&all[..1]), vec![None]);
     }
 
     #[test]

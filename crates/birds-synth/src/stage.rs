@@ -60,6 +60,16 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(e.contains("classes"), "{e}");
+        assert!(
+            SynthStage
+                .check_params(&serde_json::json!({"label_errors": 0.02}))
+                .is_ok()
+        );
+        let e = SynthStage
+            .check_params(&serde_json::json!({"label_errors": 0.5}))
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("label_errors"), "{e}");
         let dir = tempfile::tempdir()?;
         let params =
             serde_json::json!({"classes": 2, "train": 2, "valid": 1, "test": 1, "size": 48});

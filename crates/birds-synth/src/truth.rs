@@ -15,7 +15,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Result, SynthError};
+use serde::Deserialize;
+
+use crate::dataset::SUMMARY_FILE;
+use crate::{LabelError, Result, SynthError};
 
 /// File name of the ground-truth boxes.
 pub const BOXES_FILE: &str = "boxes.csv";
@@ -124,9 +127,55 @@ pub fn read_boxes(root: &Path) -> Result<Vec<BirdBox>> {
     Ok(out)
 }
 
+/// Reads the planted label errors of the dataset at `root` (`synth.json`'s `label_errors`, in `birds.csv` order):
+/// empty when none were planted, and for a `synth.json` written before the option existed.
+pub fn read_label_errors(root: &Path) -> Result<Vec<LabelError>> {
+    #[derive(Deserialize)]
+    struct Listed {
+        #[serde(default)]
+        label_errors: Vec<LabelError>,
+    }
+    let path = root.join(SUMMARY_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| birds_core::CoreError::io("reading", &path, e))?;
+    let listed: Listed = serde_json::from_str(&text).map_err(|e| SynthError::Truth {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(listed.label_errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_errors_read_back_and_default_to_none() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| birds_core::CoreError::io("tempdir", "", e))?;
+        let write = |text: &str| {
+            std::fs::write(dir.path().join(SUMMARY_FILE), text)
+                .map_err(|e| birds_core::CoreError::io("writing", dir.path(), e))
+        };
+        // A synth.json of an earlier version (no such field) reads as no errors.
+        write(
+            r#"{"birds_version": "0.1.0", "labels": ["A"], "images": [1, 0, 0], "defects": []}"#,
+        )?;
+        assert!(read_label_errors(dir.path())?.is_empty());
+        write(
+            r#"{"label_errors": [{"path": "train/B/004.jpg", "true_label": "A", "given_label": "B"}]}"#,
+        )?;
+        assert_eq!(
+            read_label_errors(dir.path())?,
+            vec![LabelError {
+                path: "train/B/004.jpg".into(),
+                true_label: "A".into(),
+                given_label: "B".into(),
+            }]
+        );
+        write("{")?;
+        assert!(read_label_errors(dir.path()).is_err());
+        Ok(())
+    }
 
     #[test]
     fn csv_quoting() {

@@ -376,3 +376,272 @@ fn label_quirk_spellings_and_shape_counts() -> R {
     assert_eq!(tree_hash(dir.path()), tree_hash(again.path()));
     Ok(())
 }
+
+/// A small run of `classes` species × 5 training images with `label_errors`.
+fn with_label_errors(seed: u64, label_errors: f64) -> (SynthParams, birds_synth::DatasetShape) {
+    birds_synth::SynthSpec {
+        classes: 6,
+        train: 5,
+        valid: 2,
+        test: 2,
+        size: 48,
+        seed,
+        label_errors,
+        ..birds_synth::SynthSpec::default()
+    }
+    .parts()
+}
+
+/// Every row of birds.csv as its five fields.
+fn csv_fields(root: &Path) -> Result<Vec<Vec<String>>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(root.join("birds.csv"))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .map(birds_synth::truth::split_csv_line)
+        .collect())
+}
+
+#[test]
+fn label_errors_are_filed_under_look_alikes() -> R {
+    let (params, shape) = with_label_errors(11, 0.2);
+    let (plain_params, plain_shape) = with_label_errors(11, 0.0);
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let summary = birds_synth::generate_shaped(&params, &shape, a.path())?;
+    let plain = birds_synth::generate_shaped(&plain_params, &plain_shape, b.path())?;
+    assert!(plain.label_errors.is_empty());
+    // round(0.2 × 30 training images), one per species (equal counts: spread evenly).
+    let errors = &summary.label_errors;
+    assert_eq!(errors.len(), 6, "{errors:#?}");
+    let true_labels: BTreeSet<&str> = errors.iter().map(|e| e.true_label.as_str()).collect();
+    assert_eq!(true_labels.len(), 6, "{errors:#?}");
+    assert_eq!(birds_synth::truth::read_label_errors(a.path())?, *errors);
+    assert_eq!(summary.images, plain.images);
+    // Each given label is the true species' look-alike; the file lies under it, and birds.csv lists it so (label,
+    // class id, scientific name).
+    let list = species(6).ok_or("species")?;
+    let look = birds_synth::species::look_alikes(&list);
+    let mut sorted: Vec<&str> = list.iter().map(|s| s.label.as_str()).collect();
+    sorted.sort_unstable();
+    let rows = csv_fields(a.path())?;
+    for e in errors {
+        assert_ne!(e.true_label, e.given_label);
+        let t = list
+            .iter()
+            .position(|s| s.label == e.true_label)
+            .ok_or("true label")?;
+        let g = look[t].ok_or("no look-alike")?;
+        assert_eq!(e.given_label, list[g].label);
+        assert!(
+            e.path.starts_with(&format!("train/{}/", e.given_label)),
+            "{e:?}"
+        );
+        assert!(a.path().join(&e.path).is_file(), "{e:?}");
+        let row = rows
+            .iter()
+            .find(|r| r[1] == e.path)
+            .ok_or("not in birds.csv")?;
+        assert_eq!(row[2], e.given_label);
+        assert_eq!(row[3], "train");
+        let id: usize = row[0].trim_end_matches(".0").parse()?;
+        assert_eq!(sorted[id], e.given_label);
+        assert_eq!(row[4], list[g].scientific_name);
+    }
+    // A designed pair among the first six: the errors of CRIMSON FINCH go to CRIMSON CRESTED FINCH.
+    assert!(
+        errors
+            .iter()
+            .filter(|e| e.true_label == list[1].label)
+            .all(|e| e.given_label == list[0].label)
+    );
+    // birds.csv lists exactly the files on disk, no name collided, and every folder's rows stay together.
+    let (ta, tb) = (tree(a.path()), tree(b.path()));
+    let jpgs = |t: &BTreeMap<String, Vec<u8>>| {
+        t.keys()
+            .filter(|k| k.ends_with(".jpg"))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    };
+    let listed: BTreeSet<String> = rows.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(listed, jpgs(&ta));
+    assert_eq!(jpgs(&ta).len(), jpgs(&tb).len());
+    // Here the species come in twin pairs that trade one image each: every folder keeps its file names.
+    assert_eq!(jpgs(&ta), jpgs(&tb));
+    let folders: Vec<&str> = rows
+        .iter()
+        .map(|r| r[1].rsplit_once('/').map_or("", |(d, _)| d))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for w in folders.windows(2) {
+        if w[0] != w[1] {
+            assert!(seen.insert(w[0]), "{} listed in two runs", w[0]);
+        }
+    }
+    // Pixels and masks unchanged: the same image and mask files, only some of them elsewhere; valid and test
+    // (and their masks) byte for byte where they were.
+    let bytes_of = |t: &BTreeMap<String, Vec<u8>>, ext: &str| {
+        let mut v: Vec<Vec<u8>> = t
+            .iter()
+            .filter(|(k, _)| k.ends_with(ext))
+            .map(|(_, v)| v.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(bytes_of(&ta, ".jpg"), bytes_of(&tb, ".jpg"));
+    assert_eq!(bytes_of(&ta, ".png"), bytes_of(&tb, ".png"));
+    for (k, v) in tb
+        .iter()
+        .filter(|(k, _)| !k.contains("train/") && k.contains('/'))
+    {
+        assert_eq!(ta.get(k), Some(v), "{k} changed");
+    }
+    assert_eq!(ta.get("contact_sheet.png"), tb.get("contact_sheet.png"));
+    let from = moved_from(&ta, &tb, errors)?;
+    let mut originals = from.clone();
+    originals.sort();
+    originals.dedup();
+    assert_eq!(originals.len(), errors.len(), "{from:?}");
+    // boxes.csv follows the images: every row's image and mask exist, labelled as birds.csv labels them.
+    let boxes = read_boxes(a.path())?;
+    assert_eq!(
+        boxes
+            .iter()
+            .map(|b| b.path.clone())
+            .collect::<BTreeSet<_>>(),
+        listed
+    );
+    for bx in &boxes {
+        assert!(a.path().join(&bx.mask).is_file(), "{}", bx.mask);
+        assert_eq!(bx.mask, birds_synth::truth::mask_path_for(&bx.path));
+        let row = rows.iter().find(|r| r[1] == bx.path).ok_or("box row")?;
+        assert_eq!(bx.label, row[2]);
+    }
+    // Same seed: the same list and bytes; another seed: other images chosen.
+    let again = tempfile::tempdir()?;
+    let same = birds_synth::generate_shaped(&params, &shape, again.path())?;
+    assert_eq!(same.label_errors, *errors);
+    assert_eq!(tree_hash(a.path()), tree_hash(again.path()));
+    let (other_params, other_shape) = with_label_errors(12, 0.2);
+    let (c, d) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let other = birds_synth::generate_shaped(&other_params, &other_shape, c.path())?;
+    generate(&other_params, d.path())?;
+    assert_eq!(other.label_errors.len(), 6);
+    assert_ne!(
+        moved_from(&tree(c.path()), &tree(d.path()), &other.label_errors)?,
+        from
+    );
+    Ok(())
+}
+
+/// For each label error of the dataset `with` (files of the tree), the path its image and mask have in the same
+/// dataset drawn without label errors (`without`): one of its true species' training images.
+fn moved_from(
+    with: &BTreeMap<String, Vec<u8>>,
+    without: &BTreeMap<String, Vec<u8>>,
+    errors: &[birds_synth::LabelError],
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let mut out = Vec::new();
+    for e in errors {
+        let (own, _) = without
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("train/{}/", e.true_label)))
+            .find(|(_, v)| Some(*v) == with.get(&e.path))
+            .ok_or("moved image is none of its species'")?;
+        let mask = birds_synth::truth::mask_path_for(&e.path);
+        assert_eq!(
+            with.get(&mask),
+            without.get(&birds_synth::truth::mask_path_for(own)),
+            "{mask}"
+        );
+        out.push(own.clone());
+    }
+    Ok(out)
+}
+
+#[test]
+fn label_errors_off_write_what_they_did_and_out_of_range_is_refused() -> R {
+    // 0: nothing planted, no field in synth.json, the same bytes as without the shape at all.
+    let (params, shape) = with_label_errors(4, 0.0);
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let summary = birds_synth::generate_shaped(&params, &shape, a.path())?;
+    generate(&params, b.path())?;
+    assert!(summary.label_errors.is_empty());
+    let json = std::fs::read_to_string(a.path().join("synth.json"))?;
+    assert!(!json.contains("label_errors"), "{json}");
+    assert!(birds_synth::truth::read_label_errors(a.path())?.is_empty());
+    assert_eq!(tree_hash(a.path()), tree_hash(b.path()));
+    // A fraction rounding to no image plants none.
+    let (params, shape) = with_label_errors(4, 0.01);
+    let c = tempfile::tempdir()?;
+    assert!(
+        birds_synth::generate_shaped(&params, &shape, c.path())?
+            .label_errors
+            .is_empty()
+    );
+    // Out of range, or nowhere to file an image: refused, naming the param.
+    for (classes, f) in [(6, 0.5), (6, 0.9), (6, -0.01), (6, f64::NAN), (1, 0.1)] {
+        let spec = birds_synth::SynthSpec {
+            classes,
+            label_errors: f,
+            ..birds_synth::SynthSpec::default()
+        };
+        let e = spec
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("`label_errors`"), "{classes} {f}: {e}");
+    }
+    Ok(())
+}
+
+#[test]
+fn label_errors_with_every_other_quirk_stay_consistent() -> R {
+    let spec = birds_synth::SynthSpec {
+        classes: 7,
+        train: 2,
+        train_max: 6,
+        valid: 2,
+        test: 1,
+        size: 48,
+        seed: 3,
+        odd_sizes: 2,
+        label_quirk: true,
+        near_duplicates: 2,
+        defects: true,
+        label_errors: 0.3,
+        ..birds_synth::SynthSpec::default()
+    };
+    let (params, shape) = spec.parts();
+    let counts = birds_synth::train_counts(&params, &shape);
+    let dir = tempfile::tempdir()?;
+    let summary = birds_synth::generate_shaped(&params, &shape, dir.path())?;
+    let expected = (0.3 * counts.iter().sum::<usize>() as f64).round() as usize;
+    assert_eq!(summary.label_errors.len(), expected);
+    let rows = csv_fields(dir.path())?;
+    let listed: BTreeSet<String> = rows.iter().map(|r| r[1].clone()).collect();
+    let on_disk: BTreeSet<String> = tree(dir.path())
+        .into_keys()
+        .filter(|k| k.ends_with(".jpg"))
+        .collect();
+    assert_eq!(listed, on_disk);
+    assert_eq!(listed.len(), summary.total(), "a file name collided");
+    for e in &summary.label_errors {
+        assert!(listed.contains(&e.path), "{e:?}");
+        assert!(
+            dir.path()
+                .join(birds_synth::truth::mask_path_for(&e.path))
+                .is_file()
+        );
+    }
+    for d in &summary.defects {
+        for p in d.paths.iter().filter(|p| p.ends_with(".jpg")) {
+            assert!(dir.path().join(p).is_file(), "{}: {p}", d.kind);
+        }
+    }
+    for bx in read_boxes(dir.path())? {
+        assert!(listed.contains(&bx.path) && dir.path().join(&bx.mask).is_file());
+    }
+    Ok(())
+}

@@ -29,6 +29,9 @@ pub struct Args {
     /// A `birds explain` output folder.
     #[arg(long, value_name = "DIR")]
     explain: Option<PathBuf>,
+    /// A `birds diagnose` output folder (suspected label errors with thumbnails, learning curves).
+    #[arg(long, value_name = "DIR")]
+    diagnose: Option<PathBuf>,
     /// Page title.
     #[arg(long, default_value = "birds report")]
     title: String,
@@ -55,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect(),
         evaluate: args.evaluate,
         explain: args.explain,
+        diagnose: args.diagnose,
     };
     let params = ReportParams {
         title: args.title,

@@ -24,7 +24,9 @@ enum Preset {
 body, head, beak, wing, tail, crest, eye ring, breast pattern, eye stripe, collar and cap; some pairs differ in one \
 part only) in random poses on cluttered backgrounds. Writes train|valid|test/<LABEL>/<n>.jpg, a Kaggle-format \
 birds.csv, binary masks under masks/, boxes.csv, species.json, synth.json and contact_sheet.png. Same params and \
-seed give byte-identical files. `--preset full` draws BIRDS 525's shape and quirks (≈ 90k images)."
+seed give byte-identical files. `--preset full` draws BIRDS 525's shape and quirks (≈ 90k images); \
+`--label-errors FRAC` files a fraction of the training images under a look-alike species, listed in synth.json \
+(ground truth for a label-issue finder)."
 )]
 pub struct Args {
     /// Output folder (must be absent or empty; --force replaces a previous synth dataset).
@@ -64,6 +66,13 @@ pub struct Args {
     /// birds.csv misspelling it (true/false) [demo: false].
     #[arg(long)]
     label_quirk: Option<bool>,
+    /// Planted label errors, for testing a label-issue finder: this fraction of the training images (0 <= FRAC <
+    /// 0.5, e.g. 0.02; rounded to the nearest count, spread over the species, chosen from the seed) is filed under
+    /// a look-alike species' folder and birds.csv label instead of its own (its twin, else the species fewest
+    /// parts apart); pixels and masks unchanged, valid and test untouched, each listed in synth.json's
+    /// label_errors [demo: 0].
+    #[arg(long, value_name = "FRAC")]
+    label_errors: Option<f64>,
     /// Seed (same seed and params → byte-identical files) [demo: 0].
     #[arg(long)]
     seed: Option<u64>,
@@ -96,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         odd_sizes,
         near_duplicates,
         label_quirk,
+        label_errors,
         seed
     );
     spec.defects |= args.defects;
@@ -121,6 +131,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             outln!("planted {}: {}", d.kind, d.paths.join(" | "));
         }
+    }
+    if !summary.label_errors.is_empty() {
+        outln!(
+            "planted {} label errors (of {train} training images): listed in {}",
+            summary.label_errors.len(),
+            args.out.join(birds_synth::dataset::SUMMARY_FILE).display()
+        );
     }
     Ok(())
 }

@@ -391,5 +391,6 @@ pub fn write_all(root: &Path) -> TestResult<Inputs> {
         runs: write_runs(root)?,
         evaluate: Some(write_evaluate(root, &data)?),
         explain: Some(write_explain(root, &data)?),
+        diagnose: None,
     })
 }

@@ -217,6 +217,44 @@ fn tiny_default_pipeline_report_rerun_and_predict() -> TestResult {
         (conf - eval_conf).abs() < 1e-4,
         "predict gives {conf}, evaluate gave {eval_conf} for {rel}"
     );
+    // It applied the evaluation's temperature (found beside the checkpoint) and scored the image with its detector.
+    let cal: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        p.path("artifacts/default/evaluate/calibration.json"),
+    )?)?;
+    assert_eq!(v["calibrated"], true, "{line}");
+    assert_eq!(v["temperature"], cal["temperature"], "{line}");
+    assert_eq!(v["ood_threshold"], cal["ood"]["threshold"], "{line}");
+    assert!(v["ood_score"].as_f64().is_some(), "{line}");
+    // An image of noise is unlike every species: flagged, and the text says so.
+    let noise = p.path("noise.png");
+    let mut state = 12345u32;
+    image::RgbImage::from_fn(64, 64, |_, _| {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        image::Rgb([(state >> 24) as u8, (state >> 16) as u8, (state >> 8) as u8])
+    })
+    .save(&noise)?;
+    let out = ok(&p, &["predict", &noise.display().to_string()])?;
+    assert!(out.contains("probabilities calibrated (temperature"), "{out}");
+    assert!(
+        out.contains("warning: out-of-distribution score") && out.contains("unlike the training images"),
+        "{out}"
+    );
+    // The diagnose stage's outputs match their schemas, and evaluate's advice carries its columns.
+    for schema in [
+        &birds_core::schema::diagnose::LABEL_ISSUES,
+        &birds_core::schema::diagnose::CLASS_DIAGNOSIS,
+    ] {
+        let df = ParquetReader::new(std::fs::File::open(
+            p.path("artifacts/default/diagnose").join(schema.file),
+        )?)
+        .finish()?;
+        birds_evaluate::write::check_schema(&df, schema)?;
+    }
+    let needs = ParquetReader::new(std::fs::File::open(
+        p.path("artifacts/default/evaluate/needs_more_training.parquet"),
+    )?)
+    .finish()?;
+    assert_eq!(needs.column("curve")?.null_count(), 0, "every class has a curve");
 
     // Unreadable images: a clear error naming the file, a non-zero exit, the good image still printed.
     let bad = p.path("not-an-image.jpg");

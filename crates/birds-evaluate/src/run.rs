@@ -106,23 +106,7 @@ pub fn evaluate(
     let target = |r: usize| cache.sample(pass.samples[r]).class_id;
 
     let fit = if params.calibrate {
-        let views = pass.views_of(&valid_rows, k);
-        let refs: Vec<&[f64]> = views.iter().map(Vec::as_slice).collect();
-        let targets: Vec<u32> = valid_rows.iter().map(|&r| target(r)).collect();
-        let fit = calibration::fit_temperature(&refs, &targets, k);
-        match fit {
-            Some(f) => tracing::info!(
-                temperature = f.temperature,
-                nll_before = f.nll_before,
-                nll_after = f.nll_after,
-                images = f.images,
-                "temperature fitted on the valid split"
-            ),
-            None => {
-                tracing::warn!("the cache has no valid images: probabilities stay uncalibrated")
-            }
-        }
-        fit
+        fit_on_valid(&pass, &valid_rows, k, &target)
     } else {
         None
     };
@@ -212,6 +196,30 @@ pub fn evaluate(
     }
     .write(out_dir)?;
     Ok(summary)
+}
+
+/// The temperature fitted on the valid rows' logits (`None`, with a warning, without valid images).
+fn fit_on_valid(
+    pass: &Pass,
+    valid_rows: &[usize],
+    k: usize,
+    target: &dyn Fn(usize) -> u32,
+) -> Option<calibration::TemperatureFit> {
+    let views = pass.views_of(valid_rows, k);
+    let refs: Vec<&[f64]> = views.iter().map(Vec::as_slice).collect();
+    let targets: Vec<u32> = valid_rows.iter().map(|&r| target(r)).collect();
+    let fit = calibration::fit_temperature(&refs, &targets, k);
+    match fit {
+        Some(f) => tracing::info!(
+            temperature = f.temperature,
+            nll_before = f.nll_before,
+            nll_after = f.nll_after,
+            images = f.images,
+            "temperature fitted on the valid split"
+        ),
+        None => tracing::warn!("the cache has no valid images: probabilities stay uncalibrated"),
+    }
+    fit
 }
 
 /// The diagnose stage's `class_diagnosis.parquet` in `dir`, checked against the model's classes.

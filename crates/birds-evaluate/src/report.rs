@@ -162,7 +162,13 @@ pub fn add_diagnosis(
             let likely = d
                 .issues_likely
                 .as_deref()
-                .map(|l| format!(", most of them look like {l}"))
+                .map(|l| {
+                    if d.label_issues == 1 {
+                        format!(", it looks like {l}")
+                    } else {
+                        format!(", most of them look like {l}")
+                    }
+                })
                 .unwrap_or_default();
             r.next_step.push_str(&format!(
                 "; first check its {} suspected label error{} (label_issues.parquet{likely})",
@@ -177,6 +183,11 @@ pub fn add_diagnosis(
                  images, {all:.2} with all): more images will likely help"
             )),
             Curve::Flat => {
+                // More of the same images is not the advice: the images to collect are the telling ones.
+                r.next_step = r
+                    .next_step
+                    .replacen("collect more images of ", "collect images of ", 1)
+                    .replacen(", especially ones that tell it apart from ", " that tell it apart from ", 1);
                 let lead = match r.main_confuser {
                     Some((c, _)) => format!(
                         "check its labels and what tells it apart from the look-alike {}",

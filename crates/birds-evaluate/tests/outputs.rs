@@ -347,6 +347,8 @@ fn calibrated_and_scored_evaluations_write_before_and_after_flags_and_the_diagra
             "{step}"
         );
         assert_eq!(step.contains("will not help much"), c == 2, "{step}");
+        // A flat curve does not also say "collect more images".
+        assert!(!(c == 2 && step.contains("collect more images")), "{step}");
     }
 
     let cal = summary.calibration.ok_or("no calibration section")?;

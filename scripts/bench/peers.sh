@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The peers of `just bench` in a venv of their own, .venv-bench/ (gitignored): full PyTorch 2.11.0 from PyPI (the
 # CUDA wheel; it runs on CPU), torchvision 0.26.0 (the release that matches it), efficientnet-lite-pytorch (the
-# reference Lite0), pytorch-grad-cam, Pillow, safetensors, numpy and DVC.
+# reference Lite0), pytorch-grad-cam, Pillow, safetensors, numpy, DVC and cleanlab (with pandas and pyarrow).
 #
 #   bash scripts/bench/peers.sh          # ~2.7 GB download, ~5 GB installed, a few minutes the first time
 #
@@ -15,7 +15,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 venv="$root/.venv-bench"
 # What goes in. Changing either list changes the stamp, so the next run installs again.
 reqs=(torch==2.11.0 torchvision==0.26.0 efficientnet-lite-pytorch==0.1.0 safetensors numpy pillow
-  opencv-python-headless ttach==0.0.3 tqdm matplotlib scikit-learn dvc)
+  opencv-python-headless ttach==0.0.3 tqdm matplotlib scikit-learn dvc cleanlab pandas pyarrow)
 nodeps=(grad-cam==1.5.7)
 stamp_text="${reqs[*]} | --no-deps ${nodeps[*]}"
 stamp="$venv/.birds-bench-peers"
@@ -39,7 +39,7 @@ echo "peers: installing ${reqs[*]} and ${nodeps[*]} into .venv-bench (first time
 
 # Everything the benchmark scripts import must import (a broken wheel is better found here than mid-run).
 "$venv/bin/python" - <<'EOF'
-import cv2, numpy, PIL, safetensors, torch, torchvision  # noqa: F401
+import cv2, numpy, PIL, safetensors, torch, torchvision, cleanlab, pandas, pyarrow  # noqa: F401
 from efficientnet_lite_pytorch import EfficientNet  # noqa: F401
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus  # noqa: F401
 assert torch.__version__.split("+")[0] == "2.11.0", torch.__version__

@@ -511,6 +511,30 @@ def bench_export(tmp: Path):
                          f"{v['pillow_top1_agree']}/{n}"))
 
 
+def bench_label_issues(_tmp: Path):
+    """birds' label-issue finder vs cleanlab on the same out-of-fold probabilities, and against planted errors."""
+    log("[8 label issues] once")
+    env = dict(TORCH_ENV, PYTHON=str(PY), BIRDS=str(BIRDS))
+    out, err = run("label issues: scripts/bench/label_issues.sh (synth --label-errors 0.02, diagnose, cleanlab)",
+                   "both", ["bash", "scripts/bench/label_issues.sh"], env, check=False)
+    line = next((l for l in out.splitlines() if l.startswith("[")), None)
+    if line is None:
+        tail = "\n".join(err.strip().splitlines()[-15:])
+        raise BenchError(f"scripts/bench/label_issues.sh printed no figures:\n{tail}")
+    v = json.loads(line)[0]
+    ROUND_LOG.setdefault("label issues", []).append(
+        f"{v['images']} training images, {v['planted']} planted: birds flags {v['birds_flagged']}, cleanlab "
+        f"{v['cleanlab_flagged']}, both {v['both']}; planted in birds' top {2 * v['planted']}: "
+        f"{v['birds_planted_in_top_2n']}; diagnose {v.get('diagnose_seconds', float('nan')):.1f} s")
+    ROWS.append(Row("8. label issues", f"flag sets agree (|both| / |either|), {v['images']} training images",
+                    "", v["agreement"], None, "cleanlab find_label_issues", goal="≥ 0.9",
+                    goal_check=lambda row: row.birds is not None and row.birds >= 0.9))
+    ROWS.append(Row("8. label issues", f"planted errors among the top 2N suspects (N = {v['planted']})", "",
+                    v["birds_planted_in_top_2n"] / max(v["planted"], 1), None, "", goal="≥ 0.8",
+                    goal_check=lambda row: row.birds is not None and row.birds >= 0.8,
+                    note=f"cleanlab's ranking: {v['cleanlab_planted_in_top_2n']} of {v['planted']}"))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -748,7 +772,8 @@ def main() -> int:
                ("4 pipeline", bench_pipeline, ["4. pipeline"]),
                ("5 ingest", bench_ingest, ["5. ingest"]),
                ("6 loader", bench_loader, ["6. loader"]),
-               ("7 export", bench_export, ["7. export"])]
+               ("7 export", bench_export, ["7. export"]),
+               ("8 label-issues", bench_label_issues, ["8. label issues"])]
     only = os.environ.get("BENCH_ONLY")  # e.g. BENCH_ONLY=1,3 to run a subset while fixing one
     with tempfile.TemporaryDirectory(prefix="birds-bench-") as tmp:
         TMP["dir"] = tmp

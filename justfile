@@ -38,7 +38,7 @@ cuda-smoke: build
 bench-train THREADS="2": build
     scripts/bench/train_step.sh {{THREADS}}
 
-# Every benchmark beside its peer (Pillow, PyTorch, pytorch-grad-cam, DVC), interleaved rounds, medians → docs/benchmarks.md.
+# Every benchmark beside its peer (Pillow, PyTorch, pytorch-grad-cam, DVC, cleanlab), interleaved rounds, medians → docs/benchmarks.md.
 # Builds the release binary while the peers' venv (.venv-bench, scripts/bench/peers.sh) installs beside it.
 bench ROUNDS="3": setup
     BENCH_ROUNDS={{ROUNDS}} python3 scripts/bench/run_all.py

@@ -9,9 +9,9 @@ use birds_preprocess::{Cache, Loader, LoaderConfig, Subset};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tch::{Device, Kind, Tensor};
 
+use crate::Result;
 use crate::params::EvaluateParams;
 use crate::report::OodInfo;
-use crate::{EvaluateError, Result};
 use birds_artifacts::evaluate::OodMethod;
 use birds_core::Split;
 
@@ -74,7 +74,8 @@ pub fn embed_all(model: &dyn ImageClassifier, loader: &Loader, progress: bool) -
 }
 
 /// Fits the detector on the checkpoint's training embeddings and sets its threshold from `valid` (the valid
-/// split's embeddings, `[M, C]`).
+/// split's embeddings, `[M, C]`). `None`, with a warning, when the cache has fewer than 2 training images or no
+/// valid image: the evaluation goes on without the detector.
 pub fn fit(
     model: &dyn ImageClassifier,
     cache: &Cache,
@@ -82,15 +83,16 @@ pub fn fit(
     params: &EvaluateParams,
     valid: &Tensor,
     progress: bool,
-) -> Result<Fitted> {
+) -> Result<Option<Fitted>> {
     let subset = fit_subset(cache, params.ood_images_per_class)?;
-    if subset.len() < 2 || valid.size().first().copied().unwrap_or(0) == 0 {
-        return Err(EvaluateError::Params(format!(
-            "ood: the detector needs training and valid images; the cache has {} training image(s) to fit on and \
-             {} valid one(s) (set `ood: false` to skip it)",
-            subset.len(),
-            valid.size().first().copied().unwrap_or(0)
-        )));
+    let valid_n = valid.size().first().copied().unwrap_or(0);
+    if subset.len() < 2 || valid_n == 0 {
+        tracing::warn!(
+            train_images = subset.len(),
+            valid_images = valid_n,
+            "no out-of-distribution detector: it needs training images to fit on and valid images for its threshold"
+        );
+        return Ok(None);
     }
     let start = std::time::Instant::now();
     let loader = Loader::new(&subset, config.clone())?;
@@ -121,5 +123,5 @@ pub fn fit(
         fit_images: subset.len() as u64,
         shrinkage: detector.shrinkage,
     };
-    Ok(Fitted { detector, info })
+    Ok(Some(Fitted { detector, info }))
 }

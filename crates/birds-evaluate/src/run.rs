@@ -134,8 +134,13 @@ pub fn evaluate(
             &valid,
             options.progress,
         )?;
-        let scored = fitted.detector.scores(&pass.embeddings_of(&eval_rows)?)?;
-        Some((fitted, scored))
+        match fitted {
+            Some(fitted) => {
+                let scored = fitted.detector.scores(&pass.embeddings_of(&eval_rows)?)?;
+                Some((fitted, scored))
+            }
+            None => None,
+        }
     } else {
         None
     };

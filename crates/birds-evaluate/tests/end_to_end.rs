@@ -217,6 +217,17 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
     // The probabilities are the model's softmax on the cache's eval view: recompute one batch by hand.
     let cache_handle = Cache::open(&cache)?;
     let loaded = birds_models::Checkpoint::load(&inputs.checkpoint, Device::Cpu)?;
+    // Without valid images there is no threshold: the detector is skipped, the evaluation goes on.
+    let channels = loaded.model.feature_channels();
+    let skipped = birds_evaluate::ood::fit(
+        loaded.model.as_ref(),
+        &cache_handle,
+        &birds_preprocess::LoaderConfig::eval(4, Normalization::Centered127),
+        &params(),
+        &tch::Tensor::zeros([0, channels], (Kind::Float, Device::Cpu)),
+        false,
+    )?;
+    assert!(skipped.is_none());
     let subset = cache_handle.all().filter(|s| s.split != Split::Train);
     let loader = birds_preprocess::Loader::new(
         &subset,

@@ -74,6 +74,14 @@ impl SplitMix64 {
         (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
     }
 
+    /// Shuffles `items` in place (Fisher–Yates from the last element down, `below(i + 1)` for each).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+
     /// A uniformly chosen element (`None` for an empty slice).
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         if items.is_empty() {

@@ -6,7 +6,6 @@
 use birds_models::ImageClassifier;
 use birds_models::ood::OodDetector;
 use birds_preprocess::{Cache, Loader, LoaderConfig, Subset};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tch::{Device, Kind, Tensor};
 
 use crate::Result;
@@ -46,19 +45,10 @@ pub fn fit_subset(cache: &Cache, per_class: usize) -> Result<Subset> {
 
 /// Pooled embeddings `[N, C]` (f32, CPU) of every image the loader serves, in its order.
 pub fn embed_all(model: &dyn ImageClassifier, loader: &Loader, progress: bool) -> Result<Tensor> {
-    let bar = if progress {
-        ProgressBar::with_draw_target(
-            Some(loader.subset().len() as u64),
-            ProgressDrawTarget::stderr(),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "ood fit {bar:30} {pos}/{len} training images {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = crate::run::progress_bar(
+        progress,
+        loader.subset().len(),
+        "ood fit {bar:30} {pos}/{len} training images {per_sec} eta {eta}",
     );
     let mut parts = Vec::new();
     for batch in loader.epoch(0) {

@@ -391,17 +391,26 @@ impl Pass {
     }
 }
 
-/// Logits (per view) and embeddings of every image the loader serves, in its order.
-fn predict(model: &dyn ImageClassifier, loader: &Loader, tta: Tta, progress: bool) -> Result<Pass> {
-    let total = loader.subset().len();
+/// A progress bar of `total` images on stderr drawn with `template` (hidden without `progress`).
+pub(crate) fn progress_bar(progress: bool, total: usize, template: &str) -> ProgressBar {
     let bar = if progress {
         ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
     } else {
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("evaluate {bar:30} {pos}/{len} images {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Logits (per view) and embeddings of every image the loader serves, in its order.
+fn predict(model: &dyn ImageClassifier, loader: &Loader, tta: Tta, progress: bool) -> Result<Pass> {
+    let total = loader.subset().len();
+    let bar = progress_bar(
+        progress,
+        total,
+        "evaluate {bar:30} {pos}/{len} images {per_sec} eta {eta}",
     );
     let n_views = if tta == Tta::Flip { 2 } else { 1 };
     let k = model.num_classes() as usize;

@@ -110,25 +110,21 @@ impl Predictor {
             birds_models::input::images_to_tensor(std::slice::from_ref(&view), meta.normalization)
                 .to_device(self.device);
         let t = self.temperature().unwrap_or(1.0);
-        let (embedding, probs) = tch::no_grad(|| -> Result<(Tensor, Tensor)> {
-            let embedding = self.ckpt.model.embed(&x, false);
-            let logits = self.ckpt.model.classify_embedding(&embedding, false);
-            Ok((
-                embedding,
-                logits.f_div_scalar(t)?.f_softmax(-1, Kind::Float)?,
-            ))
-        })?;
-        let cam = match method {
+        let model = &*self.ckpt.model;
+        // One forward pass: with a CAM method its gradients' pass gives the logits and the last feature map too.
+        let (embedding, logits, cam) = match method {
             Some(method) => {
-                let g = cam::gradients(
-                    &LastFeatureMap(&*self.ckpt.model),
-                    &x,
-                    &Request::predicted(1),
-                )?;
-                Some(g.cam(method).get(0))
+                let g = cam::gradients(&LastFeatureMap(model), &x, &Request::predicted(1))?;
+                let embedding = tch::no_grad(|| model.pool(&g.activations.detach()));
+                (embedding, g.logits.detach(), Some(g.cam(method).get(0)))
             }
-            None => None,
+            None => tch::no_grad(|| {
+                let embedding = model.embed(&x, false);
+                let logits = model.classify_embedding(&embedding, false);
+                (embedding, logits, None)
+            }),
         };
+        let probs = logits.f_div_scalar(t)?.f_softmax(-1, Kind::Float)?;
         let ood = match &self.calibration {
             Some(c) => c.ood(&embedding)?.and_then(|v| v.first().copied()),
             None => None,

@@ -602,7 +602,7 @@ fn plan_label_errors(
     let n = list.len();
     let mut rng = crate::rng::derive("label-errors", &[params.seed]);
     let mut order: Vec<usize> = (0..n).collect();
-    shuffle(&mut order, &mut rng);
+    rng.shuffle(&mut order);
     let mut quota: Vec<usize> = counts.iter().map(|&c| c * m / total).collect();
     let left = m - quota.iter().sum::<usize>();
     let mut by_remainder = order;
@@ -616,7 +616,7 @@ fn plan_label_errors(
         .map(|c| {
             let mut rng = crate::rng::derive("label-errors", &[params.seed, c as u64]);
             let mut all: Vec<usize> = (0..counts[c]).collect();
-            shuffle(&mut all, &mut rng);
+            rng.shuffle(&mut all);
             let mut some: Vec<usize> = all.into_iter().take(quota[c]).collect();
             some.sort_unstable();
             some
@@ -641,14 +641,6 @@ fn plan_label_errors(
         }
     }
     relabel
-}
-
-/// Fisher–Yates shuffle with `rng`.
-fn shuffle(items: &mut [usize], rng: &mut Rng) {
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i + 1);
-        items.swap(i, j);
-    }
 }
 
 /// The planted label errors among `records` (those filed under another species than drawn), in their order.

@@ -51,10 +51,7 @@ pub use birds_core::rng::SplitMix64;
 pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut rng = SplitMix64::from_words(&[seed, epoch, 0x5348_5546]);
     let mut idx: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = rng.below(i + 1);
-        idx.swap(i, j);
-    }
+    rng.shuffle(&mut idx);
     idx
 }
 

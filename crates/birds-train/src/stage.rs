@@ -72,11 +72,7 @@ impl Stage for TrainStage {
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
         let mut params = TrainParams::from_json(ctx.params)?;
-        if let Some(w) = ctx.inputs.get("weights") {
-            params.weights = Some(w.clone());
-        } else if let Some(w) = params.weights.as_mut().filter(|w| w.is_relative()) {
-            *w = ctx.root.join(&*w);
-        }
+        resolve_weights(ctx, &mut params.weights);
         let cache = ctx.input("cache")?;
         let data = CacheSource::open(cache, params.normalization, params.augment.clone())?;
         let opts = RunOptions {
@@ -93,6 +89,16 @@ impl Stage for TrainStage {
             "train done"
         );
         Ok(())
+    }
+}
+
+/// The `weights` a stage uses: its `weights` input (a dep's folder) when given, else the param, a relative path
+/// resolved against the project root.
+fn resolve_weights(ctx: &StageContext<'_>, weights: &mut Option<PathBuf>) {
+    if let Some(w) = ctx.inputs.get("weights") {
+        *weights = Some(w.clone());
+    } else if let Some(w) = weights.as_mut().filter(|w| w.is_relative()) {
+        *w = ctx.root.join(&*w);
     }
 }
 
@@ -128,11 +134,7 @@ impl Stage for DiagnoseStage {
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
         let mut params = DiagnoseParams::from_json(ctx.params)?;
-        if let Some(w) = ctx.inputs.get("weights") {
-            params.weights = Some(w.clone());
-        } else if let Some(w) = params.weights.as_mut().filter(|w| w.is_relative()) {
-            *w = ctx.root.join(&*w);
-        }
+        resolve_weights(ctx, &mut params.weights);
         let opts = RunOptions {
             resume: false,
             progress: true,

@@ -60,11 +60,8 @@ pub fn fit_predict(
     let total = (steps_per_epoch * cfg.epochs as usize).max(1);
     let mut step = 0usize;
     for epoch in 0..cfg.epochs {
-        let mut rng = SplitMix64::from_words(&[seed, u64::from(epoch)]);
         let mut order: Vec<i64> = (0..n).collect();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
+        SplitMix64::from_words(&[seed, u64::from(epoch)]).shuffle(&mut order);
         for chunk in order.chunks(batch) {
             let idx = Tensor::from_slice(chunk);
             let x = train_x.f_index_select(0, &idx)?;

@@ -196,11 +196,7 @@ pub fn folds_of(labels: &[u32], classes: usize, folds: usize, seed: u64) -> Vec<
         let mut members: Vec<usize> = (0..labels.len())
             .filter(|&i| labels[i] as usize == c)
             .collect();
-        let mut rng = SplitMix64::from_words(&[seed, 0xF01D, c as u64]);
-        for i in (1..members.len()).rev() {
-            let j = rng.below(i + 1);
-            members.swap(i, j);
-        }
+        SplitMix64::from_words(&[seed, 0xF01D, c as u64]).shuffle(&mut members);
         for (pos, &i) in members.iter().enumerate() {
             fold[i] = pos % folds;
         }
@@ -234,11 +230,8 @@ fn out_of_fold(
                 .filter(|&i| fold[i] != f && labels[i] as usize == c)
                 .collect();
             if fraction < 1.0 {
-                let mut rng = SplitMix64::from_words(&[params.seed, draw, f as u64, c as u64]);
-                for i in (1..members.len()).rev() {
-                    let j = rng.below(i + 1);
-                    members.swap(i, j);
-                }
+                SplitMix64::from_words(&[params.seed, draw, f as u64, c as u64])
+                    .shuffle(&mut members);
                 let keep = ((members.len() as f64 * fraction).round() as usize)
                     .max(1)
                     .min(members.len());

@@ -19,7 +19,7 @@ Benchmarks (what each program does is in its own header):
      scripts/bench/gradcam_vs_pytorch_grad_cam.py (pytorch-grad-cam)
   4. pipeline no-op rerun and status: scripts/bench_pipeline.sh (birds vs DVC)
   5. ingest images/s and near-duplicate search on 90,000 hashes: crates/birds-ingest/examples/bench.rs (no peer)
-  6. loader batches/s with augmentation vs the train-step rate: crates/birds-preprocess/examples/bench_loader.rs
+  6. loader batches/s with augmentation vs the train-step rate: crates/birds-loader/examples/bench_loader.rs
   7. `birds export` in PyTorch: scripts/check_export.py (a 10-epoch feature-extract run on the sample, exported; its
      logits from efficientnet-lite-pytorch and torch.jit.load against birds' on every test image; once, not timed)
 
@@ -463,7 +463,7 @@ def bench_loader(_tmp: Path):
     log_ = ROUND_LOG.setdefault("loader", [])
     for r in range(ROUNDS):
         log(f"[6 loader] round {r + 1}/{ROUNDS}")
-        out, _ = run("loader: birds-preprocess bench_loader example", "birds",
+        out, _ = run("loader: birds-loader bench_loader example", "birds",
                      [EXAMPLES / "bench_loader", "--steps", LOADER_STEPS, "--epochs", LOADER_EPOCHS])
         loader.append(grab(r"^\| loader, train mode \+ augmentation, batch 16, 224 px \| ([\d.]+) batches/s", out,
                            "the loader rate"))
@@ -721,7 +721,7 @@ def prepare() -> dict:
     # One invocation with birds-cli in the selection: its dependency features then equal `just build`'s, so the
     # examples reuse the release build of polars and libtorch's bindings instead of building a second variant.
     # Only the benchmark examples are linked (each link of libtorch and polars costs seconds).
-    cmd = ["cargo", "build", "--release", "-p", "birds-cli", "-p", "birds-preprocess", "-p", "birds-explain",
+    cmd = ["cargo", "build", "--release", "-p", "birds-cli", "-p", "birds-preprocess", "-p", "birds-loader", "-p", "birds-explain",
            "-p", "birds-ingest", "--bin", "birds"]
     for name in BENCH_EXAMPLES:
         cmd += ["--example", name]

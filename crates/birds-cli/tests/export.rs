@@ -4,6 +4,7 @@
 
 mod util;
 
+use birds_models::ArchitectureExt;
 use std::path::{Path, PathBuf};
 
 use birds_core::Normalization;

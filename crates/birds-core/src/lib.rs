@@ -5,6 +5,8 @@
 //! - [`split`]: the dataset splits (`train`, `valid`, `test`).
 //! - [`normalization`]: how pixels become model inputs, recorded with every model.
 //! - [`markdown`]: escaping dataset text (labels, paths) for the Markdown reports.
+//! - [`model`]: the closed sets naming a model and its device ([`model::Architecture`], [`model::DeviceSpec`]),
+//!   parsed without libtorch.
 //! - [`paths`]: where the project keeps its venv, weights and artifacts.
 //! - [`atomic`]: write-to-temp-then-rename, so a failed run never leaves half a file.
 //! - [`font`]: a 5×7 bitmap font for text drawn into pictures (captions, the contact sheet).
@@ -24,6 +26,7 @@ pub mod font;
 pub mod image;
 pub mod jpeg;
 pub mod markdown;
+pub mod model;
 pub mod normalization;
 pub mod paths;
 pub mod rng;

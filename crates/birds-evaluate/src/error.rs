@@ -64,6 +64,9 @@ pub enum EvaluateError {
     /// Opening or reading the preprocess cache failed.
     #[error(transparent)]
     Cache(#[from] birds_preprocess::PreprocessError),
+    /// Building batches from the cache failed.
+    #[error(transparent)]
+    Loader(#[from] birds_loader::LoaderError),
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -5,7 +5,8 @@
 
 use birds_models::ImageClassifier;
 use birds_models::ood::OodDetector;
-use birds_preprocess::{Cache, Loader, LoaderConfig, Subset};
+use birds_loader::{Loader, LoaderConfig};
+use birds_preprocess::{Cache, Subset};
 use tch::{Device, Kind, Tensor};
 
 use crate::Result;

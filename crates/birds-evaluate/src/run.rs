@@ -1,5 +1,6 @@
 //! Running a checkpoint over a cache and writing every output: [`evaluate`].
 
+use birds_models::DeviceExt;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,8 @@ use std::time::Instant;
 use birds_core::Split;
 use birds_core::schema::ingest::CLASSES;
 use birds_models::{Checkpoint, ImageClassifier};
-use birds_preprocess::{Cache, Loader, LoaderConfig};
+use birds_loader::{Loader, LoaderConfig};
+use birds_preprocess::Cache;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use polars::prelude::*;
 use tch::{Device, Kind, Tensor};

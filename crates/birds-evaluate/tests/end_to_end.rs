@@ -1,6 +1,7 @@
 //! `evaluate` on a real cache (generated images → `images.parquet` → `birds_preprocess::preprocess`) with a
 //! checkpoint written through `birds_models::checkpoint` (a small CNN with random weights).
 
+use birds_models::ArchitectureExt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -222,16 +223,16 @@ fn evaluates_a_checkpoint_consistently_and_deterministically() -> TestResult {
     let skipped = birds_evaluate::ood::fit(
         loaded.model.as_ref(),
         &cache_handle,
-        &birds_preprocess::LoaderConfig::eval(4, Normalization::Centered127),
+        &birds_loader::LoaderConfig::eval(4, Normalization::Centered127),
         &params(),
         &tch::Tensor::zeros([0, channels], (Kind::Float, Device::Cpu)),
         false,
     )?;
     assert!(skipped.is_none());
     let subset = cache_handle.all().filter(|s| s.split != Split::Train);
-    let loader = birds_preprocess::Loader::new(
+    let loader = birds_loader::Loader::new(
         &subset,
-        birds_preprocess::LoaderConfig::eval(16, Normalization::Centered127),
+        birds_loader::LoaderConfig::eval(16, Normalization::Centered127),
     )?;
     let batch = loader.batch(0, subset.ids())?;
     let logits = tch::no_grad(|| loaded.model.logits(&batch.images, false));

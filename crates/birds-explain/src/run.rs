@@ -1,5 +1,6 @@
 //! The explain stage's work: checkpoint + images → maps, overlays, `cams.parquet`, `gallery.md`, `metrics.json`.
 
+use birds_models::DeviceExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -2,6 +2,7 @@
 //! explain with masks. Checks the files, their agreement with each other, and determinism.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use birds_models::ArchitectureExt;
 use std::path::{Path, PathBuf};
 
 use birds_core::Normalization;

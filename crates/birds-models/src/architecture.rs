@@ -9,66 +9,33 @@
 //! In JSON (checkpoint metadata) an architecture is an object tagged by `name`:
 //! `{"name": "efficientnet-lite0"}` or `{"name": "small-cnn", "norm": "frn", "width": 32}`.
 
-use std::fmt;
 use std::ops::Range;
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn;
 
 use crate::classifier::ImageClassifier;
 use crate::efficientnet::EfficientNetLite0;
-use crate::norm::NormKind;
-use crate::small_cnn::{self, SmallCnn};
+use crate::small_cnn::SmallCnn;
 use crate::{ModelError, Result};
 
-/// A network architecture with its construction parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Architecture {
-    /// EfficientNet-Lite0 (ImageNet weights available).
-    #[default]
-    #[serde(rename = "efficientnet-lite0")]
-    EfficientNetLite0,
-    /// The small from-scratch CNN of [`crate::small_cnn`].
-    SmallCnn {
-        /// Normalisation layers.
-        #[serde(default)]
-        norm: NormKind,
-        /// Base width (channels of the stem).
-        #[serde(default = "default_width")]
-        width: i64,
-    },
-}
+pub use birds_core::model::Architecture;
 
-fn default_width() -> i64 {
-    small_cnn::DEFAULT_WIDTH
-}
-
-impl Architecture {
-    /// The architecture's name without its parameters: `efficientnet-lite0`, `small-cnn`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Architecture::EfficientNetLite0 => "efficientnet-lite0",
-            Architecture::SmallCnn { .. } => "small-cnn",
-        }
-    }
-
-    /// Checks the parameters (width in 1..=1024).
-    pub fn validate(&self) -> Result<()> {
-        match *self {
-            Architecture::EfficientNetLite0 => Ok(()),
-            Architecture::SmallCnn { width, .. } if !(1..=1024).contains(&width) => Err(
-                ModelError::Config(format!("small-cnn width {width}: expected 1 to 1024")),
-            ),
-            Architecture::SmallCnn { .. } => Ok(()),
-        }
-    }
-
+/// The libtorch side of an [`Architecture`]: its network, head and freeze units.
+pub trait ArchitectureExt {
     /// Builds the network's variables under `vs` with a `num_classes`-way classifier (random initialisation, from
     /// the global torch RNG: call `tch::manual_seed` first for a reproducible start).
-    pub fn build(&self, vs: &nn::Path, num_classes: i64) -> Result<Box<dyn Network>> {
+    fn build(&self, vs: &nn::Path, num_classes: i64) -> Result<Box<dyn Network>>;
+
+    /// The classifier's variable prefix (left out when pretrained backbone weights are loaded).
+    fn head_prefix(&self) -> &'static str;
+
+    /// Variable-name prefixes of the backbone groups in forward order (freeze/unfreeze units).
+    fn backbone_groups(&self) -> Vec<Vec<String>>;
+}
+
+impl ArchitectureExt for Architecture {
+    fn build(&self, vs: &nn::Path, num_classes: i64) -> Result<Box<dyn Network>> {
         self.validate()?;
         if num_classes < 1 {
             return Err(ModelError::Config(format!(
@@ -83,49 +50,17 @@ impl Architecture {
         })
     }
 
-    /// The classifier's variable prefix (left out when pretrained backbone weights are loaded).
-    pub fn head_prefix(&self) -> &'static str {
+    fn head_prefix(&self) -> &'static str {
         match self {
             Architecture::EfficientNetLite0 => EfficientNetLite0::HEAD_PREFIX,
             Architecture::SmallCnn { .. } => SmallCnn::HEAD_PREFIX,
         }
     }
 
-    /// Variable-name prefixes of the backbone groups in forward order (freeze/unfreeze units).
-    pub fn backbone_groups(&self) -> Vec<Vec<String>> {
+    fn backbone_groups(&self) -> Vec<Vec<String>> {
         match self {
             Architecture::EfficientNetLite0 => EfficientNetLite0::backbone_groups(),
             Architecture::SmallCnn { .. } => SmallCnn::backbone_groups(),
-        }
-    }
-}
-
-impl fmt::Display for Architecture {
-    /// `efficientnet-lite0`, or `small-cnn` with non-default parameters, e.g. `small-cnn(frn, width 48)`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Architecture::EfficientNetLite0 => f.write_str("efficientnet-lite0"),
-            Architecture::SmallCnn { norm, width } => {
-                write!(f, "small-cnn({norm}, width {width})")
-            }
-        }
-    }
-}
-
-impl FromStr for Architecture {
-    type Err = ModelError;
-
-    /// Parses a name; a small CNN gets its default normalisation and width.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "efficientnet-lite0" | "lite0" => Ok(Architecture::EfficientNetLite0),
-            "small-cnn" => Ok(Architecture::SmallCnn {
-                norm: NormKind::default(),
-                width: small_cnn::DEFAULT_WIDTH,
-            }),
-            _ => Err(ModelError::Config(format!(
-                "unknown model {s:?}: expected efficientnet-lite0 or small-cnn"
-            ))),
         }
     }
 }
@@ -184,28 +119,20 @@ impl Network for SmallCnn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::norm::NormKind;
     use tch::Device;
 
     #[test]
-    fn json_spelling_and_defaults() {
-        let a: Architecture =
-            serde_json::from_str(r#"{"name":"small-cnn","norm":"frn"}"#).unwrap_or_default();
-        assert_eq!(
-            a,
+    fn backbone_groups_are_as_many_as_the_architecture_says() {
+        for arch in [
+            Architecture::EfficientNetLite0,
             Architecture::SmallCnn {
                 norm: NormKind::Frn,
-                width: 32
-            }
-        );
-        let lite = serde_json::to_string(&Architecture::EfficientNetLite0).unwrap_or_default();
-        assert_eq!(lite, r#"{"name":"efficientnet-lite0"}"#);
-        assert!(serde_json::from_str::<Architecture>(r#"{"name":"resnet9"}"#).is_err());
-        assert!("vgg".parse::<Architecture>().is_err());
-        let bad = Architecture::SmallCnn {
-            norm: NormKind::Frn,
-            width: 0,
-        };
-        assert!(bad.validate().is_err());
+                width: 8,
+            },
+        ] {
+            assert_eq!(arch.backbone_groups().len(), arch.backbone_group_count(), "{arch}");
+        }
     }
 
     /// Running the groups in two ranges, at every split point, gives the whole feature map: what fine-tuning on

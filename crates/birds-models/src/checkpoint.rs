@@ -9,6 +9,7 @@
 //! [`Checkpoint::load`] returns a ready model; the class count comes from the metadata and must match the weights,
 //! and a `summary.json` beside them (a finished `birds train` run) must record their [`content_hash`].
 
+use crate::ArchitectureExt;
 use std::path::{Path, PathBuf};
 
 use birds_core::Normalization;

@@ -72,6 +72,9 @@ pub enum ModelError {
         /// What is wrong, with the fix.
         reason: String,
     },
+    /// A model name, normalisation or device string was not understood.
+    #[error(transparent)]
+    Spec(#[from] birds_core::model::ModelSpecError),
     /// A file operation of a shared helper failed (names the path).
     #[error(transparent)]
     Core(#[from] birds_core::CoreError),

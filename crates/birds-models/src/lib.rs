@@ -31,7 +31,8 @@ pub mod runtime;
 pub mod small_cnn;
 pub mod weights;
 
-pub use architecture::{Architecture, Network};
+pub use architecture::{Architecture, ArchitectureExt, Network};
+pub use runtime::{DeviceExt, DeviceSpec};
 pub use checkpoint::{Checkpoint, CheckpointMeta, EvalView};
 pub use classifier::ImageClassifier;
 pub use efficientnet::EfficientNetLite0;

@@ -11,55 +11,10 @@
 //!
 //! The thresholded linear unit (TLU, learned τ) replaces the ReLU that would follow BatchNorm.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
-use crate::ModelError;
-
-/// Which normalisation a from-scratch network uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NormKind {
-    /// BatchNorm (batch statistics in training, running statistics in evaluation) followed by ReLU.
-    #[default]
-    BatchNorm,
-    /// Filter Response Normalization followed by a thresholded linear unit; batch-independent.
-    Frn,
-}
-
-impl NormKind {
-    /// The spelling used in YAML, JSON and the CLI.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NormKind::BatchNorm => "batch-norm",
-            NormKind::Frn => "frn",
-        }
-    }
-}
-
-impl fmt::Display for NormKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for NormKind {
-    type Err = ModelError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "batch-norm" | "batchnorm" | "bn" => Ok(NormKind::BatchNorm),
-            "frn" => Ok(NormKind::Frn),
-            _ => Err(ModelError::Config(format!(
-                "unknown normalisation {s:?}: expected batch-norm or frn"
-            ))),
-        }
-    }
-}
+pub use birds_core::model::NormKind;
 
 /// BatchNorm epsilon used by the from-scratch networks.
 pub const BN_EPS: f64 = 1e-5;

@@ -1,8 +1,5 @@
 //! The libtorch runtime: versions, CUDA discovery and device selection.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::Serialize;
 use tch::Device;
 
@@ -45,52 +42,16 @@ pub fn load_cuda() -> Result<(), String> {
     Ok(())
 }
 
-/// What the user asks for: `auto`, `cpu`, `cuda` or `cuda:N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceSpec {
-    /// CUDA device 0 when available, else CPU.
-    #[default]
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// CUDA device N.
-    Cuda(usize),
-}
+pub use birds_core::model::DeviceSpec;
 
-impl FromStr for DeviceSpec {
-    type Err = ModelError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim().to_ascii_lowercase();
-        match t.as_str() {
-            "auto" => Ok(DeviceSpec::Auto),
-            "cpu" => Ok(DeviceSpec::Cpu),
-            "cuda" | "gpu" => Ok(DeviceSpec::Cuda(0)),
-            _ => t
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(DeviceSpec::Cuda)
-                .ok_or_else(|| ModelError::Device {
-                    spec: s.to_string(),
-                    reason: "expected auto, cpu, cuda or cuda:N".into(),
-                }),
-        }
-    }
-}
-
-impl fmt::Display for DeviceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeviceSpec::Auto => f.write_str("auto"),
-            DeviceSpec::Cpu => f.write_str("cpu"),
-            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
-        }
-    }
-}
-
-impl DeviceSpec {
+/// The libtorch side of a [`DeviceSpec`].
+pub trait DeviceExt {
     /// The concrete device, or an error when CUDA is asked for and absent.
-    pub fn resolve(self) -> Result<Device, ModelError> {
+    fn resolve(self) -> Result<Device, ModelError>;
+}
+
+impl DeviceExt for DeviceSpec {
+    fn resolve(self) -> Result<Device, ModelError> {
         match self {
             DeviceSpec::Auto => Ok(Device::cuda_if_available()),
             DeviceSpec::Cpu => Ok(Device::Cpu),

@@ -25,7 +25,7 @@ use crate::norm::{NormAct, NormKind};
 /// Dropout before the classifier.
 pub const DROPOUT: f64 = 0.2;
 /// Default base width.
-pub const DEFAULT_WIDTH: i64 = 32;
+pub const DEFAULT_WIDTH: i64 = birds_core::model::SMALL_CNN_DEFAULT_WIDTH;
 /// Number of stages after the stem.
 pub const NUM_STAGES: usize = 4;
 

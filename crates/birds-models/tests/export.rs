@@ -4,6 +4,7 @@
 //! back with libtorch, gives birds' logits at any batch size. Errors name the file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use birds_models::ArchitectureExt;
 use std::collections::HashMap;
 use std::path::Path;
 

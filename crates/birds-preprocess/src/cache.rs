@@ -336,7 +336,7 @@ impl Cache {
     }
 }
 
-/// A list of sample ids of one cache: what a [`crate::Loader`] iterates over.
+/// A list of sample ids of one cache: what a `birds_loader::Loader` iterates over.
 #[derive(Debug, Clone)]
 pub struct Subset {
     cache: Cache,
@@ -347,10 +347,10 @@ impl Subset {
     /// A subset from explicit ids (e.g. a per-class subsample); errors on an id outside the cache.
     pub fn from_ids(cache: &Cache, ids: Vec<u32>) -> Result<Subset> {
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= cache.len()) {
-            return Err(PreprocessError::Loader(format!(
-                "sample id {bad} outside the cache ({} images)",
-                cache.len()
-            )));
+            return Err(PreprocessError::cache(
+                cache.dir(),
+                format!("sample id {bad} outside the cache ({} images)", cache.len()),
+            ));
         }
         Ok(Subset {
             cache: cache.clone(),

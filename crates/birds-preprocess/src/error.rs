@@ -72,12 +72,6 @@ pub enum PreprocessError {
         /// How many rows failed.
         failures: usize,
     },
-    /// The loader was configured wrongly.
-    #[error("loader: {0}")]
-    Loader(String),
-    /// libtorch refused an operation.
-    #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
 }
 
 impl PreprocessError {

@@ -1,14 +1,12 @@
 //! # birds-preprocess
 //!
-//! Decode and resize every image once, in parallel, into a compact uint8 cache; then feed a model augmented,
-//! normalised tch batches from that cache faster than it can train on them.
+//! Decode and resize every image once, in parallel, into a compact uint8 cache, and the augmentation that
+//! `birds-loader` applies when it feeds a model batches from it. No libtorch here.
 //!
 //! - [`write`]: the `preprocess` stage's work: `images.parquet` (from ingest) → `shard-NNNNN.safetensors`
 //!   (uint8 `[n, side, side, 3]`), `preprocessed.parquet` (row → shard, offset, label, split), `failures.json`,
 //!   `cache.json`. Streaming, deterministic bytes, failures listed, not fatal.
 //! - [`cache`]: [`Cache::open`] memory-maps a cache; [`Subset`]s (e.g. `cache.split(Split::Train)`) pick samples.
-//! - [`loader`]: [`Loader`] yields [`Batch`]es (`images: [N, 3, H, W]` f32 normalised, `labels: [N]` i64),
-//!   shuffled per epoch, built by rayon on a background thread behind a bounded prefetch queue.
 //! - [`augment`]: random resized crop, flip, rotation and colour jitter, deterministic in `(seed, epoch, sample)`.
 //! - [`params`]: [`PreprocessParams`] (stage params) and [`AugmentParams`] (YAML; embedded by the train stage).
 //! - [`preview`]: a PNG grid of one image under 16 augmentations.
@@ -23,7 +21,6 @@ pub mod augment;
 pub mod cache;
 pub mod error;
 pub mod index;
-pub mod loader;
 pub mod manifest;
 pub mod params;
 pub mod preview;
@@ -33,7 +30,6 @@ pub mod write;
 
 pub use cache::{Cache, Sample, Subset};
 pub use error::{PreprocessError, Result};
-pub use loader::{Batch, Epoch, Loader, LoaderConfig, Mode};
 pub use params::{AugmentParams, PreprocessParams, ResizeFilter, ResizeMode, Store};
 pub use stage::PreprocessStage;
 pub use write::{RunOptions, Summary, preprocess};

@@ -12,6 +12,7 @@
 //! Prints one JSON line: images, seconds, images_per_s.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use birds_models::ArchitectureExt;
 use std::path::PathBuf;
 use std::time::Instant;
 

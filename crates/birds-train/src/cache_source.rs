@@ -1,10 +1,11 @@
 //! The preprocess cache (the `preprocess` stage's output folder) as a [`DataSource`], over
-//! `birds_preprocess::Loader`.
+//! `birds_loader::Loader`.
 
 use std::path::Path;
 
 use birds_core::{Normalization, Split};
-use birds_preprocess::{AugmentParams, Cache, Loader, LoaderConfig, Subset};
+use birds_loader::{Loader, LoaderConfig};
+use birds_preprocess::{AugmentParams, Cache, Subset};
 
 use crate::data::{BatchIter, DataSource};
 use crate::{Result, TrainError};
@@ -19,8 +20,7 @@ pub struct CacheSource {
     content_id: String,
 }
 
-fn preprocess_err(dir: &Path, e: birds_preprocess::PreprocessError) -> TrainError {
-    let _ = dir;
+fn preprocess_err(e: impl std::fmt::Display) -> TrainError {
     TrainError::Data(e.to_string())
 }
 
@@ -33,7 +33,7 @@ impl CacheSource {
     /// Opens the cache in `dir`; batches are normalised with `normalization` and training batches augmented with
     /// `augment`.
     pub fn open(dir: &Path, normalization: Normalization, augment: AugmentParams) -> Result<Self> {
-        let cache = Cache::open(dir).map_err(|e| preprocess_err(dir, e))?;
+        let cache = Cache::open(dir).map_err(preprocess_err)?;
         augment
             .validate()
             .map_err(|e| TrainError::Params(format!("`augment`: {e}")))?;
@@ -64,8 +64,8 @@ impl CacheSource {
         }
     }
 
-    fn loader_err(&self, e: birds_preprocess::PreprocessError) -> TrainError {
-        preprocess_err(self.cache.dir(), e)
+    fn loader_err(&self, e: birds_loader::LoaderError) -> TrainError {
+        preprocess_err(e)
     }
 }
 

@@ -1,7 +1,7 @@
 //! What training reads: a [`DataSource`] hands out batches of normalised images and labels per split.
 //!
 //! The production source is the preprocess cache ([`crate::cache_source::CacheSource`], over
-//! `birds_preprocess::Loader`); tests and benchmarks use [`TensorData`], tensors held in memory.
+//! `birds_loader::Loader`); tests and benchmarks use [`TensorData`], tensors held in memory.
 //!
 //! Contract (both implementations):
 //! - `train_batches(batch, seed, epoch)`: augmented, shuffled by `(seed, epoch)`, the last partial batch dropped;

@@ -473,7 +473,7 @@ impl TrainParams {
         self.check_schedule()?;
         self.check_regularisation()?;
         self.check_stopping()?;
-        let groups = architecture.backbone_groups().len();
+        let groups = architecture.backbone_group_count();
         let unfreeze = self.resolve_unfreeze(&architecture, groups)?;
         self.check_fine_tune_options(unfreeze, groups)?;
         let weights = self.resolve_weights(model)?;

@@ -7,6 +7,7 @@
 //! With [`SmokeOptions::forward`] a step is an eval-mode forward pass without gradients instead (the
 //! forward benchmark against PyTorch).
 
+use birds_models::{ArchitectureExt, DeviceExt};
 use std::time::Instant;
 
 use birds_models::Architecture;

@@ -17,6 +17,7 @@
 //! | `summary.json` | the run in one record (written at the end) |
 //! | `state/` | resume state; removed when the run completes |
 
+use birds_models::{ArchitectureExt, DeviceExt};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

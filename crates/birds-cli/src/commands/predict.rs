@@ -7,6 +7,7 @@
 //! square cropped; without one, the shorter side resized to the input size), and the checkpoint's normalisation
 //! applied.
 
+use birds_models::DeviceExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};

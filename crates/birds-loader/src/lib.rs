@@ -1,9 +1,14 @@
-//! The batch loader: cached pixels → normalised `[N, 3, H, W]` tensors, built ahead of the model.
+//! # birds-loader
+//!
+//! The batch loader: cached pixels (a `birds-preprocess` cache) → normalised `[N, 3, H, W]` tensors, built ahead of
+//! the model. It is the one place where the cache meets libtorch, so that preprocessing itself (and the `birds`
+//! front that runs it) needs no libtorch.
 //!
 //! ```no_run
 //! use birds_core::{Normalization, Split};
-//! use birds_preprocess::{AugmentParams, Cache, Loader, LoaderConfig};
-//! # fn main() -> birds_preprocess::Result<()> {
+//! use birds_loader::{Loader, LoaderConfig};
+//! use birds_preprocess::{AugmentParams, Cache};
+//! # fn main() -> Result<(), birds_loader::LoaderError> {
 //! let cache = Cache::open("runs/preprocess".as_ref())?;
 //! let train = Loader::new(
 //!     &cache.split(Split::Train),
@@ -34,10 +39,27 @@ use birds_core::Normalization;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::augment::{Transform, shuffle};
-use crate::cache::Subset;
-use crate::params::{AugmentParams, MAX_SIDE};
-use crate::{PreprocessError, Result};
+use birds_preprocess::augment::{Transform, shuffle};
+use birds_preprocess::cache::Subset;
+use birds_preprocess::params::{AugmentParams, MAX_SIDE};
+use birds_preprocess::PreprocessError;
+
+/// What can go wrong building batches.
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    /// The loader was configured wrongly.
+    #[error("loader: {0}")]
+    Config(String),
+    /// The cache could not be read.
+    #[error(transparent)]
+    Cache(#[from] PreprocessError),
+    /// libtorch refused an operation.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// Result alias for birds-loader.
+pub type Result<T, E = LoaderError> = std::result::Result<T, E>;
 
 /// Train or eval behaviour.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,13 +238,13 @@ impl Loader {
     /// A loader over `subset` (e.g. `cache.split(Split::Train)`); checks the config.
     pub fn new(subset: &Subset, config: LoaderConfig) -> Result<Loader> {
         if config.batch_size == 0 {
-            return Err(PreprocessError::Loader(
+            return Err(LoaderError::Config(
                 "batch_size must be at least 1".into(),
             ));
         }
         let out = config.size.unwrap_or_else(|| subset.cache().size());
         if out == 0 || out > MAX_SIDE {
-            return Err(PreprocessError::Loader(format!(
+            return Err(LoaderError::Config(format!(
                 "size {out} out of range 1..={MAX_SIDE}"
             )));
         }
@@ -236,7 +258,7 @@ impl Loader {
         if config.mode == Mode::Eval || matches!(config.mode, Mode::Train { augment: None, .. }) {
             // The plain view is the centre `size` crop; another output side would need resampling of it.
             if out != subset.cache().size() {
-                return Err(PreprocessError::Loader(format!(
+                return Err(LoaderError::Config(format!(
                     "without augmentation the output side must be the cache's size {} (got {out}); rebuild the cache with size {out}",
                     subset.cache().size()
                 )));
@@ -248,7 +270,7 @@ impl Loader {
                     .num_threads(config.threads)
                     .thread_name(|i| format!("birds-loader-{i}"))
                     .build()
-                    .map_err(|e| PreprocessError::Loader(format!("thread pool: {e}")))?,
+                    .map_err(|e| LoaderError::Config(format!("thread pool: {e}")))?,
             )
         } else {
             None
@@ -318,7 +340,7 @@ impl Loader {
             .iter()
             .find(|&&i| i as usize >= self.shared.subset.cache().len())
         {
-            return Err(PreprocessError::Loader(format!(
+            return Err(LoaderError::Config(format!(
                 "sample id {bad} outside the cache"
             )));
         }
@@ -356,7 +378,7 @@ impl Loader {
                 rx: None,
                 handle: None,
                 remaining: 0,
-                spawn_error: Some(PreprocessError::Loader(format!(
+                spawn_error: Some(LoaderError::Config(format!(
                     "starting the loader thread: {e}"
                 ))),
             },
@@ -369,7 +391,7 @@ pub struct Epoch {
     rx: Option<Receiver<Result<Batch>>>,
     handle: Option<JoinHandle<()>>,
     remaining: usize,
-    spawn_error: Option<PreprocessError>,
+    spawn_error: Option<LoaderError>,
 }
 
 impl Iterator for Epoch {
@@ -390,7 +412,7 @@ impl Iterator for Epoch {
             }
             Err(_) => {
                 self.remaining = 0;
-                Some(Err(PreprocessError::Loader(
+                Some(Err(LoaderError::Config(
                     "the loader thread stopped unexpectedly".into(),
                 )))
             }

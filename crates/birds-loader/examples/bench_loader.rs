@@ -8,7 +8,7 @@
 //!    the CPU.
 //!
 //! ```text
-//! cargo run --release -p birds-preprocess --example bench_loader -- [--steps 6] [--epochs 2] [--cache DIR]
+//! cargo run --release -p birds-loader --example bench_loader -- [--steps 6] [--epochs 2] [--cache DIR]
 //!     [--store train-size]
 //! ```
 //!
@@ -21,7 +21,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use birds_core::{Normalization, Split};
 use birds_models::{EfficientNetLite0, ImageClassifier};
-use birds_preprocess::{AugmentParams, Cache, Loader, LoaderConfig, PreprocessParams, RunOptions};
+use birds_loader::{Loader, LoaderConfig};
+use birds_preprocess::{AugmentParams, Cache, PreprocessParams, RunOptions};
 use polars::prelude::*;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Tensor};

@@ -11,7 +11,7 @@ default:
 setup:
     @bash scripts/setup.sh
 
-# Build the `birds` binary (release).
+# Build `birds` and `birds-torch`, the executable it starts for the libtorch commands and stages (release).
 build: setup
     cargo build --release -p birds-cli
 

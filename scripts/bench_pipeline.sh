@@ -120,4 +120,4 @@ else
   echo "peak RSS: not measured (/usr/bin/time missing: apt-get install time)"
 fi
 echo "(birds' own work = what \`birds run\` reports after it has started: load, hash check, decide; the rest of the"
-echo " no-op figure is process start-up, dominated by loading libtorch, which the binary links for its model commands)"
+echo " no-op figure is process start-up; \`birds\` links no libtorch, which only \`birds-torch\` loads, for the torch stages)"

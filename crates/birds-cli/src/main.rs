@@ -1,16 +1,20 @@
-//! `birds`: the command line over the birds libraries. It parses arguments, sets up logging and the runtime,
-//! and calls library functions; no logic lives here.
+//! `birds`: the command line over the birds libraries. It parses arguments, sets up logging and calls library
+//! functions; no logic lives here. It does not link libtorch: the torch commands (`info`, `imagenet`, `train`,
+//! `diagnose`, `evaluate`, `explain`, `predict`, `export`) and the torch stages of `birds run` run in
+//! `birds-torch`, the executable beside it (`src/torch/`), with the same flags, messages and exit codes.
 #![allow(clippy::print_stdout)]
 
 #[macro_use]
 mod out;
 mod commands;
+mod logging;
 mod stages;
+mod worker;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 /// Train bird-species classifiers from pretrained CNNs, find the species that need more data, and see with
 /// Grad-CAM what the model looked at.
@@ -32,9 +36,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Versions, devices, threads and where the pretrained weights are.
-    Info(commands::info::Args),
+    #[command(disable_help_flag = true)]
+    Info(Forward),
     /// Classify images with the 1000-class ImageNet head of pretrained EfficientNet-Lite0 (top-5 ids).
-    Imagenet(commands::imagenet::Args),
+    #[command(disable_help_flag = true)]
+    Imagenet(Forward),
     /// Run a pipeline's stale stages (pipelines/NAME.yaml): cached, parallel with -j, logged.
     Run(commands::run::Args),
     /// Which stages of a pipeline are stale, and which dep, param or out made them so.
@@ -52,65 +58,88 @@ enum Command {
     Preprocess(commands::preprocess::Args),
     /// Train a classifier on a preprocess cache: feature-extract, fine-tune or scratch (`train smoke`: a few
     /// CUDA/CPU steps on a synthetic batch).
-    Train(commands::train::Args),
+    #[command(disable_help_flag = true)]
+    Train(Forward),
     /// One table across training runs (mode, model, epochs, wall time, best val and test accuracy).
     Compare(commands::compare::Args),
     /// Suspected label errors (confident learning) and per-class learning curves, from heads on cached
     /// pretrained features.
-    Diagnose(commands::diagnose::Args),
+    #[command(disable_help_flag = true)]
+    Diagnose(Forward),
     /// Per-class report of a trained model: confusion, calibration, top losses, and the species that need more
     /// training.
-    Evaluate(commands::evaluate::Args),
+    #[command(disable_help_flag = true)]
+    Evaluate(Forward),
     /// Grad-CAM / Grad-CAM++ overlays for the weakest classes (or given images), with checks: energy inside the
     /// bird mask, pointing game, deletion test.
-    Explain(commands::explain::Args),
+    #[command(disable_help_flag = true)]
+    Explain(Forward),
     /// Top-5 species of images under a trained checkpoint (default: the default pipeline's fine-tuned model), with
     /// an optional Grad-CAM overlay.
-    Predict(commands::predict::Args),
+    #[command(disable_help_flag = true)]
+    Predict(Forward),
     /// Write the self-contained HTML report from stage output folders (what the pipeline's `report` stage does).
     Report(commands::report::Args),
     /// A trained checkpoint for use outside birds: PyTorch state dict (safetensors), TorchScript module, model.json.
-    Export(commands::export::Args),
+    #[command(disable_help_flag = true)]
+    Export(Forward),
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// The arguments of a torch command, passed on to `birds-torch` as they are (`--help` included).
+#[derive(Debug, clap::Args)]
+struct Forward {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., hide = true)]
+    args: Vec<OsString>,
+}
+
+/// The commands that run in `birds-torch`.
+const TORCH_COMMANDS: [&str; 8] = [
+    "info", "imagenet", "train", "diagnose", "evaluate", "explain", "predict", "export",
+];
+
+/// `birds help <torch command> …`: the arguments after `help`, to hand to `birds-torch help` (its help is the
+/// whole one; the front's `Forward` knows no flags).
+fn help_of_torch_command(argv: &[OsString]) -> Option<&[OsString]> {
+    let first = argv.iter().skip(1).position(|a| a == "help")? + 1;
+    let rest = &argv[first + 1..];
+    let flags_before = argv[1..first]
+        .iter()
+        .all(|a| a.to_str().is_some_and(|s| s.starts_with('-')));
+    let torch = rest
+        .first()
+        .and_then(|c| c.to_str())
+        .is_some_and(|c| TORCH_COMMANDS.contains(&c));
+    (flags_before && torch).then_some(rest)
 }
 
 fn main() -> ExitCode {
     let malloc_tuned = birds_core::runtime::tune_malloc();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if let Some(rest) = help_of_torch_command(&argv) {
+        return worker::exec("help", rest);
+    }
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    logging::init(cli.verbose);
     tracing::debug!(malloc_tuned, "start-up");
-    let runtime = commands::Runtime::start(cli.threads);
+    worker::set_global_args(cli.verbose, cli.threads);
     let result = match cli.command {
-        Command::Info(args) => commands::info::run(&runtime, args),
-        Command::Imagenet(args) => commands::imagenet::run(&runtime, args),
+        Command::Info(f) => return worker::exec("info", &f.args),
+        Command::Imagenet(f) => return worker::exec("imagenet", &f.args),
+        Command::Train(f) => return worker::exec("train", &f.args),
+        Command::Diagnose(f) => return worker::exec("diagnose", &f.args),
+        Command::Evaluate(f) => return worker::exec("evaluate", &f.args),
+        Command::Explain(f) => return worker::exec("explain", &f.args),
+        Command::Predict(f) => return worker::exec("predict", &f.args),
+        Command::Export(f) => return worker::exec("export", &f.args),
         Command::Run(args) => commands::run::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Dag(args) => commands::dag::run(args),
         Command::Stages(args) => commands::stages::run(args),
-        Command::Preprocess(args) => commands::preprocess::run(&runtime, args),
-        Command::Ingest(args) => commands::ingest::run(&runtime, args),
+        Command::Preprocess(args) => commands::preprocess::run(args),
+        Command::Ingest(args) => commands::ingest::run(args),
         Command::Synth(args) => commands::synth::run(args),
-        Command::Diagnose(args) => commands::diagnose::run(&runtime, args),
-        Command::Evaluate(args) => commands::evaluate::run(&runtime, args),
-        Command::Explain(args) => commands::explain::run(&runtime, args),
-        Command::Compare(args) => commands::compare::run(&runtime, args),
-        Command::Train(args) => commands::train::run(&runtime, args),
-        Command::Predict(args) => commands::predict::run(&runtime, args),
+        Command::Compare(args) => commands::compare::run(args),
         Command::Report(args) => commands::report::run(args),
-        Command::Export(args) => commands::export::run(&runtime, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -52,6 +52,7 @@ macro_rules! outln {
 }
 
 /// `print!` that does not panic on a closed stdout.
+#[allow(unused_macros)] // birds-torch prints whole lines only
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::out::write(format_args!($($arg)*), false)

@@ -5,7 +5,7 @@ mod report_fixture;
 
 use std::collections::BTreeMap;
 
-use birds_core::stage::{Stage, StageContext};
+use birds_core::stage::{Stage, StageContext, StageSpec};
 use birds_report::{INDEX_FILE, Inputs, ReportError, ReportParams, ReportStage, SECTIONS, report};
 use report_fixture::{SCRIPT_LABEL, TestResult, write_all};
 

@@ -49,8 +49,10 @@ impl StageContext<'_> {
 /// The error a stage returns: its own typed error, boxed.
 pub type StageError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A built-in pipeline stage.
-pub trait Stage: Send + Sync {
+/// What the runner knows of a built-in stage before it runs: its name, inputs and params. A declaration needs no
+/// libtorch, so that the `birds` front can check a pipeline and hash its stages without loading it; the torch
+/// stages' declarations live in `birds-params`, their work in the engine crates.
+pub trait StageSpec: Send + Sync {
     /// The `uses:` name (`ingest`, `preprocess`, …).
     fn name(&self) -> &'static str;
 
@@ -72,7 +74,7 @@ pub trait Stage: Send + Sync {
     /// example the pretrained weights that `BIRDS_WEIGHTS` or the default install location points at), each with
     /// a label for messages (`weights`). The runner hashes their contents into the stage's cache key like deps, so
     /// pointing at other weights reruns the stage, and `birds status` names the label when one changed. Called
-    /// after [`Stage::check_params`] succeeded, with the same params; `inputs` are the stage's resolved `deps:`
+    /// after [`StageSpec::check_params`] succeeded, with the same params; `inputs` are the stage's resolved `deps:`
     /// (an implicit file that a dep already provides should not be listed again). A file that cannot be resolved
     /// is an error naming what is missing.
     fn implicit_deps(
@@ -83,9 +85,86 @@ pub trait Stage: Send + Sync {
     ) -> Result<Vec<(String, PathBuf)>, String> {
         Ok(Vec::new())
     }
+}
 
-    /// Runs the stage.
+/// A built-in pipeline stage: a declaration and the work.
+pub trait Stage: StageSpec {
+    /// Runs the stage in the runner's process (not called when [`Stage::process`] gives a program).
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError>;
+
+    /// The program that runs this stage in a process of its own, or `None` (the default) to run it in the runner's
+    /// process with [`Stage::run`]. The runner appends the path of a [`StageRequest`] file to the arguments,
+    /// sends the child's output to the stage's log, kills it with the runner, and treats any exit but 0 (a
+    /// signal, an abort, an out-of-memory kill) as a failed stage whose outputs are discarded.
+    fn process(&self) -> Option<StageProcess> {
+        None
+    }
+}
+
+/// A program and its leading arguments (see [`Stage::process`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageProcess {
+    /// The executable.
+    pub program: PathBuf,
+    /// Arguments before the request file's path.
+    pub args: Vec<String>,
+}
+
+/// Everything a stage run in its own process gets: a [`StageContext`] as JSON, plus the `uses:` name that picks the
+/// stage and a file for the error message.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StageRequest {
+    /// The `uses:` name.
+    pub uses: String,
+    /// The stage's name in the pipeline.
+    pub name: String,
+    /// The params after overrides.
+    pub params: serde_json::Value,
+    /// Resolved inputs.
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// The empty folder to write into.
+    pub out_dir: PathBuf,
+    /// The project root.
+    pub root: PathBuf,
+    /// Where the child writes its error message (the error and its causes, one line) when it fails.
+    pub error_file: PathBuf,
+}
+
+impl StageRequest {
+    /// The request for running `uses` with `ctx`.
+    pub fn new(uses: &str, ctx: &StageContext<'_>, error_file: &Path) -> Self {
+        Self {
+            uses: uses.to_string(),
+            name: ctx.name.to_string(),
+            params: ctx.params.clone(),
+            inputs: ctx.inputs.clone(),
+            out_dir: ctx.out_dir.to_path_buf(),
+            root: ctx.root.to_path_buf(),
+            error_file: error_file.to_path_buf(),
+        }
+    }
+
+    /// The context the stage runs with.
+    pub fn context(&self) -> StageContext<'_> {
+        StageContext {
+            name: &self.name,
+            params: &self.params,
+            inputs: &self.inputs,
+            out_dir: &self.out_dir,
+            root: &self.root,
+        }
+    }
+}
+
+/// A stage error and its causes on one line (`outer: inner: …`), as the runner reports it.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    msg
 }
 
 /// Deserialises stage params into a typed struct (use `#[serde(deny_unknown_fields, default)]` on it), turning

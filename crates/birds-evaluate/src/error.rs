@@ -8,6 +8,9 @@ pub enum EvaluateError {
     /// The params are invalid (names the key).
     #[error("invalid evaluate params: {0}")]
     Params(String),
+    /// A stage param is invalid (names the key).
+    #[error(transparent)]
+    StageParams(#[from] birds_params::ParamsError),
     /// The checkpoint and the cache do not fit together (classes, input size).
     #[error("checkpoint {checkpoint} does not fit cache {cache}: {reason}")]
     Mismatch {

@@ -10,7 +10,7 @@
 //!   `summary.json` layout.
 //! - [`run`]: [`evaluate`]: checkpoint + cache → probabilities (optionally with flip TTA) → every output file.
 //! - [`write`]: the Parquet, CSV, Markdown and JSON writers; [`plots`]: `confusion.png` and `top_losses.png`.
-//! - [`params`]: [`EvaluateParams`]; [`stage`]: [`EvaluateStage`], the pipeline's `uses: evaluate`.
+//! - [`params`]: [`EvaluateParams`]; [`stage`]: [`stage::run`], the work of the pipeline's `uses: evaluate`.
 //!
 //! Inputs: a `birds train` output folder (checkpoint), a `birds preprocess` output folder (cache), optionally a
 //! `birds ingest` output folder (training-image counts). Outputs: `predictions.parquet`, `per_class.parquet`
@@ -33,4 +33,3 @@ pub use error::{EvaluateError, Result};
 pub use params::{EvaluateParams, Tta};
 pub use report::{Evaluation, Report, SummaryFile};
 pub use run::{Inputs, RunOptions, evaluate};
-pub use stage::EvaluateStage;

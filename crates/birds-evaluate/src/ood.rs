@@ -3,9 +3,9 @@
 //! them) give the class means and the shared covariance; the threshold is the `ood_quantile` of the valid split's
 //! scores.
 
+use birds_loader::{Loader, LoaderConfig};
 use birds_models::ImageClassifier;
 use birds_models::ood::OodDetector;
-use birds_loader::{Loader, LoaderConfig};
 use birds_preprocess::{Cache, Subset};
 use tch::{Device, Kind, Tensor};
 

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use birds_core::Split;
 use birds_core::schema::ingest::CLASSES;
-use birds_models::{Checkpoint, ImageClassifier};
 use birds_loader::{Loader, LoaderConfig};
+use birds_models::{Checkpoint, ImageClassifier};
 use birds_preprocess::Cache;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use polars::prelude::*;

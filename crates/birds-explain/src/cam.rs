@@ -21,11 +21,7 @@
 //! of a batch do not interact in evaluation mode, the gradient of `Σ_n S_n` with respect to image `n`'s
 //! activations is that of `S_n` alone (`tests/batching.rs` checks it).
 
-use std::fmt;
-use std::str::FromStr;
-
 use birds_models::ImageClassifier;
-use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::{ExplainError, Result};
@@ -35,69 +31,7 @@ pub const GRAD_CAM_PP_EPS: f64 = 1e-6;
 /// Added to the max in min-max normalisation (pytorch-grad-cam's value).
 pub const NORMALIZE_EPS: f64 = 1e-7;
 
-/// A class-activation-map method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum CamMethod {
-    /// Grad-CAM: channel weights are spatially averaged gradients.
-    #[serde(rename = "grad-cam")]
-    GradCam,
-    /// Grad-CAM++: channel weights from positive gradients weighted by the α of Chattopadhyay et al.
-    #[serde(rename = "grad-cam++")]
-    GradCamPlusPlus,
-    /// HiResCAM: element-wise gradient × activation, summed over channels.
-    #[serde(rename = "hirescam")]
-    HiResCam,
-}
-
-impl CamMethod {
-    /// Every method, in a fixed order.
-    pub const ALL: [CamMethod; 3] = [
-        CamMethod::GradCam,
-        CamMethod::GradCamPlusPlus,
-        CamMethod::HiResCam,
-    ];
-
-    /// The spelling used in files and on the command line: `grad-cam`, `grad-cam++`, `hirescam`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CamMethod::GradCam => "grad-cam",
-            CamMethod::GradCamPlusPlus => "grad-cam++",
-            CamMethod::HiResCam => "hirescam",
-        }
-    }
-
-    /// A file-name-safe spelling: `grad-cam`, `grad-cam-pp`, `hirescam`.
-    pub fn file_stem(self) -> &'static str {
-        match self {
-            CamMethod::GradCam => "grad-cam",
-            CamMethod::GradCamPlusPlus => "grad-cam-pp",
-            CamMethod::HiResCam => "hirescam",
-        }
-    }
-}
-
-impl fmt::Display for CamMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for CamMethod {
-    type Err = ExplainError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "grad-cam" | "gradcam" => Ok(CamMethod::GradCam),
-            "grad-cam++" | "gradcam++" | "grad-cam-pp" | "gradcampp" | "grad-cam-plus-plus" => {
-                Ok(CamMethod::GradCamPlusPlus)
-            }
-            "hirescam" | "hires-cam" => Ok(CamMethod::HiResCam),
-            _ => Err(ExplainError::Invalid(format!(
-                "unknown CAM method {s:?}: expected grad-cam, grad-cam++ or hirescam"
-            ))),
-        }
-    }
-}
+pub use birds_params::explain::CamMethod;
 
 /// Grad-CAM channel weights: the spatial mean of the gradients, `[N, C, h, w]` → `[N, C]`.
 pub fn grad_cam_weights(gradients: &Tensor) -> Tensor {

@@ -11,6 +11,9 @@ pub enum ExplainError {
     /// Stage or CLI params are invalid; the message names the key.
     #[error("explain params: {0}")]
     Params(String),
+    /// A stage param is invalid (names the key).
+    #[error(transparent)]
+    StageParams(#[from] birds_params::ParamsError),
     /// An input folder or file is missing or not what explain expects.
     #[error("{path}: {reason}")]
     Input {

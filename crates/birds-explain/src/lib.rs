@@ -11,7 +11,7 @@
 //! - [`source`]: images as the model sees them (preprocess cache or files) and their synth masks.
 //! - [`select`]: the weakest classes (evaluate's ranking, or ranked here) and their examples; the check sample.
 //! - [`run`]: [`explain`]: the whole stage; [`write`]: `cams.parquet`, `metrics.json`, `gallery.md`.
-//! - [`params`]: [`ExplainParams`]; [`stage`]: [`ExplainStage`], the pipeline's `uses: explain`.
+//! - [`params`]: [`ExplainParams`]; [`stage`]: [`stage::run`], the work of the pipeline's `uses: explain`.
 //!
 //! Inputs: a `birds train` checkpoint folder; a `birds preprocess` cache (or an ingest index, or image paths);
 //! optionally a `birds evaluate` folder and a `birds synth` dataset root (masks). Outputs: `cams.parquet`
@@ -38,4 +38,3 @@ pub use cam::{CamLayer, CamMethod, Gradients, LastFeatureMap, Request, Target};
 pub use error::{ExplainError, Result};
 pub use params::ExplainParams;
 pub use run::{Inputs, RunOptions, Summary, explain};
-pub use stage::ExplainStage;

@@ -1,6 +1,6 @@
 //! The ingest stage as the pipeline runner sees it.
 
-use birds_core::stage::{Stage, StageContext, StageError};
+use birds_core::stage::{Stage, StageContext, StageError, StageSpec};
 
 use crate::params::IngestParams;
 
@@ -9,7 +9,7 @@ use crate::params::IngestParams;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IngestStage;
 
-impl Stage for IngestStage {
+impl StageSpec for IngestStage {
     fn name(&self) -> &'static str {
         "ingest"
     }
@@ -25,7 +25,9 @@ impl Stage for IngestStage {
     fn check_params(&self, params: &serde_json::Value) -> Result<(), String> {
         IngestParams::from_json(params).map(|_| ())
     }
+}
 
+impl Stage for IngestStage {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
         let params = IngestParams::from_json(ctx.params)
             .map_err(|e| StageError::from(format!("stage `{}`: {e}", ctx.name)))?;

@@ -930,7 +930,7 @@ fn flat_layout_is_split_stratified_and_by_seed() {
 
 #[test]
 fn ingest_stage_runs_through_the_stage_trait() {
-    use birds_core::stage::{Stage, StageContext};
+    use birds_core::stage::{Stage, StageContext, StageSpec};
     let stage = birds_ingest::IngestStage;
     assert_eq!(stage.name(), "ingest");
     assert_eq!(stage.inputs(), &["data"]);

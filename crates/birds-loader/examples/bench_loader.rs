@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use birds_core::{Normalization, Split};
-use birds_models::{EfficientNetLite0, ImageClassifier};
 use birds_loader::{Loader, LoaderConfig};
+use birds_models::{EfficientNetLite0, ImageClassifier};
 use birds_preprocess::{AugmentParams, Cache, PreprocessParams, RunOptions};
 use polars::prelude::*;
 use tch::nn::{self, OptimizerConfig};

@@ -39,10 +39,10 @@ use birds_core::Normalization;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
+use birds_preprocess::PreprocessError;
 use birds_preprocess::augment::{Transform, shuffle};
 use birds_preprocess::cache::Subset;
 use birds_preprocess::params::{AugmentParams, MAX_SIDE};
-use birds_preprocess::PreprocessError;
 
 /// What can go wrong building batches.
 #[derive(Debug, thiserror::Error)]
@@ -238,9 +238,7 @@ impl Loader {
     /// A loader over `subset` (e.g. `cache.split(Split::Train)`); checks the config.
     pub fn new(subset: &Subset, config: LoaderConfig) -> Result<Loader> {
         if config.batch_size == 0 {
-            return Err(LoaderError::Config(
-                "batch_size must be at least 1".into(),
-            ));
+            return Err(LoaderError::Config("batch_size must be at least 1".into()));
         }
         let out = config.size.unwrap_or_else(|| subset.cache().size());
         if out == 0 || out > MAX_SIDE {

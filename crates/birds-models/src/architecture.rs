@@ -131,7 +131,11 @@ mod tests {
                 width: 8,
             },
         ] {
-            assert_eq!(arch.backbone_groups().len(), arch.backbone_group_count(), "{arch}");
+            assert_eq!(
+                arch.backbone_groups().len(),
+                arch.backbone_group_count(),
+                "{arch}"
+            );
         }
     }
 

@@ -32,8 +32,8 @@ pub mod small_cnn;
 pub mod weights;
 
 pub use architecture::{Architecture, ArchitectureExt, Network};
-pub use runtime::{DeviceExt, DeviceSpec};
 pub use checkpoint::{Checkpoint, CheckpointMeta, EvalView};
 pub use classifier::ImageClassifier;
 pub use efficientnet::EfficientNetLite0;
 pub use error::{ModelError, Result};
+pub use runtime::{DeviceExt, DeviceSpec};

@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex};
 use std::time::{Instant, SystemTime};
 
-use birds_core::stage::StageContext;
+use birds_core::stage::{StageContext, StageProcess, StageRequest, error_chain};
 
 use crate::error::{PipelineError, Result};
 use crate::hash::HashCache;
@@ -642,19 +642,22 @@ fn run_cmd(
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
     }
-    let result = spawn_and_wait(p, stage, cmd, &log_file, &mut writer).and_then(|()| {
-        match stage
-            .outs
-            .iter()
-            .find(|o| std::fs::symlink_metadata(&o.abs).is_err())
-        {
-            Some(o) => Err(format!(
-                "the command succeeded but did not write out `{}`",
-                o.rel
-            )),
-            None => Ok(()),
-        }
-    });
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(cmd);
+    let result =
+        spawn_and_wait(p, stage, command, "command", &log_file, &mut writer).and_then(|()| {
+            match stage
+                .outs
+                .iter()
+                .find(|o| std::fs::symlink_metadata(&o.abs).is_err())
+            {
+                Some(o) => Err(format!(
+                    "the command succeeded but did not write out `{}`",
+                    o.rel
+                )),
+                None => Ok(()),
+            }
+        });
     let _ = writeln!(
         log_file,
         "# {}",
@@ -688,19 +691,20 @@ fn writer_lock_path(p: &Pipeline<'_>, stage: &str) -> PathBuf {
     p.cache_dir().join("stages").join(format!("{stage}.lock"))
 }
 
+/// Runs `command` (a `cmd:` stage's shell, or the process of a built-in stage) in a process group of its own, its
+/// output into the stage's log, killed with birds; `what` names it in messages.
 fn spawn_and_wait(
     p: &Pipeline<'_>,
     stage: &StageDef<'_>,
-    cmd: &str,
+    mut command: Command,
+    what: &str,
     log: &File,
     writer: &mut WriterLock,
 ) -> std::result::Result<(), String> {
     let out = log.try_clone().map_err(|e| e.to_string())?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
-    let mut command = Command::new("sh");
+    let program = command.get_program().to_string_lossy().into_owned();
     command
-        .arg("-c")
-        .arg(cmd)
         .current_dir(&p.root)
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
@@ -717,21 +721,23 @@ fn spawn_and_wait(
     die_with_parent(&mut command, writer.fd());
     let mut child = command
         .spawn()
-        .map_err(|e| format!("could not start `sh -c`: {e}"))?;
+        .map_err(|e| format!("could not start {what} `{program}`: {e}"))?;
     writer.record(child.id());
     // Dropped when the command is done: kills what it left running in its group.
     let group = RunningGroup::new(child.id());
     let status = child.wait();
     drop(group);
-    let status = status.map_err(|e| format!("waiting for `sh -c`: {e}"))?;
+    let status = status.map_err(|e| format!("waiting for {what} `{program}`: {e}"))?;
     if status.success() {
         return Ok(());
     }
     use std::os::unix::process::ExitStatusExt;
     Err(match (status.code(), status.signal()) {
-        (Some(code), _) => format!("command exited with status {code}"),
-        (None, Some(sig)) => format!("command killed by signal {sig}"),
-        _ => String::from("command failed"),
+        (Some(code), _) => format!("{what} exited with status {code}"),
+        (None, Some(9)) => format!("{what} killed by signal 9 (SIGKILL: killed, or out of memory)"),
+        (None, Some(6)) => format!("{what} aborted (signal 6, SIGABRT)"),
+        (None, Some(sig)) => format!("{what} killed by signal {sig}"),
+        _ => format!("{what} failed"),
     })
 }
 
@@ -791,6 +797,67 @@ fn log_tail(log: &Path) -> String {
     format!("\n  last lines of its log:\n    {}", tail.join("\n    "))
 }
 
+/// [`Stage::run`](birds_core::stage::Stage::run) in this process, a panic caught as an error.
+fn run_in_process(
+    imp: &dyn birds_core::stage::Stage,
+    ctx: &StageContext<'_>,
+) -> std::result::Result<(), String> {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| imp.run(ctx)));
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(error_chain(e.as_ref())),
+        Err(panic) => Err(format!(
+            "stage panicked: {}",
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// A built-in stage in a process of its own ([`Stage::process`](birds_core::stage::Stage::process)): the context
+/// goes to it as a [`StageRequest`] file, its output into the stage's log, and it runs under the stage's writer lock
+/// like a command, so a run killed with birds is found and stopped next time. It fails with the message it wrote
+/// (the same one the stage gives in-process), else with its exit status and the end of its log.
+fn run_process(
+    p: &Pipeline<'_>,
+    stage: &StageDef<'_>,
+    process: &StageProcess,
+    ctx: &StageContext<'_>,
+    log_file: &File,
+    log: &Path,
+) -> std::result::Result<(), String> {
+    let Action::Builtin { uses, .. } = &stage.action else {
+        return Err(String::from("not a built-in stage"));
+    };
+    let dir = p.cache_dir().join("stages");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let request_path = dir.join(format!("{}.request.json", stage.name));
+    let error_file = dir.join(format!("{}.error.txt", stage.name));
+    remove_any(&error_file).map_err(|e| format!("removing {}: {e}", error_file.display()))?;
+    let request = StageRequest::new(uses, ctx, &error_file);
+    let json = serde_json::to_vec_pretty(&request).map_err(|e| e.to_string())?;
+    birds_core::atomic::write_bytes(&request_path, &json).map_err(|e| e.to_string())?;
+    let mut writer = WriterLock::acquire(&writer_lock_path(p, &stage.name), &stage.name)
+        .map_err(|e| e.to_string())?;
+    let mut command = Command::new(&process.program);
+    command.args(&process.args).arg(&request_path);
+    let result = spawn_and_wait(p, stage, command, "stage process", log_file, &mut writer);
+    let written = std::fs::read_to_string(&error_file).unwrap_or_default();
+    let _ = remove_any(&error_file);
+    let _ = remove_any(&request_path);
+    result.map_err(|status| {
+        let written = written.trim();
+        if written.is_empty() {
+            format!("{status}{}", log_tail(log))
+        } else {
+            written.to_string()
+        }
+    })
+}
+
 fn run_builtin(
     p: &Pipeline<'_>,
     stage: &StageDef<'_>,
@@ -817,26 +884,12 @@ fn run_builtin(
         out_dir: &tmp,
         root: &p.root,
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| imp.run(&ctx)));
-    let result = match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => {
-            let mut msg = e.to_string();
-            let mut source = e.source();
-            while let Some(s) = source {
-                msg.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            Err(msg)
+    let result = match imp.process() {
+        Some(process) => {
+            let _ = log_file.flush();
+            run_process(p, stage, &process, &ctx, &log_file, log)
         }
-        Err(panic) => Err(format!(
-            "stage panicked: {}",
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default()
-        )),
+        None => run_in_process(*imp, &ctx),
     };
     let result = result.and_then(|()| {
         // Swap into place: old aside, new in, old gone.

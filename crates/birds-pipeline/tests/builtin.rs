@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use birds_core::stage::{Stage, StageContext, StageError, parse_params};
+use birds_core::stage::{Stage, StageContext, StageError, StageSpec, parse_params};
 use birds_pipeline::lockfile::LockFile;
 use birds_pipeline::{Event, PipelineError, RunOptions, load, run};
 
@@ -22,7 +22,7 @@ struct CopyParams {
 /// Copies input `src` (a file) to `<out>/copy.txt` with a suffix; can fail or panic after writing half.
 struct CopyStage;
 
-impl Stage for CopyStage {
+impl StageSpec for CopyStage {
     fn name(&self) -> &'static str {
         "copy"
     }
@@ -38,6 +38,9 @@ impl Stage for CopyStage {
     fn check_params(&self, params: &serde_json::Value) -> Result<(), String> {
         parse_params::<CopyParams>(params).map(|_| ())
     }
+}
+
+impl Stage for CopyStage {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
         let params: CopyParams = parse_params(ctx.params)?;
         let body = std::fs::read_to_string(ctx.input("src")?)?;
@@ -254,7 +257,7 @@ fn builtin_params_and_inputs_are_checked_before_anything_runs() -> TestResult {
 /// Like `copy`, but also reads "weights": the file named in `<root>/weights.path` (as an env var would name it).
 struct WeightsStage;
 
-impl Stage for WeightsStage {
+impl StageSpec for WeightsStage {
     fn name(&self) -> &'static str {
         "weighted"
     }
@@ -277,6 +280,9 @@ impl Stage for WeightsStage {
             std::fs::read_to_string(root.join("weights.path")).map_err(|e| e.to_string())?;
         Ok(vec![(String::from("weights"), root.join(named.trim()))])
     }
+}
+
+impl Stage for WeightsStage {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
         std::fs::write(ctx.out_dir.join("w.txt"), "ok")?;
         Ok(())

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use birds_core::stage::{Stage, StageContext, StageError};
+use birds_core::stage::{Stage, StageContext, StageError, StageSpec};
 use birds_pipeline::{Pipeline, PipelineError, load};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -23,7 +23,7 @@ fn project(yaml: &str) -> Result<(tempfile::TempDir, PathBuf), Box<dyn std::erro
 /// A built-in stage with inputs `src` and (optional) `extra`, writing nothing.
 struct Pass;
 
-impl Stage for Pass {
+impl StageSpec for Pass {
     fn name(&self) -> &'static str {
         "pass"
     }
@@ -39,6 +39,9 @@ impl Stage for Pass {
     fn check_params(&self, _: &serde_json::Value) -> Result<(), String> {
         Ok(())
     }
+}
+
+impl Stage for Pass {
     fn run(&self, _: &StageContext<'_>) -> Result<(), StageError> {
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The `preprocess` pipeline stage.
 
-use birds_core::stage::{Stage, StageContext, StageError};
+use birds_core::stage::{Stage, StageContext, StageError, StageSpec};
 
 use crate::params::PreprocessParams;
 use crate::write::{RunOptions, preprocess};
@@ -12,7 +12,7 @@ use crate::write::{RunOptions, preprocess};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PreprocessStage;
 
-impl Stage for PreprocessStage {
+impl StageSpec for PreprocessStage {
     fn name(&self) -> &'static str {
         "preprocess"
     }
@@ -28,7 +28,9 @@ impl Stage for PreprocessStage {
     fn check_params(&self, params: &serde_json::Value) -> Result<(), String> {
         PreprocessParams::from_json(params).map(|_| ())
     }
+}
 
+impl Stage for PreprocessStage {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
         let params = PreprocessParams::from_json(ctx.params)
             .map_err(|e| StageError::from(format!("stage `{}`: {e}", ctx.name)))?;

@@ -6,14 +6,13 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use birds_core::schema::preprocess::PREPROCESSED;
-use birds_core::stage::{Stage, StageContext};
 use birds_core::Split;
+use birds_core::schema::preprocess::PREPROCESSED;
+use birds_core::stage::{Stage, StageContext, StageSpec};
 use birds_preprocess::manifest::{FAILURES_FILE, Failure, MANIFEST_FILE};
 use birds_preprocess::resize::{decode_rgb, prepare};
 use birds_preprocess::{
-    AugmentParams, Cache, PreprocessParams, PreprocessStage,
-    ResizeMode, RunOptions, preprocess,
+    AugmentParams, Cache, PreprocessParams, PreprocessStage, ResizeMode, RunOptions, preprocess,
 };
 use common::Fixture;
 use polars::prelude::*;

@@ -14,10 +14,12 @@
 //! - [`render`]: the page; [`svg`]: line charts and the heatmap; [`images`]: thumbnails as `data:` URIs;
 //!   [`html`]: escaping and number formatting; Parquet columns are read with `birds_artifacts::Frame`.
 //! - [`params`]: [`ReportParams`]; [`stage`]: [`ReportStage`], the pipeline's `uses: report`.
+//! - [`compare`]: [`compare::CompareStage`], the pipeline's `uses: compare` (the train runs in one table).
 //!
 //! Inputs: output folders of `synth`, `ingest`, `preprocess`, up to eight `train` runs, `evaluate` and `explain`.
 //! Output: `index.html` in the output folder.
 
+pub mod compare;
 pub mod error;
 pub mod html;
 pub mod images;

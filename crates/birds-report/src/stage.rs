@@ -8,7 +8,7 @@
 //!   params: { title: "birds on the demo data" }
 //! ```
 
-use birds_core::stage::{Stage, StageContext, StageError};
+use birds_core::stage::{Stage, StageContext, StageError, StageSpec};
 
 use crate::load::Inputs;
 use crate::params::ReportParams;
@@ -40,7 +40,7 @@ pub const INPUTS: &[&str] = &[
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReportStage;
 
-impl Stage for ReportStage {
+impl StageSpec for ReportStage {
     fn name(&self) -> &'static str {
         "report"
     }
@@ -60,7 +60,9 @@ impl Stage for ReportStage {
     fn check_params(&self, params: &serde_json::Value) -> Result<(), String> {
         ReportParams::from_json(params).map(|_| ())
     }
+}
 
+impl Stage for ReportStage {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
         let params = ReportParams::from_json(ctx.params)
             .map_err(|e| StageError::from(format!("stage `{}`: {e}", ctx.name)))?;

@@ -1,7 +1,7 @@
 //! The `synth` pipeline stage: no inputs; writes the dataset into the stage's output folder, which later stages
 //! (e.g. `ingest` with `deps: { data: synth }`) read as a Kaggle-layout data root.
 
-use birds_core::stage::{Stage, StageContext, StageError, parse_params};
+use birds_core::stage::{Stage, StageContext, StageError, StageSpec, parse_params};
 
 use crate::SynthSpec;
 
@@ -9,7 +9,7 @@ use crate::SynthSpec;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SynthStage;
 
-impl Stage for SynthStage {
+impl StageSpec for SynthStage {
     fn name(&self) -> &'static str {
         "synth"
     }
@@ -26,7 +26,9 @@ impl Stage for SynthStage {
         let p: SynthSpec = parse_params(params)?;
         p.validate().map_err(|e| e.to_string())
     }
+}
 
+impl Stage for SynthStage {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), StageError> {
         let spec: SynthSpec =
             parse_params(ctx.params).map_err(|e| format!("stage `{}`: {e}", ctx.name))?;

@@ -8,6 +8,9 @@ pub enum TrainError {
     /// A training param is invalid; the message names the key and the accepted values.
     #[error("train params: {0}")]
     Params(String),
+    /// A stage param is invalid (names the key).
+    #[error(transparent)]
+    StageParams(#[from] birds_params::ParamsError),
     /// The training data is unusable (empty split, classes that do not match a checkpoint, …).
     #[error("training data: {0}")]
     Data(String),

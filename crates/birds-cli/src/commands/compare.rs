@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use birds_train::summary::{compare, markdown, read_runs};
-
-use super::Runtime;
+use birds_artifacts::train::summary::{compare, markdown, read_runs};
 
 /// Arguments of `birds compare`.
 #[derive(Debug, clap::Args)]
@@ -20,7 +18,7 @@ pub struct Args {
 }
 
 /// Prints the comparison as a Markdown table (and writes it with `--out`).
-pub fn run(_runtime: &Runtime, args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<()> {
     let rows = match &args.out {
         Some(out) => compare(&args.runs, out)
             .with_context(|| format!("writing the comparison into {}", out.display()))?,

@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use birds_ingest::{IngestParams, Layout, RunOptions};
 
-use super::Runtime;
-
 /// Arguments of `birds ingest`. Each flag overrides the same key of `--params`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -109,7 +107,7 @@ impl Args {
 }
 
 /// Runs `birds ingest`.
-pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<()> {
     let params = args.params()?;
     let out = birds_ingest::ingest_with(
         &args.data,

@@ -7,8 +7,6 @@ use anyhow::Context;
 use birds_preprocess::preview::{augmentation_grid, write_png};
 use birds_preprocess::{AugmentParams, PreprocessParams, ResizeFilter, ResizeMode, RunOptions};
 
-use super::Runtime;
-
 /// Arguments of `birds preprocess`.
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -123,7 +121,7 @@ struct PreviewArgs {
 }
 
 /// Runs `birds preprocess` or `birds preprocess preview`.
-pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<()> {
     match args.action {
         Some(Action::Preview(p)) => preview(p),
         None => build(args.build),

@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod out;
+mod about;
 mod commands;
 mod logging;
 mod stages;
@@ -35,11 +36,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Versions, devices, threads and where the pretrained weights are.
-    #[command(disable_help_flag = true)]
+    #[command(about = about::INFO, disable_help_flag = true)]
     Info(Forward),
-    /// Classify images with the 1000-class ImageNet head of pretrained EfficientNet-Lite0 (top-5 ids).
-    #[command(disable_help_flag = true)]
+    #[command(about = about::IMAGENET, disable_help_flag = true)]
     Imagenet(Forward),
     /// Run a pipeline's stale stages (pipelines/NAME.yaml): cached, parallel with -j, logged.
     Run(commands::run::Args),
@@ -56,32 +55,21 @@ enum Command {
     Ingest(commands::ingest::Args),
     /// Decode and resize images once into a training cache (`preprocess preview`: augmentation grid PNG).
     Preprocess(commands::preprocess::Args),
-    /// Train a classifier on a preprocess cache: feature-extract, fine-tune or scratch (`train smoke`: a few
-    /// CUDA/CPU steps on a synthetic batch).
-    #[command(disable_help_flag = true)]
+    #[command(about = about::TRAIN, disable_help_flag = true)]
     Train(Forward),
     /// One table across training runs (mode, model, epochs, wall time, best val and test accuracy).
     Compare(commands::compare::Args),
-    /// Suspected label errors (confident learning) and per-class learning curves, from heads on cached
-    /// pretrained features.
-    #[command(disable_help_flag = true)]
+    #[command(about = about::DIAGNOSE, disable_help_flag = true)]
     Diagnose(Forward),
-    /// Per-class report of a trained model: confusion, calibration, top losses, and the species that need more
-    /// training.
-    #[command(disable_help_flag = true)]
+    #[command(about = about::EVALUATE, disable_help_flag = true)]
     Evaluate(Forward),
-    /// Grad-CAM / Grad-CAM++ overlays for the weakest classes (or given images), with checks: energy inside the
-    /// bird mask, pointing game, deletion test.
-    #[command(disable_help_flag = true)]
+    #[command(about = about::EXPLAIN, disable_help_flag = true)]
     Explain(Forward),
-    /// Top-5 species of images under a trained checkpoint (default: the default pipeline's fine-tuned model), with
-    /// an optional Grad-CAM overlay.
-    #[command(disable_help_flag = true)]
+    #[command(about = about::PREDICT, disable_help_flag = true)]
     Predict(Forward),
     /// Write the self-contained HTML report from stage output folders (what the pipeline's `report` stage does).
     Report(commands::report::Args),
-    /// A trained checkpoint for use outside birds: PyTorch state dict (safetensors), TorchScript module, model.json.
-    #[command(disable_help_flag = true)]
+    #[command(about = about::EXPORT, disable_help_flag = true)]
     Export(Forward),
 }
 

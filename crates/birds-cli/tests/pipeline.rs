@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use birds_pipeline::lockfile::LockFile;
-use util::{Project, TestResult, text};
+use util::{Project, TestResult, text, tiny_dataset};
 
 /// What this suite adds to the shared harness: the pipeline file `pipelines/p.yaml` and the stages' `ran.txt`.
 impl Project {
@@ -677,26 +677,6 @@ fn runner_files_inside_a_dep_folder_do_not_make_it_stale() -> TestResult {
     Ok(())
 }
 
-/// A tiny Kaggle-layout dataset: 2 species × 3 splits × 2 small PNGs with distinct patterns.
-fn tiny_dataset(root: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let mut seed = 0u32;
-    for split in ["train", "valid", "test"] {
-        for species in ["MALLARD DUCK", "CEDAR WAXWING"] {
-            for k in 0..2 {
-                seed += 1;
-                let img = image::RgbImage::from_fn(24, 24, |x, y| {
-                    let v = (x * (seed + 3) + y * (seed * 7 + 1) + (x * y) % (seed + 2)) % 256;
-                    image::Rgb([v as u8, (255 - v) as u8, ((v * 3) % 256) as u8])
-                });
-                let path = root.join(split).join(species).join(format!("{k}.png"));
-                std::fs::create_dir_all(path.parent().unwrap_or(root))?;
-                img.save(&path)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 const WITH_INGEST: &str = r#"stages:
   - name: ingest
     uses: ingest
@@ -714,7 +694,7 @@ const WITH_INGEST: &str = r#"stages:
 #[test]
 fn ingest_stage_in_a_pipeline() -> TestResult {
     let p = Project::new()?;
-    tiny_dataset(&p.path("data"))?;
+    tiny_dataset(&p.path("data"), 2)?;
     p.pipeline(WITH_INGEST)?;
     let ran = |out: &Output| -> Vec<String> {
         String::from_utf8_lossy(&out.stdout)
@@ -755,7 +735,7 @@ fn ingest_stage_in_a_pipeline() -> TestResult {
     );
 
     // A new image: ingest reruns; its changed outputs rerun `files`.
-    tiny_dataset(&p.path("data2"))?;
+    tiny_dataset(&p.path("data2"), 2)?;
     std::fs::copy(
         p.path("data2/test/CEDAR WAXWING/1.png"),
         p.path("data/test/CEDAR WAXWING/9.png"),

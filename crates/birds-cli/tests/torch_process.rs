@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use birds_pipeline::lockfile::LockFile;
-use util::{BIRDS, Project, TestResult, text};
+use util::{BIRDS, Project, TestResult, text, tiny_dataset};
 
 const BIRDS_TORCH: &str = env!("CARGO_BIN_EXE_birds-torch");
 
@@ -32,33 +32,8 @@ fn the_front_links_no_libtorch_and_birds_torch_does() -> TestResult {
     Ok(())
 }
 
-fn tiny_dataset(root: &Path) -> TestResult {
-    let mut seed = 0u32;
-    for split in ["train", "valid", "test"] {
-        for species in ["MALLARD DUCK", "CEDAR WAXWING"] {
-            for k in 0..3 {
-                seed += 1;
-                let img = image::RgbImage::from_fn(24, 24, |x, y| {
-                    let v = (x * (seed + 3) + y * (seed * 7 + 1) + (x * y) % (seed + 2)) % 256;
-                    image::Rgb([v as u8, (255 - v) as u8, ((v * 3) % 256) as u8])
-                });
-                let path = root.join(split).join(species).join(format!("{k}.png"));
-                std::fs::create_dir_all(path.parent().unwrap_or(root))?;
-                img.save(&path)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The runner's own process after it ran ingest and preprocess in-process: `$PPID` of a `cmd:` stage is `birds`.
-#[test]
-fn ingest_and_preprocess_run_in_a_runner_that_never_maps_libtorch() -> TestResult {
-    let p = Project::new()?;
-    tiny_dataset(&p.path("data"))?;
-    p.write(
-        "pipelines/p.yaml",
-        r#"stages:
+/// The first stages of this suite's pipelines, which the runner runs in its own process.
+const INGEST_AND_PREPROCESS: &str = r#"stages:
   - name: ingest
     uses: ingest
     deps: { data: data }
@@ -66,7 +41,17 @@ fn ingest_and_preprocess_run_in_a_runner_that_never_maps_libtorch() -> TestResul
     uses: preprocess
     deps: { index: ingest }
     params: { size: 16, margin: 0 }
-  - name: maps
+"#;
+
+/// The runner's own process after it ran ingest and preprocess in-process: `$PPID` of a `cmd:` stage is `birds`.
+#[test]
+fn ingest_and_preprocess_run_in_a_runner_that_never_maps_libtorch() -> TestResult {
+    let p = Project::new()?;
+    tiny_dataset(&p.path("data"), 3)?;
+    p.write(
+        "pipelines/p.yaml",
+        INGEST_AND_PREPROCESS.to_string()
+            + r#"  - name: maps
     cmd: cat /proc/$PPID/maps > out/maps.txt; cat /proc/$PPID/cmdline | tr '\0' ' ' > out/cmdline.txt
     deps: [preprocess]
     outs: [out/maps.txt, out/cmdline.txt]
@@ -183,19 +168,12 @@ fn stage_process_under(root: &Path) -> Option<u32> {
 #[test]
 fn a_torch_stage_killed_with_kill_9_fails_alone() -> TestResult {
     let p = Project::new()?;
-    tiny_dataset(&p.path("data"))?;
+    tiny_dataset(&p.path("data"), 3)?;
     std::fs::create_dir_all(p.path("out"))?;
     p.write(
         "pipelines/p.yaml",
-        r#"stages:
-  - name: ingest
-    uses: ingest
-    deps: { data: data }
-  - name: preprocess
-    uses: preprocess
-    deps: { index: ingest }
-    params: { size: 16, margin: 0 }
-  - name: train
+        INGEST_AND_PREPROCESS.to_string()
+            + r#"  - name: train
     uses: train
     deps: { cache: preprocess }
     params: { mode: scratch, epochs: 100000, width: 4, batch_size: 4, eval_batch_size: 4, seed: 1 }

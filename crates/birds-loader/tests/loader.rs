@@ -9,30 +9,8 @@ use std::path::Path;
 
 use birds_core::{Normalization, Split};
 use birds_loader::{Loader, LoaderConfig, Mode};
-use birds_preprocess::{AugmentParams, Cache, PreprocessParams, RunOptions, preprocess};
-use common::{Fixture, class_colour};
-
-fn params(size: u32, margin: u32) -> PreprocessParams {
-    PreprocessParams {
-        size,
-        margin,
-        shard_images: 5,
-        ..PreprocessParams::default()
-    }
-}
-
-fn quiet() -> RunOptions {
-    RunOptions::default()
-}
-
-/// Builds the synthetic cache (size 32, margin 8 → stored 40) and opens it.
-fn synthetic_cache(dir: &Path) -> (Fixture, Cache) {
-    let f = Fixture::synthetic(dir);
-    f.write_index();
-    let out = dir.join("cache");
-    preprocess(&f.index_dir, &out, &params(32, 8), quiet()).unwrap();
-    (f, Cache::open(&out).unwrap())
-}
+use birds_preprocess::{AugmentParams, Cache, preprocess};
+use common::{Fixture, class_colour, params, quiet, synthetic_cache};
 
 fn to_vec(t: &tch::Tensor) -> Vec<f32> {
     t.flatten(0, -1).try_into().unwrap()

@@ -38,7 +38,7 @@ impl ArchitectureExt for Architecture {
     fn build(&self, vs: &nn::Path, num_classes: i64) -> Result<Box<dyn Network>> {
         self.validate()?;
         if num_classes < 1 {
-            return Err(ModelError::Config(format!(
+            return Err(ModelError::config(format!(
                 "{num_classes} classes: a classifier needs at least one"
             )));
         }

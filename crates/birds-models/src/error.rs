@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use birds_core::model::ModelSpecError;
+
 /// What can go wrong building, loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -53,17 +55,6 @@ pub enum ModelError {
         /// Why.
         reason: String,
     },
-    /// A device string was not understood or the device is unavailable.
-    #[error("device {spec:?}: {reason}")]
-    Device {
-        /// What the user asked for.
-        spec: String,
-        /// Why it cannot be used.
-        reason: String,
-    },
-    /// A model configuration (architecture name, normalisation, width) is invalid.
-    #[error("invalid model configuration: {0}")]
-    Config(String),
     /// A training checkpoint folder is incomplete or inconsistent.
     #[error("checkpoint {dir}: {reason}")]
     Checkpoint {
@@ -72,9 +63,10 @@ pub enum ModelError {
         /// What is wrong, with the fix.
         reason: String,
     },
-    /// A model name, normalisation or device string was not understood.
+    /// A model configuration (architecture name, normalisation, width) is invalid, or a device string was not
+    /// understood or the device is unavailable.
     #[error(transparent)]
-    Spec(#[from] birds_core::model::ModelSpecError),
+    Spec(#[from] ModelSpecError),
     /// A file operation of a shared helper failed (names the path).
     #[error(transparent)]
     Core(#[from] birds_core::CoreError),
@@ -90,6 +82,21 @@ pub enum ModelError {
     /// An error reported by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+}
+
+impl ModelError {
+    /// An invalid model configuration ("invalid model configuration: …").
+    pub fn config(reason: impl Into<String>) -> Self {
+        Self::Spec(ModelSpecError::Config(reason.into()))
+    }
+
+    /// A device that cannot be used ("device \"cuda:3\": …").
+    pub fn device(spec: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Spec(ModelSpecError::Device {
+            spec: spec.into(),
+            reason: reason.into(),
+        })
+    }
 }
 
 /// Result alias for birds-models.

@@ -450,7 +450,7 @@ fn self_check(path: &Path, model: &dyn crate::Network, size: u32) -> Result<f64>
         Ok((model.logits(&x, false), loaded.forward_ts(&[&x])?))
     })?;
     if a.size() != b.size() {
-        return Err(ModelError::Config(format!(
+        return Err(ModelError::config(format!(
             "{}: the traced module returns shape {:?}, birds {:?}",
             path.display(),
             b.size(),
@@ -459,7 +459,7 @@ fn self_check(path: &Path, model: &dyn crate::Network, size: u32) -> Result<f64>
     }
     let diff = (&a - &b).abs().max().double_value(&[]);
     if diff.is_nan() || diff > TRACE_TOLERANCE {
-        return Err(ModelError::Config(format!(
+        return Err(ModelError::config(format!(
             "{}: the traced module's logits differ from birds' by {diff:e} (> {TRACE_TOLERANCE:e})",
             path.display()
         )));

@@ -41,7 +41,7 @@ impl OodDetector {
         let y = labels.f_to_kind(Kind::Int64)?.f_to_device(Device::Cpu)?;
         let (n, c) = x.size2()?;
         if n < 2 {
-            return Err(ModelError::Config(format!(
+            return Err(ModelError::config(format!(
                 "the out-of-distribution detector needs at least 2 training embeddings, got {n}"
             )));
         }

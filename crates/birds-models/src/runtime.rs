@@ -60,12 +60,12 @@ impl DeviceExt for DeviceSpec {
                 if n < count {
                     Ok(Device::Cuda(n))
                 } else {
-                    Err(ModelError::Device {
-                        spec: self.to_string(),
-                        reason: format!(
+                    Err(ModelError::device(
+                        self.to_string(),
+                        format!(
                             "{count} CUDA device(s) visible; on an NVIDIA machine run `BIRDS_CUDA=1 just setup` for the CUDA libtorch"
                         ),
-                    })
+                    ))
                 }
             }
         }

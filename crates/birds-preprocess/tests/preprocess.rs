@@ -14,30 +14,8 @@ use birds_preprocess::resize::{decode_rgb, prepare};
 use birds_preprocess::{
     AugmentParams, Cache, PreprocessParams, PreprocessStage, ResizeMode, RunOptions, preprocess,
 };
-use common::Fixture;
+use common::{Fixture, params, quiet, synthetic_cache};
 use polars::prelude::*;
-
-fn params(size: u32, margin: u32) -> PreprocessParams {
-    PreprocessParams {
-        size,
-        margin,
-        shard_images: 5,
-        ..PreprocessParams::default()
-    }
-}
-
-fn quiet() -> RunOptions {
-    RunOptions::default()
-}
-
-/// Builds the synthetic cache (size 32, margin 8 → stored 40) and opens it.
-fn synthetic_cache(dir: &Path) -> (Fixture, Cache) {
-    let f = Fixture::synthetic(dir);
-    f.write_index();
-    let out = dir.join("cache");
-    preprocess(&f.index_dir, &out, &params(32, 8), quiet()).unwrap();
-    (f, Cache::open(&out).unwrap())
-}
 
 /// An independent decode + resize with the `image` crate (centre square, then Triangle = bilinear).
 fn image_crate_reference(path: &Path, side: u32) -> Vec<u8> {

@@ -6,6 +6,8 @@
 #[macro_use]
 #[path = "../out.rs"]
 mod out;
+#[path = "../about.rs"]
+mod about;
 mod commands;
 #[path = "../logging.rs"]
 mod logging;
@@ -33,26 +35,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Versions, devices, threads and where the pretrained weights are.
+    #[command(about = about::INFO)]
     Info(commands::info::Args),
-    /// Classify images with the 1000-class ImageNet head of pretrained EfficientNet-Lite0 (top-5 ids).
+    #[command(about = about::IMAGENET)]
     Imagenet(commands::imagenet::Args),
-    /// Train a classifier on a preprocess cache: feature-extract, fine-tune or scratch (`train smoke`: a few
-    /// CUDA/CPU steps on a synthetic batch).
+    #[command(about = about::TRAIN)]
     Train(commands::train::Args),
-    /// Suspected label errors (confident learning) and per-class learning curves, from heads on cached
-    /// pretrained features.
+    #[command(about = about::DIAGNOSE)]
     Diagnose(commands::diagnose::Args),
-    /// Per-class report of a trained model: confusion, calibration, top losses, and the species that need more
-    /// training.
+    #[command(about = about::EVALUATE)]
     Evaluate(commands::evaluate::Args),
-    /// Grad-CAM / Grad-CAM++ overlays for the weakest classes (or given images), with checks: energy inside the
-    /// bird mask, pointing game, deletion test.
+    #[command(about = about::EXPLAIN)]
     Explain(commands::explain::Args),
-    /// Top-5 species of images under a trained checkpoint (default: the default pipeline's fine-tuned model), with
-    /// an optional Grad-CAM overlay.
+    #[command(about = about::PREDICT)]
     Predict(commands::predict::Args),
-    /// A trained checkpoint for use outside birds: PyTorch state dict (safetensors), TorchScript module, model.json.
+    #[command(about = about::EXPORT)]
     Export(commands::export::Args),
     /// Run one torch stage of a pipeline from the runner's request file (what `birds run` starts).
     #[command(hide = true)]

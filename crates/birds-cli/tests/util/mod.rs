@@ -350,3 +350,24 @@ fn entries(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A tiny Kaggle-layout dataset: 2 species × 3 splits × 2 small PNGs with distinct patterns.
+/// A tiny labelled dataset in the Kaggle layout: two species, `per_class` generated 24×24 PNGs each in every split.
+pub fn tiny_dataset(root: &Path, per_class: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let mut seed = 0u32;
+    for split in ["train", "valid", "test"] {
+        for species in ["MALLARD DUCK", "CEDAR WAXWING"] {
+            for k in 0..per_class {
+                seed += 1;
+                let img = image::RgbImage::from_fn(24, 24, |x, y| {
+                    let v = (x * (seed + 3) + y * (seed * 7 + 1) + (x * y) % (seed + 2)) % 256;
+                    image::Rgb([v as u8, (255 - v) as u8, ((v * 3) % 256) as u8])
+                });
+                let path = root.join(split).join(species).join(format!("{k}.png"));
+                std::fs::create_dir_all(path.parent().unwrap_or(root))?;
+                img.save(&path)?;
+            }
+        }
+    }
+    Ok(())
+}

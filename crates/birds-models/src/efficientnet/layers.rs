@@ -39,7 +39,7 @@ impl EfficientNetLite0 {
 
     fn position_of(name: &str) -> Result<usize> {
         position(name).ok_or_else(|| {
-            ModelError::Config(format!(
+            ModelError::config(format!(
                 "efficientnet-lite0 has no layer {name:?}: expected stem, blocks.0 … blocks.{}, or head",
                 NUM_BLOCKS - 1
             ))

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use birds_core::schema::ColumnType;
 use birds_core::schema::ingest::IMAGES;
+use birds_preprocess::{Cache, PreprocessParams, RunOptions, preprocess};
 use image::{Rgb, RgbImage};
 use polars::prelude::*;
 
@@ -267,4 +268,26 @@ impl Fixture {
             rows,
         }
     }
+}
+
+pub fn params(size: u32, margin: u32) -> PreprocessParams {
+    PreprocessParams {
+        size,
+        margin,
+        shard_images: 5,
+        ..PreprocessParams::default()
+    }
+}
+
+pub fn quiet() -> RunOptions {
+    RunOptions::default()
+}
+
+/// Builds the synthetic cache (size 32, margin 8 → stored 40) and opens it.
+pub fn synthetic_cache(dir: &Path) -> (Fixture, Cache) {
+    let f = Fixture::synthetic(dir);
+    f.write_index();
+    let out = dir.join("cache");
+    preprocess(&f.index_dir, &out, &params(32, 8), quiet()).unwrap();
+    (f, Cache::open(&out).unwrap())
 }

@@ -1,8 +1,10 @@
 //! The one interface between the pipeline runner and the built-in stages.
 //!
-//! Each stage crate implements [`Stage`] for a unit struct (e.g. `birds_ingest::IngestStage`); the `birds` binary
-//! lists them in one table (`crates/birds-cli/src/stages.rs`), and the runner (`birds-pipeline`) looks them up by
-//! the `uses:` name of a pipeline stage. Registering a stage is one line in that table.
+//! Each stage crate implements [`StageSpec`] (the declaration) and [`Stage`] (the work) for a unit struct (e.g.
+//! `birds_ingest::IngestStage`); the `birds` binary lists them in one table (`crates/birds-cli/src/stages.rs`), and
+//! the runner (`birds-pipeline`) looks them up by the `uses:` name of a pipeline stage. Registering a stage is one
+//! line in that table. A stage that needs libtorch is declared in `birds-params`, and the table wraps it in a
+//! [`Stage`] whose [`Stage::process`] is `birds-torch stage`, so the runner never loads libtorch itself.
 //!
 //! In a pipeline file a built-in stage names its inputs as a mapping from input name to a path or to another
 //! stage's name (meaning that stage's output folder):

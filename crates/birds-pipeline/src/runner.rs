@@ -211,10 +211,11 @@ pub fn run(
     let names: HashSet<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
     lock.stages.retain(|name, _| names.contains(name.as_str()));
     crate::stagelock::install_signal_handlers();
-    // Writers left by a killed run die before any out is restored or trusted.
+    // Writers left by a killed run (command stages, and built-in stages run in a process of their own) die before
+    // any out is restored or trusted.
     for s in &p.stages {
         let path = writer_lock_path(p, &s.name);
-        if matches!(s.action, Action::Cmd { .. }) && path.exists() {
+        if path.exists() {
             drop(WriterLock::acquire(&path, &s.name)?);
         }
     }

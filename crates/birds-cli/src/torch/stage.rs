@@ -52,7 +52,17 @@ pub fn run(args: &Args) -> ExitCode {
         Some(work) => {
             let ctx = request.context();
             tracing::info!(stage = ctx.name, uses = %request.uses, "stage started in birds-torch");
-            work(&ctx).map_err(|e| error_chain(e.as_ref()))
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&ctx))) {
+                Ok(done) => done.map_err(|e| error_chain(e.as_ref())),
+                Err(panic) => Err(format!(
+                    "stage panicked: {}",
+                    panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default()
+                )),
+            }
         }
     };
     match result {

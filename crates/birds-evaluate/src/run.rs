@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use birds_core::Split;
 use birds_core::schema::ingest::CLASSES;
-use birds_loader::{Loader, LoaderConfig};
+use birds_loader::{Loader, LoaderConfig, Prefetch};
 use birds_models::{Checkpoint, ImageClassifier};
 use birds_preprocess::Cache;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -82,6 +82,7 @@ pub fn evaluate(
     }
     let config = LoaderConfig {
         device,
+        prefetch: Prefetch::for_device(device),
         ..LoaderConfig::eval(params.batch_size, ckpt.meta.normalization)
     };
     let loader = Loader::new(&subset, config.clone())?;

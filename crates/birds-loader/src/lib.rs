@@ -26,10 +26,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Each epoch runs on a background thread that renders batches with rayon (one sample per task) and hands them
-//! over through a bounded queue of `prefetch` batches, so at most `prefetch + 2` batches exist at once. Samples are
-//! read straight from the memory-mapped shards. Everything a batch holds depends only on `(seed, epoch, sample
-//! ids)`: the thread count never changes a value.
+//! Batches are rendered with rayon (one sample per task), either ahead of the model on a background thread that
+//! hands them over through a bounded queue ([`Prefetch::Ahead`]: at most `n + 2` batches exist at once; for a model
+//! on a GPU, which the CPU work then overlaps), or on the calling thread when the consumer asks
+//! ([`Prefetch::OnDemand`]: for a model on the same CPU cores, where two thread pools competing for them cost more
+//! than the rendering itself; [`Prefetch::for_device`] picks). Samples are read straight from the memory-mapped
+//! shards. Everything a batch holds depends only on `(seed, epoch, sample ids)`: neither the thread count nor the
+//! prefetch mode ever changes a value.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -76,6 +79,30 @@ pub enum Mode {
     Eval,
 }
 
+/// Where and when an epoch's batches are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// On the calling thread, when the consumer asks for the next batch (rayon renders its samples while the
+    /// consumer waits). Nothing overlaps the model, and nothing competes with it for the cores: on a CPU-only
+    /// machine this is the faster mode (2 cores: the frozen Lite0 groups fed by the augmented loader, 51 images/s
+    /// on demand against 42 ahead, 50 on batches already in memory; `docs/benchmarks.md`).
+    OnDemand,
+    /// Up to this many batches (at least 1) built ahead on a background thread, overlapping the consumer: for a
+    /// model on a GPU, where the CPU is otherwise idle.
+    Ahead(usize),
+}
+
+impl Prefetch {
+    /// The mode for a model on `device`: [`Prefetch::OnDemand`] on the CPU, 4 batches ahead on a GPU.
+    pub fn for_device(device: Device) -> Self {
+        if device == Device::Cpu {
+            Prefetch::OnDemand
+        } else {
+            Prefetch::Ahead(4)
+        }
+    }
+}
+
 /// How a [`Loader`] builds batches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoaderConfig {
@@ -89,8 +116,8 @@ pub struct LoaderConfig {
     pub mode: Mode,
     /// Seed of shuffling and augmentation.
     pub seed: u64,
-    /// Batches built ahead of the consumer (bounded queue length, at least 1).
-    pub prefetch: usize,
+    /// Batches built ahead of the consumer on a background thread, or on demand on its own.
+    pub prefetch: Prefetch,
     /// Rayon threads rendering samples; 0 = rayon's global pool.
     pub threads: usize,
     /// Where the tensors go (moved on the background thread, so host-to-device copies overlap the model).
@@ -114,7 +141,7 @@ impl LoaderConfig {
                 drop_last: true,
             },
             seed,
-            prefetch: 4,
+            prefetch: Prefetch::Ahead(4),
             threads: 0,
             device: Device::Cpu,
         }
@@ -128,7 +155,7 @@ impl LoaderConfig {
             size: None,
             mode: Mode::Eval,
             seed: 0,
-            prefetch: 4,
+            prefetch: Prefetch::Ahead(4),
             threads: 0,
             device: Device::Cpu,
         }
@@ -345,14 +372,31 @@ impl Loader {
         self.shared.build(epoch, ids)
     }
 
-    /// The batches of `epoch`, produced on a background thread ahead of the consumer. Dropping the iterator
-    /// early stops the producer.
+    /// The batches of `epoch`: produced on a background thread ahead of the consumer ([`Prefetch::Ahead`];
+    /// dropping the iterator early stops the producer), or each on the calling thread when asked
+    /// ([`Prefetch::OnDemand`]). The same batches either way.
     pub fn epoch(&self, epoch: u64) -> Epoch {
         let order = self.order(epoch);
         let batches = self.len();
         let b = self.shared.config.batch_size;
-        let (tx, rx): (SyncSender<Result<Batch>>, Receiver<Result<Batch>>) =
-            sync_channel(self.shared.config.prefetch.max(1));
+        let ahead = match self.shared.config.prefetch {
+            Prefetch::OnDemand => {
+                return Epoch {
+                    rx: None,
+                    handle: None,
+                    on_demand: Some(OnDemand {
+                        shared: Arc::clone(&self.shared),
+                        epoch,
+                        order,
+                        next: 0,
+                    }),
+                    remaining: batches,
+                    spawn_error: None,
+                };
+            }
+            Prefetch::Ahead(n) => n.max(1),
+        };
+        let (tx, rx): (SyncSender<Result<Batch>>, Receiver<Result<Batch>>) = sync_channel(ahead);
         let shared = Arc::clone(&self.shared);
         let spawned = std::thread::Builder::new()
             .name(format!("birds-loader-epoch-{epoch}"))
@@ -369,12 +413,14 @@ impl Loader {
             Ok(handle) => Epoch {
                 rx: Some(rx),
                 handle: Some(handle),
+                on_demand: None,
                 remaining: batches,
                 spawn_error: None,
             },
             Err(e) => Epoch {
                 rx: None,
                 handle: None,
+                on_demand: None,
                 remaining: 0,
                 spawn_error: Some(LoaderError::Config(format!(
                     "starting the loader thread: {e}"
@@ -388,8 +434,17 @@ impl Loader {
 pub struct Epoch {
     rx: Option<Receiver<Result<Batch>>>,
     handle: Option<JoinHandle<()>>,
+    on_demand: Option<OnDemand>,
     remaining: usize,
     spawn_error: Option<LoaderError>,
+}
+
+/// [`Prefetch::OnDemand`]'s state: the epoch's order and the next batch's place in it.
+struct OnDemand {
+    shared: Arc<Shared>,
+    epoch: u64,
+    order: Vec<u32>,
+    next: usize,
 }
 
 impl Iterator for Epoch {
@@ -401,6 +456,14 @@ impl Iterator for Epoch {
         }
         if self.remaining == 0 {
             return None;
+        }
+        if let Some(od) = self.on_demand.as_mut() {
+            let b = od.shared.config.batch_size;
+            let end = (od.next + b).min(od.order.len());
+            let batch = od.shared.build(od.epoch, &od.order[od.next..end]);
+            od.next = end;
+            self.remaining = if batch.is_ok() { self.remaining - 1 } else { 0 };
+            return Some(batch);
         }
         let received = self.rx.as_ref()?.recv();
         match received {

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use birds_core::{Normalization, Split};
-use birds_loader::{Loader, LoaderConfig, Mode};
+use birds_loader::{Loader, LoaderConfig, Mode, Prefetch};
 use birds_preprocess::{AugmentParams, Cache, preprocess};
 use common::{Fixture, class_colour, params, quiet, synthetic_cache};
 
@@ -71,7 +71,7 @@ fn train_loader_covers_every_sample_once_per_epoch() {
         augment: Some(AugmentParams::default()),
         drop_last: false,
     };
-    config.prefetch = 1;
+    config.prefetch = Prefetch::Ahead(1);
     let keep_last = Loader::new(&train, config.clone()).unwrap();
     let all: HashSet<u32> = train.ids().iter().copied().collect();
     let mut orders = Vec::new();
@@ -113,6 +113,64 @@ fn train_loader_covers_every_sample_once_per_epoch() {
     let mut it = keep_last.epoch(9);
     assert!(it.next().is_some());
     drop(it);
+}
+
+/// Every batch of an epoch, as (samples, labels, pixels).
+fn epoch_batches(loader: &Loader, epoch: u64) -> Vec<(Vec<u32>, Vec<i64>, Vec<f32>)> {
+    loader
+        .epoch(epoch)
+        .map(|b| {
+            let b = b.unwrap();
+            (b.samples, to_i64(&b.labels), to_vec(&b.images))
+        })
+        .collect()
+}
+
+#[test]
+fn on_demand_and_ahead_serve_the_same_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_f, cache) = synthetic_cache(dir.path());
+    let train = cache.split(Split::Train);
+    let mut config =
+        LoaderConfig::train(4, Normalization::Centered127, AugmentParams::default(), 7);
+    for drop_last in [true, false] {
+        config.mode = Mode::Train {
+            augment: Some(AugmentParams::default()),
+            drop_last,
+        };
+        config.prefetch = Prefetch::Ahead(2);
+        let ahead = Loader::new(&train, config.clone()).unwrap();
+        config.prefetch = Prefetch::OnDemand;
+        let on_demand = Loader::new(&train, config.clone()).unwrap();
+        for epoch in 0..2 {
+            let (a, b) = (
+                epoch_batches(&ahead, epoch),
+                epoch_batches(&on_demand, epoch),
+            );
+            // 18 training images in batches of 4: 4 full ones, and the partial fifth unless dropped.
+            assert_eq!(b.len(), if drop_last { 4 } else { 5 });
+            assert_eq!(
+                b.last().map(|x| x.0.len()),
+                Some(if drop_last { 4 } else { 2 })
+            );
+            assert_eq!(
+                a, b,
+                "epoch {epoch}, drop_last {drop_last}: the same samples, labels and pixels"
+            );
+        }
+    }
+    // Eval mode, and an epoch left early: the rest is simply never built.
+    let valid = cache.split(Split::Valid);
+    let mut eval = LoaderConfig::eval(3, Normalization::Centered127);
+    let ahead = epoch_batches(&Loader::new(&valid, eval.clone()).unwrap(), 0);
+    eval.prefetch = Prefetch::OnDemand;
+    let loader = Loader::new(&valid, eval).unwrap();
+    assert_eq!(epoch_batches(&loader, 0), ahead);
+    let mut epoch = loader.epoch(0);
+    assert!(epoch.next().is_some());
+    drop(epoch);
+    assert_eq!(Prefetch::for_device(tch::Device::Cpu), Prefetch::OnDemand);
+    assert!(matches!(Prefetch::for_device(tch::Device::Cuda(0)), Prefetch::Ahead(n) if n >= 1));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use birds_core::{Normalization, Split};
-use birds_loader::{Loader, LoaderConfig};
+use birds_loader::{Loader, LoaderConfig, Prefetch};
 use birds_preprocess::{AugmentParams, Cache, Subset};
 
 use crate::data::{BatchIter, DataSource};
@@ -18,6 +18,15 @@ pub struct CacheSource {
     normalization: Normalization,
     augment: AugmentParams,
     content_id: String,
+    prefetch: Prefetch,
+}
+
+/// [`Prefetch::for_device`] of the device `spec` resolves to; ahead when it does not resolve (the run then stops on
+/// that with its own message).
+pub fn prefetch_for(spec: birds_core::model::DeviceSpec) -> Prefetch {
+    use birds_models::DeviceExt;
+    spec.resolve()
+        .map_or(Prefetch::Ahead(4), Prefetch::for_device)
 }
 
 fn preprocess_err(e: impl std::fmt::Display) -> TrainError {
@@ -53,7 +62,16 @@ impl CacheSource {
             normalization,
             augment,
             content_id,
+            prefetch: Prefetch::Ahead(4),
         })
+    }
+
+    /// Batches built ahead on a background thread (the default: 4) or on demand: set it from the model's device,
+    /// [`Prefetch::for_device`] (on demand on a CPU, where the loader and the model would compete for the cores).
+    #[must_use]
+    pub fn with_prefetch(mut self, prefetch: Prefetch) -> Self {
+        self.prefetch = prefetch;
+        self
     }
 
     fn subset(&self, split: Split) -> &Subset {
@@ -100,8 +118,10 @@ impl DataSource for CacheSource {
     }
 
     fn train_batches(&self, batch_size: usize, seed: u64, epoch: u64) -> Result<BatchIter<'_>> {
-        let config =
-            LoaderConfig::train(batch_size, self.normalization, self.augment.clone(), seed);
+        let config = LoaderConfig {
+            prefetch: self.prefetch,
+            ..LoaderConfig::train(batch_size, self.normalization, self.augment.clone(), seed)
+        };
         let loader =
             Loader::new(self.subset(Split::Train), config).map_err(|e| self.loader_err(e))?;
         Ok(Box::new(loader.epoch(epoch).map(move |b| {
@@ -111,7 +131,10 @@ impl DataSource for CacheSource {
     }
 
     fn eval_batches(&self, split: Split, batch_size: usize) -> Result<BatchIter<'_>> {
-        let config = LoaderConfig::eval(batch_size, self.normalization);
+        let config = LoaderConfig {
+            prefetch: self.prefetch,
+            ..LoaderConfig::eval(batch_size, self.normalization)
+        };
         let loader = Loader::new(self.subset(split), config).map_err(|e| self.loader_err(e))?;
         Ok(Box::new(loader.epoch(0).map(move |b| {
             b.map(|b| (b.images, b.labels))

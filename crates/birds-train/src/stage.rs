@@ -15,7 +15,8 @@ pub fn run_train(ctx: &StageContext<'_>) -> Result<(), StageError> {
     let mut params = TrainParams::from_json(ctx.params)?;
     resolve_weights(ctx, &mut params.weights);
     let cache = ctx.input("cache")?;
-    let data = CacheSource::open(cache, params.normalization, params.augment.clone())?;
+    let data = CacheSource::open(cache, params.normalization, params.augment.clone())?
+        .with_prefetch(crate::cache_source::prefetch_for(params.device.0));
     let opts = stage_options(ctx);
     let summary = train(&params, &data, ctx.out_dir, &opts)?;
     tracing::info!(

@@ -301,7 +301,8 @@ pub fn diagnose(
         flip_features: params.flip_features,
         ..TrainParams::default()
     };
-    let data = CacheSource::open(cache_dir, train_params.normalization, Default::default())?;
+    let data = CacheSource::open(cache_dir, train_params.normalization, Default::default())?
+        .with_prefetch(crate::cache_source::prefetch_for(train_params.device.0));
     let (features, info) = pretrained_features(&train_params, &data, opts)?;
     let cache = data.cache();
     let ids: Vec<u32> = cache.split(Split::Train).ids().to_vec();

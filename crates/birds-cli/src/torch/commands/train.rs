@@ -105,7 +105,8 @@ pub fn run(_rt: &Runtime, args: Args) -> anyhow::Result<()> {
     }
     params = params.with_overrides(&sets)?;
     params.resolved()?;
-    let data = CacheSource::open(&cache, params.normalization, params.augment.clone())?;
+    let data = CacheSource::open(&cache, params.normalization, params.augment.clone())?
+        .with_prefetch(birds_train::cache_source::prefetch_for(params.device.0));
     let opts = RunOptions {
         resume: args.resume,
         progress: true,

@@ -84,8 +84,8 @@ pub enum Mode {
 pub enum Prefetch {
     /// On the calling thread, when the consumer asks for the next batch (rayon renders its samples while the
     /// consumer waits). Nothing overlaps the model, and nothing competes with it for the cores: on a CPU-only
-    /// machine this is the faster mode (2 cores: the frozen Lite0 groups fed by the augmented loader, 51 images/s
-    /// on demand against 42 ahead, 50 on batches already in memory; `docs/benchmarks.md`).
+    /// machine this is the faster mode (2 cores: the frozen Lite0 groups fed by the augmented loader, 53.3 images/s
+    /// on demand against 45.9 ahead, 53.1 on batches already in memory; `docs/preprocess.md`).
     OnDemand,
     /// Up to this many batches (at least 1) built ahead on a background thread, overlapping the consumer: for a
     /// model on a GPU, where the CPU is otherwise idle.

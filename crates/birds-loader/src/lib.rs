@@ -92,13 +92,21 @@ pub enum Prefetch {
     Ahead(usize),
 }
 
+impl Default for Prefetch {
+    /// 4 batches ahead (what a loader does unless told its model's device).
+    fn default() -> Self {
+        Prefetch::Ahead(4)
+    }
+}
+
 impl Prefetch {
-    /// The mode for a model on `device`: [`Prefetch::OnDemand`] on the CPU, 4 batches ahead on a GPU.
+    /// The mode for a model on `device`: [`Prefetch::OnDemand`] on the CPU, [the default](Prefetch::default)
+    /// (4 batches ahead) on a GPU.
     pub fn for_device(device: Device) -> Self {
         if device == Device::Cpu {
             Prefetch::OnDemand
         } else {
-            Prefetch::Ahead(4)
+            Prefetch::default()
         }
     }
 }
@@ -141,7 +149,7 @@ impl LoaderConfig {
                 drop_last: true,
             },
             seed,
-            prefetch: Prefetch::Ahead(4),
+            prefetch: Prefetch::default(),
             threads: 0,
             device: Device::Cpu,
         }
@@ -155,7 +163,7 @@ impl LoaderConfig {
             size: None,
             mode: Mode::Eval,
             seed: 0,
-            prefetch: Prefetch::Ahead(4),
+            prefetch: Prefetch::default(),
             threads: 0,
             device: Device::Cpu,
         }

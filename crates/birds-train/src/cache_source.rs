@@ -26,7 +26,7 @@ pub struct CacheSource {
 pub fn prefetch_for(spec: birds_core::model::DeviceSpec) -> Prefetch {
     use birds_models::DeviceExt;
     spec.resolve()
-        .map_or(Prefetch::Ahead(4), Prefetch::for_device)
+        .map_or_else(|_| Prefetch::default(), Prefetch::for_device)
 }
 
 fn preprocess_err(e: impl std::fmt::Display) -> TrainError {
@@ -62,11 +62,11 @@ impl CacheSource {
             normalization,
             augment,
             content_id,
-            prefetch: Prefetch::Ahead(4),
+            prefetch: Prefetch::default(),
         })
     }
 
-    /// Batches built ahead on a background thread (the default: 4) or on demand: set it from the model's device,
+    /// Batches built ahead on a background thread ([`Prefetch::default`]: 4) or on demand: set it from the model's device,
     /// [`Prefetch::for_device`] (on demand on a CPU, where the loader and the model would compete for the cores).
     #[must_use]
     pub fn with_prefetch(mut self, prefetch: Prefetch) -> Self {
